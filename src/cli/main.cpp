@@ -1,0 +1,66 @@
+// `vitrine`: one binary for training, evaluation, export and benchmarking.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace {
+
+int dispatch(int argc, char** argv) {
+  using namespace vitrine::cli;
+  CLI::App app{"Vitrine: train local- and hierarchical-attention vision transformers", "vitrine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "vitrine 0.1.0");
+
+  HydraFlags train_flags, eval_flags, config_flags;
+  train_flags.request.job_name = "train";
+  eval_flags.request.job_name = "eval";
+  config_flags.request.job_name = "config";
+
+  auto* train = app.add_subcommand("train", "Train a model from the composed config");
+  add_hydra_flags(*train, train_flags);
+  auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint");
+  add_hydra_flags(*eval, eval_flags);
+  auto* exporter = app.add_subcommand("export", "Export a trained model to TorchScript");
+  exporter->allow_extras();
+  auto* bench = app.add_subcommand("bench", "Benchmark ops and models");
+  bench->allow_extras();
+  auto* models = app.add_subcommand("models", "List registered models with params and FLOPs");
+  std::string model_filter;
+  models->add_option("filter", model_filter, "Show only names or families containing this");
+  auto* config = app.add_subcommand("config", "Print the composed config (overrides applied)");
+  add_hydra_flags(*config, config_flags);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help/version or the usage error
+    return code == 0 ? vitrine::kExitOk : vitrine::kExitUsage;
+  }
+
+  if (train->parsed()) return run_train(train_flags);
+  if (eval->parsed()) return run_not_built("eval", "#5 (classification training)");
+  if (exporter->parsed()) return run_not_built("export", "#10 (TorchScript export)");
+  if (bench->parsed()) return run_not_built("bench", "#3 (ops) and #10 (models)");
+  if (models->parsed()) return run_models(model_filter);
+  if (config->parsed()) return run_config(config_flags);
+  return vitrine::kExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return dispatch(argc, argv);
+  } catch (const vitrine::ConfigError& e) {
+    std::cerr << "Error: " << e.what() << std::endl;
+    return vitrine::kExitUsage;
+  } catch (const vitrine::UsageError& e) {
+    std::cerr << "Error: " << e.what() << std::endl;
+    return vitrine::kExitUsage;
+  } catch (const std::exception& e) {
+    std::cerr << "Error: " << e.what() << std::endl;
+    return vitrine::kExitRuntimeFailure;
+  }
+}

@@ -1,0 +1,43 @@
+#include "models/registry.h"
+
+#include "core/error.h"
+#include "core/text.h"
+
+namespace vitrine::models {
+
+// Each family adds its variants here as it lands (explicit calls rather than static
+// registrars, which a static library would silently drop at link time).
+static ModelRegistry make_builtin() {
+  ModelRegistry registry;
+  return registry;
+}
+
+const ModelRegistry& ModelRegistry::builtin() {
+  static const ModelRegistry registry = make_builtin();
+  return registry;
+}
+
+void ModelRegistry::add(ModelEntry entry) {
+  for (const auto& e : entries_)
+    if (e.name == entry.name) throw std::logic_error("model '" + entry.name + "' registered twice");
+  entries_.push_back(std::move(entry));
+}
+
+const ModelEntry& ModelRegistry::get(const std::string& name) const {
+  std::vector<std::string> names;
+  for (const auto& e : entries_) {
+    if (e.name == name) return e;
+    names.push_back(e.name);
+  }
+  throw ConfigError(
+      "Unknown model '" + name + "'" + did_you_mean(name, names) +
+      (names.empty() ? ". No models are registered yet" : ". Run `vitrine models` for the list"));
+}
+
+int64_t count_parameters(const torch::nn::Module& module) {
+  int64_t total = 0;
+  for (const auto& p : module.parameters()) total += p.numel();
+  return total;
+}
+
+}  // namespace vitrine::models

@@ -1,0 +1,61 @@
+// The model zoo's registry: every variant by name, with the numbers its paper reports so
+// tests and `vitrine models` can compare against them (timm's create_model(name) idea).
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/view.h"
+
+namespace vitrine::models {
+
+// What every zoo model offers: logits from images, and (for hierarchical models) the
+// feature pyramid that dense-prediction necks consume.
+class Model : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(const torch::Tensor& images) = 0;
+  virtual std::vector<torch::Tensor> forward_features(const torch::Tensor& images) = 0;
+  // Multiply-accumulates x 2 for one image at `img_size`, counted analytically per layer.
+  virtual double flops(int64_t img_size) const = 0;
+};
+using ModelPtr = std::shared_ptr<Model>;
+
+// Numbers the paper (or the official repository) reports for a variant.
+struct PaperNumbers {
+  double params_m = 0;  // millions
+  double gflops = 0;    // at img_size
+  double top1 = 0;      // ImageNet-1k top-1, percent (0 when not reported)
+};
+
+struct ModelEntry {
+  std::string name;    // "dinat_tiny"
+  std::string family;  // "DiNAT"
+  int64_t img_size = 224;
+  int64_t in_chans = 3;
+  int64_t num_classes = 1000;
+  PaperNumbers paper;
+  // Builds the model from its config node (model.*), which may override the defaults.
+  std::function<ModelPtr(const config::ConfigView&)> create;
+};
+
+class ModelRegistry {
+ public:
+  // The registry with every built-in family registered.
+  static const ModelRegistry& builtin();
+
+  void add(ModelEntry entry);
+  // Throws ConfigError naming the unknown model, with a suggestion.
+  const ModelEntry& get(const std::string& name) const;
+  const std::vector<ModelEntry>& entries() const { return entries_; }
+
+ private:
+  std::vector<ModelEntry> entries_;
+};
+
+int64_t count_parameters(const torch::nn::Module& module);
+
+}  // namespace vitrine::models

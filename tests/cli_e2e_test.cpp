@@ -1,0 +1,149 @@
+// End-to-end: the `vitrine` binary as a user runs it — exit codes, messages, output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Result {
+  int code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("vitrine_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // Runs `vitrine <args>` inside the test's scratch directory. Arguments are passed
+  // through the shell, so tests quote them as a user would.
+  Result run(const std::string& args, const std::string& env = "") {
+    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    const std::string cmd = "cd '" + dir_.string() + "' && " + env + " '" VITRINE_BINARY "' " +
+                            args + " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
+    int status = std::system(cmd.c_str());
+    Result r;
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(Cli, HelpListsEverySubcommand) {
+  Result r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  for (const char* sub : {"train", "eval", "export", "bench", "models", "config"})
+    EXPECT_NE(r.out.find(sub), std::string::npos) << sub << "\n" << r.out;
+}
+
+TEST_F(Cli, EachSubcommandHasHelp) {
+  for (const char* sub : {"train", "eval", "export", "bench", "models", "config"}) {
+    Result r = run(std::string(sub) + " --help");
+    EXPECT_EQ(r.code, 0) << sub << r.err;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
+  }
+}
+
+TEST_F(Cli, NoSubcommandOrUnknownFlagIsAUsageError) {
+  EXPECT_EQ(run("").code, 2);
+  Result r = run("config --frobnicate");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("frobnicate"), std::string::npos) << r.err;
+  EXPECT_EQ(run("nosuchcommand").code, 2);
+}
+
+TEST_F(Cli, ConfigPrintsTheComposedTreeWithOverrides) {
+  Result r = run("config model=dinat_tiny trainer.epochs=3 +trainer.note=hi");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("name: dinat_tiny"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("epochs: 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("note: hi"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("hydra:"), std::string::npos) << "job config excludes hydra";
+  // Unresolved by default (as Hydra's --cfg job), resolved with --resolve.
+  EXPECT_NE(r.out.find("${data.num_classes}"), std::string::npos) << r.out;
+  Result resolved = run("config --resolve");
+  EXPECT_NE(resolved.out.find("num_classes: 10"), std::string::npos) << resolved.out;
+}
+
+TEST_F(Cli, CfgFlagAndPackage) {
+  Result hydra = run("train --cfg hydra");
+  ASSERT_EQ(hydra.code, 0) << hydra.err;
+  EXPECT_NE(hydra.out.find("hydra:"), std::string::npos);
+  EXPECT_NE(hydra.out.find("run:"), std::string::npos);
+  Result pkg = run("config -p optim");
+  ASSERT_EQ(pkg.code, 0) << pkg.err;
+  EXPECT_NE(pkg.out.find("optim:"), std::string::npos);
+  EXPECT_EQ(pkg.out.find("trainer:"), std::string::npos) << pkg.out;
+  Result job = run("train --cfg job +experiment=dinat_tiny_imagenet data.root=/data/imagenet");
+  ASSERT_EQ(job.code, 0) << job.err;
+  EXPECT_NE(job.out.find("epochs: 300"), std::string::npos) << job.out;
+  EXPECT_NE(job.out.find("root: /data/imagenet"), std::string::npos) << job.out;
+}
+
+TEST_F(Cli, UnknownKeyFailsWithExitTwoNamingTheKey) {
+  Result r = run("train trainer.epohcs=3");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("Could not override 'trainer.epohcs'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("+trainer.epohcs=3"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("trainer.epochs"), std::string::npos) << r.err;
+  // One line, no stack trace.
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+TEST_F(Cli, ConfigErrorsExitTwo) {
+  Result option = run("config model=no_such_model");
+  EXPECT_EQ(option.code, 2);
+  EXPECT_NE(option.err.find("Available options in 'model'"), std::string::npos) << option.err;
+  EXPECT_NE(option.err.find("dinat_nano"), std::string::npos) << option.err;
+  EXPECT_EQ(run("config 'trainer.epochs=[1,2'").code, 2);
+  EXPECT_EQ(run("config trainer.epochs=1,2").code, 2);
+  Result missing = run("train +experiment=dinat_tiny_imagenet");
+  EXPECT_EQ(missing.code, 2) << "data.root is mandatory for ImageNet";
+  EXPECT_NE(missing.err.find("data.root"), std::string::npos) << missing.err;
+  EXPECT_EQ(run("config --config-dir /no/such/dir").code, 2);
+}
+
+TEST_F(Cli, UserConfigDirTakesPrecedence) {
+  fs::create_directories(dir_ / "conf" / "trainer");
+  std::ofstream(dir_ / "conf" / "trainer" / "quick.yaml") << "epochs: 1\nlog_every: 5\n";
+  Result r = run("config --config-dir conf trainer=quick");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("log_every: 5"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, EnvInterpolationReachesTheConfig) {
+  Result r = run("config --resolve -p data.root");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("/usr/share/datasets/fashion-mnist"), std::string::npos) << r.out;
+  Result env = run("config --resolve -p data.root", "VITRINE_FASHION_MNIST=/elsewhere");
+  EXPECT_NE(env.out.find("/elsewhere"), std::string::npos) << env.out;
+}
+
+TEST_F(Cli, ModelsListsTheZoo) {
+  Result r = run("models");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(r.out.empty());
+}
