@@ -1,0 +1,474 @@
+// CPU kernels of neighborhood attention: parallel over queries (or over keys for the
+// gradients that gather from the inverse neighbourhood, so no two threads write the same
+// row), with SIMD loops over the head dimension. No per-element allocation: scratch space
+// is taken once per parallel chunk.
+#include "attention/ops/na_cpu.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "attention/ops/na_index.h"
+
+namespace vitrine::attention::na::cpu {
+namespace {
+
+template <typename T>
+inline T dot(const T* __restrict a, const T* __restrict b, int64_t n) {
+  T sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+template <typename T>
+inline void axpy(T alpha, const T* __restrict x, T* __restrict y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+// Sizes used by every loop, copied out of the Problem so the compiler sees plain ints.
+struct Geometry {
+  int64_t L[3], K[3], d[3], E[3];
+  bool causal[3];
+  int64_t tokens, window_size, bias_size, heads;
+
+  explicit Geometry(const Problem& p) {
+    for (int a = 0; a < 3; ++a) {
+      L[a] = p.length[a];
+      K[a] = p.kernel[a];
+      d[a] = p.dilation[a];
+      E[a] = p.bias_extent(a);
+      causal[a] = p.causal[a];
+    }
+    tokens = p.tokens();
+    window_size = p.window_size();
+    bias_size = p.bias_size();
+    heads = p.heads;
+  }
+
+  void decode(int64_t token, int64_t i[3]) const {
+    i[2] = token % L[2];
+    token /= L[2];
+    i[1] = token % L[1];
+    i[0] = token / L[1];
+  }
+
+  // Calls fn(slot, key_token, bias_index) for every key in the window of query `i`.
+  template <typename Fn>
+  inline void for_each_key(const int64_t i[3], Fn&& fn) const {
+    Span w[3];
+    for (int a = 0; a < 3; ++a) w[a] = na::window(i[a], L[a], K[a], d[a], causal[a]);
+    for (int64_t k0 = 0; k0 < w[0].count; ++k0) {
+      const int64_t j0 = w[0].first + k0 * d[0];
+      const int64_t b0 = bias_index(i[0], j0, K[0], d[0]);
+      for (int64_t k1 = 0; k1 < w[1].count; ++k1) {
+        const int64_t j1 = w[1].first + k1 * d[1];
+        const int64_t b1 = bias_index(i[1], j1, K[1], d[1]);
+        const int64_t slot01 = (k0 * K[1] + k1) * K[2];
+        const int64_t key01 = (j0 * L[1] + j1) * L[2];
+        const int64_t bias01 = (b0 * E[1] + b1) * E[2];
+        for (int64_t k2 = 0; k2 < w[2].count; ++k2) {
+          const int64_t j2 = w[2].first + k2 * d[2];
+          fn(slot01 + k2, key01 + j2, bias01 + bias_index(i[2], j2, K[2], d[2]));
+        }
+      }
+    }
+  }
+
+  // Calls fn(query_token, slot, bias_index) for every query whose window holds key `j`.
+  // `scratch` holds 3 * 2 * max(K) entries (per axis: query position and slot).
+  template <typename Fn>
+  inline void for_each_query(const int64_t j[3], int64_t* scratch, int64_t stride, Fn&& fn) const {
+    int64_t count[3];
+    int64_t* pos[3];
+    int64_t* slot[3];
+    for (int a = 0; a < 3; ++a) {
+      pos[a] = scratch + (2 * a) * stride;
+      slot[a] = scratch + (2 * a + 1) * stride;
+      const Span inv = inverse_window(j[a], L[a], K[a], d[a], causal[a]);
+      count[a] = inv.count;
+      for (int64_t t = 0; t < inv.count; ++t) {
+        const int64_t i = inv.first + t * d[a];
+        pos[a][t] = i;
+        slot[a][t] = na::slot(j[a], na::window(i, L[a], K[a], d[a], causal[a]).first, d[a]);
+      }
+    }
+    for (int64_t t0 = 0; t0 < count[0]; ++t0) {
+      const int64_t i0 = pos[0][t0];
+      const int64_t b0 = bias_index(i0, j[0], K[0], d[0]);
+      for (int64_t t1 = 0; t1 < count[1]; ++t1) {
+        const int64_t i1 = pos[1][t1];
+        const int64_t b1 = bias_index(i1, j[1], K[1], d[1]);
+        const int64_t query01 = (i0 * L[1] + i1) * L[2];
+        const int64_t slot01 = (slot[0][t0] * K[1] + slot[1][t1]) * K[2];
+        const int64_t bias01 = (b0 * E[1] + b1) * E[2];
+        for (int64_t t2 = 0; t2 < count[2]; ++t2) {
+          const int64_t i2 = pos[2][t2];
+          fn(query01 + i2, slot01 + slot[2][t2], bias01 + bias_index(i2, j[2], K[2], d[2]));
+        }
+      }
+    }
+  }
+
+  int64_t inverse_stride() const { return 2 * std::max({K[0], K[1], K[2]}); }
+};
+
+// Work per parallel chunk: aim for ~32k multiply-adds so small problems do not fan out.
+int64_t grain(const Geometry& g, int64_t dim) {
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.window_size * dim));
+}
+
+// Per-thread partial sums for the bias gradient, reduced at the end.
+template <typename T>
+class BiasGradAccumulator {
+ public:
+  BiasGradAccumulator(int64_t size, bool enabled)
+      : size_(size), partial_(enabled ? size * at::get_num_threads() : 0, T(0)) {}
+  T* local() { return partial_.empty() ? nullptr : partial_.data() + at::get_thread_num() * size_; }
+  void reduce_into(T* out) const {
+    if (partial_.empty()) return;
+    for (int64_t i = 0; i < size_; ++i) out[i] = 0;
+    for (size_t t = 0; t < partial_.size() / size_; ++t)
+      for (int64_t i = 0; i < size_; ++i) out[i] += partial_[t * size_ + i];
+  }
+
+ private:
+  int64_t size_;
+  std::vector<T> partial_;
+};
+
+template <typename T>
+void qk_forward_impl(const Problem& p, const at::Tensor& q_t, const at::Tensor& k_t,
+                     const at::Tensor& rpb_t, at::Tensor& attn_t) {
+  const Geometry g(p);
+  const int64_t D = p.dim, T_ = g.tokens, W = g.window_size;
+  const T* q = q_t.data_ptr<T>();
+  const T* k = k_t.data_ptr<T>();
+  const T* rpb = rpb_t.defined() ? rpb_t.data_ptr<T>() : nullptr;
+  T* attn = attn_t.data_ptr<T>();
+  const bool any_causal = p.any_causal();
+  at::parallel_for(0, p.batch * p.heads * T_, grain(g, D), [&](int64_t begin, int64_t end) {
+    int64_t i[3];
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, i);
+      const T* qrow = q + n * D;
+      const T* kbase = k + bh * T_ * D;
+      T* out = attn + n * W;
+      const T* bias = rpb ? rpb + (bh % g.heads) * g.bias_size : nullptr;
+      if (any_causal)
+        for (int64_t s = 0; s < W; ++s) out[s] = -std::numeric_limits<T>::infinity();
+      g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t b) {
+        out[slot] = dot(qrow, kbase + key * D, D) + (bias ? bias[b] : T(0));
+      });
+    }
+  });
+}
+
+template <typename T>
+void av_forward_impl(const Problem& p, const at::Tensor& attn_t, const at::Tensor& v_t,
+                     at::Tensor& out_t) {
+  const Geometry g(p);
+  const int64_t Dv = v_t.size(-1), T_ = g.tokens, W = g.window_size;
+  const T* attn = attn_t.data_ptr<T>();
+  const T* v = v_t.data_ptr<T>();
+  T* out = out_t.data_ptr<T>();
+  at::parallel_for(0, p.batch * p.heads * T_, grain(g, Dv), [&](int64_t begin, int64_t end) {
+    int64_t i[3];
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, i);
+      const T* a = attn + n * W;
+      const T* vbase = v + bh * T_ * Dv;
+      T* orow = out + n * Dv;
+      for (int64_t c = 0; c < Dv; ++c) orow[c] = 0;
+      g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t) {
+        axpy(a[slot], vbase + key * Dv, orow, Dv);
+      });
+    }
+  });
+}
+
+template <typename T>
+void qk_backward_impl(const Problem& p, const at::Tensor& ga_t, const at::Tensor& q_t,
+                      const at::Tensor& k_t, at::Tensor& dq_t, at::Tensor& dk_t,
+                      at::Tensor& drpb_t) {
+  const Geometry g(p);
+  const int64_t D = p.dim, T_ = g.tokens, W = g.window_size, R = g.bias_size;
+  const T* ga = ga_t.data_ptr<T>();
+  const T* q = q_t.data_ptr<T>();
+  const T* k = k_t.data_ptr<T>();
+  T* dq = dq_t.data_ptr<T>();
+  T* dk = dk_t.data_ptr<T>();
+  BiasGradAccumulator<T> drpb(g.heads * R, drpb_t.defined());
+
+  // dq and the bias gradient: gather over each query's window.
+  at::parallel_for(0, p.batch * p.heads * T_, grain(g, D), [&](int64_t begin, int64_t end) {
+    int64_t i[3];
+    T* bias_grad = drpb.local();
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, i);
+      const T* grow = ga + n * W;
+      const T* kbase = k + bh * T_ * D;
+      T* dqrow = dq + n * D;
+      T* bg = bias_grad ? bias_grad + (bh % g.heads) * R : nullptr;
+      for (int64_t c = 0; c < D; ++c) dqrow[c] = 0;
+      g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t b) {
+        axpy(grow[slot], kbase + key * D, dqrow, D);
+        if (bg) bg[b] += grow[slot];
+      });
+    }
+  });
+  if (drpb_t.defined()) drpb.reduce_into(drpb_t.data_ptr<T>());
+
+  // dk: gather over each key's inverse neighbourhood.
+  at::parallel_for(0, p.batch * p.heads * T_, grain(g, D), [&](int64_t begin, int64_t end) {
+    int64_t j[3];
+    std::vector<int64_t> scratch(6 * g.inverse_stride());
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, j);
+      const T* qbase = q + bh * T_ * D;
+      const T* gbase = ga + bh * T_ * W;
+      T* dkrow = dk + n * D;
+      for (int64_t c = 0; c < D; ++c) dkrow[c] = 0;
+      g.for_each_query(j, scratch.data(), g.inverse_stride(),
+                       [&](int64_t query, int64_t slot, int64_t) {
+                         axpy(gbase[query * W + slot], qbase + query * D, dkrow, D);
+                       });
+    }
+  });
+}
+
+template <typename T>
+void av_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Tensor& attn_t,
+                      const at::Tensor& v_t, at::Tensor& dattn_t, at::Tensor& dv_t) {
+  const Geometry g(p);
+  const int64_t Dv = v_t.size(-1), T_ = g.tokens, W = g.window_size;
+  const T* go = go_t.data_ptr<T>();
+  const T* attn = attn_t.data_ptr<T>();
+  const T* v = v_t.data_ptr<T>();
+  T* dattn = dattn_t.data_ptr<T>();
+  T* dv = dv_t.data_ptr<T>();
+  at::parallel_for(0, p.batch * p.heads * T_, grain(g, Dv), [&](int64_t begin, int64_t end) {
+    int64_t i[3];
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, i);
+      const T* grow = go + n * Dv;
+      const T* vbase = v + bh * T_ * Dv;
+      T* darow = dattn + n * W;
+      for (int64_t s = 0; s < W; ++s) darow[s] = 0;
+      g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t) {
+        darow[slot] = dot(grow, vbase + key * Dv, Dv);
+      });
+    }
+  });
+  at::parallel_for(0, p.batch * p.heads * T_, grain(g, Dv), [&](int64_t begin, int64_t end) {
+    int64_t j[3];
+    std::vector<int64_t> scratch(6 * g.inverse_stride());
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, j);
+      const T* abase = attn + bh * T_ * W;
+      const T* gbase = go + bh * T_ * Dv;
+      T* dvrow = dv + n * Dv;
+      for (int64_t c = 0; c < Dv; ++c) dvrow[c] = 0;
+      g.for_each_query(j, scratch.data(), g.inverse_stride(),
+                       [&](int64_t query, int64_t slot, int64_t) {
+                         axpy(abase[query * W + slot], gbase + query * Dv, dvrow, Dv);
+                       });
+    }
+  });
+}
+
+template <typename T>
+void fused_forward_impl(const Problem& p, const at::Tensor& q_t, const at::Tensor& k_t,
+                        const at::Tensor& v_t, const at::Tensor& rpb_t, double scale_d,
+                        at::Tensor& out_t, at::Tensor& lse_t) {
+  const Geometry g(p);
+  const int64_t D = p.dim, Dv = v_t.size(-1), T_ = g.tokens, W = g.window_size;
+  const T* q = q_t.data_ptr<T>();
+  const T* k = k_t.data_ptr<T>();
+  const T* v = v_t.data_ptr<T>();
+  const T* rpb = rpb_t.defined() ? rpb_t.data_ptr<T>() : nullptr;
+  T* out = out_t.data_ptr<T>();
+  T* lse = lse_t.data_ptr<T>();
+  const T scale = static_cast<T>(scale_d);
+  at::parallel_for(0, p.batch * p.heads * T_, grain(g, D + Dv), [&](int64_t begin, int64_t end) {
+    int64_t i[3];
+    // One query's logits and key rows: O(window) scratch, never the attention matrix.
+    std::vector<T> logits(W);
+    std::vector<int64_t> keys(W);
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, i);
+      const T* qrow = q + n * D;
+      const T* kbase = k + bh * T_ * D;
+      const T* vbase = v + bh * T_ * Dv;
+      const T* bias = rpb ? rpb + (bh % g.heads) * g.bias_size : nullptr;
+      int64_t count = 0;
+      T max_logit = -std::numeric_limits<T>::infinity();
+      g.for_each_key(i, [&](int64_t, int64_t key, int64_t b) {
+        const T s = dot(qrow, kbase + key * D, D) * scale + (bias ? bias[b] : T(0));
+        logits[count] = s;
+        keys[count] = key;
+        max_logit = std::max(max_logit, s);
+        ++count;
+      });
+      T* orow = out + n * Dv;
+      for (int64_t c = 0; c < Dv; ++c) orow[c] = 0;
+      T sum = 0;
+      for (int64_t s = 0; s < count; ++s) {
+        const T e = std::exp(logits[s] - max_logit);
+        sum += e;
+        axpy(e, vbase + keys[s] * Dv, orow, Dv);
+      }
+      const T inv = T(1) / sum;
+      for (int64_t c = 0; c < Dv; ++c) orow[c] *= inv;
+      lse[n] = max_logit + std::log(sum);
+    }
+  });
+}
+
+template <typename T>
+void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Tensor& q_t,
+                         const at::Tensor& k_t, const at::Tensor& v_t, const at::Tensor& rpb_t,
+                         const at::Tensor& out_t, const at::Tensor& lse_t, double scale_d,
+                         at::Tensor& dq_t, at::Tensor& dk_t, at::Tensor& dv_t, at::Tensor& drpb_t) {
+  const Geometry g(p);
+  const int64_t D = p.dim, Dv = v_t.size(-1), T_ = g.tokens, R = g.bias_size;
+  const int64_t N = p.batch * p.heads * T_;
+  const T* go = go_t.data_ptr<T>();
+  const T* q = q_t.data_ptr<T>();
+  const T* k = k_t.data_ptr<T>();
+  const T* v = v_t.data_ptr<T>();
+  const T* rpb = rpb_t.defined() ? rpb_t.data_ptr<T>() : nullptr;
+  const T* out = out_t.data_ptr<T>();
+  const T* lse = lse_t.data_ptr<T>();
+  T* dq = dq_t.data_ptr<T>();
+  T* dk = dk_t.data_ptr<T>();
+  T* dv = dv_t.data_ptr<T>();
+  const T scale = static_cast<T>(scale_d);
+
+  // delta_i = dout_i · out_i, the softmax-backward correction shared by a query's window.
+  std::vector<T> delta(N);
+  at::parallel_for(0, N, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t n = begin; n < end; ++n) delta[n] = dot(go + n * Dv, out + n * Dv, Dv);
+  });
+
+  // Pass over queries: dq and the bias gradient.
+  BiasGradAccumulator<T> drpb(g.heads * R, drpb_t.defined());
+  at::parallel_for(0, N, grain(g, 2 * D + Dv), [&](int64_t begin, int64_t end) {
+    int64_t i[3];
+    T* bias_grad = drpb.local();
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, i);
+      const T* qrow = q + n * D;
+      const T* grow = go + n * Dv;
+      const T* kbase = k + bh * T_ * D;
+      const T* vbase = v + bh * T_ * Dv;
+      const T* bias = rpb ? rpb + (bh % g.heads) * R : nullptr;
+      T* bg = bias_grad ? bias_grad + (bh % g.heads) * R : nullptr;
+      T* dqrow = dq + n * D;
+      for (int64_t c = 0; c < D; ++c) dqrow[c] = 0;
+      g.for_each_key(i, [&](int64_t, int64_t key, int64_t b) {
+        const T s = dot(qrow, kbase + key * D, D) * scale + (bias ? bias[b] : T(0));
+        const T prob = std::exp(s - lse[n]);
+        const T ds = prob * (dot(grow, vbase + key * Dv, Dv) - delta[n]);
+        axpy(ds * scale, kbase + key * D, dqrow, D);
+        if (bg) bg[b] += ds;
+      });
+    }
+  });
+  if (drpb_t.defined()) drpb.reduce_into(drpb_t.data_ptr<T>());
+
+  // Pass over keys: dk and dv from the inverse neighbourhood (probabilities recomputed).
+  at::parallel_for(0, N, grain(g, 2 * D + 2 * Dv), [&](int64_t begin, int64_t end) {
+    int64_t j[3];
+    std::vector<int64_t> scratch(6 * g.inverse_stride());
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, j);
+      const T* krow = k + n * D;
+      const T* vrow = v + n * Dv;
+      const T* qbase = q + bh * T_ * D;
+      const T* gbase = go + bh * T_ * Dv;
+      const T* bias = rpb ? rpb + (bh % g.heads) * R : nullptr;
+      const int64_t first = bh * T_;
+      T* dkrow = dk + n * D;
+      T* dvrow = dv + n * Dv;
+      for (int64_t c = 0; c < D; ++c) dkrow[c] = 0;
+      for (int64_t c = 0; c < Dv; ++c) dvrow[c] = 0;
+      g.for_each_query(j, scratch.data(), g.inverse_stride(),
+                       [&](int64_t query, int64_t, int64_t b) {
+                         const T* qrow = qbase + query * D;
+                         const T* grow = gbase + query * Dv;
+                         const T s = dot(qrow, krow, D) * scale + (bias ? bias[b] : T(0));
+                         const T prob = std::exp(s - lse[first + query]);
+                         const T ds = prob * (dot(grow, vrow, Dv) - delta[first + query]);
+                         axpy(ds * scale, qrow, dkrow, D);
+                         axpy(prob, grow, dvrow, Dv);
+                       });
+    }
+  });
+}
+
+template <typename Fn>
+void dispatch_float(const Problem& p, Fn&& fn) {
+  switch (p.dtype) {
+    case at::kFloat: fn(float{}); break;
+    case at::kDouble: fn(double{}); break;
+    default: TORCH_CHECK(false, p.op, ": CPU kernels support float32 and float64, got ", p.dtype);
+  }
+}
+
+}  // namespace
+
+void qk_forward(const Problem& p, const at::Tensor& q, const at::Tensor& k, const at::Tensor& rpb,
+                at::Tensor& attn) {
+  dispatch_float(p, [&](auto tag) { qk_forward_impl<decltype(tag)>(p, q, k, rpb, attn); });
+}
+
+void av_forward(const Problem& p, const at::Tensor& attn, const at::Tensor& v, at::Tensor& out) {
+  dispatch_float(p, [&](auto tag) { av_forward_impl<decltype(tag)>(p, attn, v, out); });
+}
+
+void qk_backward(const Problem& p, const at::Tensor& grad_attn, const at::Tensor& q,
+                 const at::Tensor& k, at::Tensor& grad_q, at::Tensor& grad_k,
+                 at::Tensor& grad_rpb) {
+  dispatch_float(p, [&](auto tag) {
+    qk_backward_impl<decltype(tag)>(p, grad_attn, q, k, grad_q, grad_k, grad_rpb);
+  });
+}
+
+void av_backward(const Problem& p, const at::Tensor& grad_out, const at::Tensor& attn,
+                 const at::Tensor& v, at::Tensor& grad_attn, at::Tensor& grad_v) {
+  dispatch_float(p, [&](auto tag) {
+    av_backward_impl<decltype(tag)>(p, grad_out, attn, v, grad_attn, grad_v);
+  });
+}
+
+void fused_forward(const Problem& p, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                   const at::Tensor& rpb, double scale, at::Tensor& out, at::Tensor& lse) {
+  dispatch_float(
+      p, [&](auto tag) { fused_forward_impl<decltype(tag)>(p, q, k, v, rpb, scale, out, lse); });
+}
+
+void fused_backward(const Problem& p, const at::Tensor& grad_out, const at::Tensor& q,
+                    const at::Tensor& k, const at::Tensor& v, const at::Tensor& rpb,
+                    const at::Tensor& out, const at::Tensor& lse, double scale, at::Tensor& grad_q,
+                    at::Tensor& grad_k, at::Tensor& grad_v, at::Tensor& grad_rpb) {
+  dispatch_float(p, [&](auto tag) {
+    fused_backward_impl<decltype(tag)>(p, grad_out, q, k, v, rpb, out, lse, scale, grad_q, grad_k,
+                                       grad_v, grad_rpb);
+  });
+}
+
+}  // namespace vitrine::attention::na::cpu

@@ -1,0 +1,49 @@
+// Functional neighborhood attention (NATTEN-style API) over the `vitrine::` custom ops.
+// Tensors are heads-first: q, k, v [B, heads, *spatial, D]; attn [B, heads, *spatial,
+// prod(kernel_size)] with the window in row-major order (axis 0 slowest). Per-axis lists
+// (kernel_size, dilation, is_causal) may have one entry that applies to every axis.
+//
+//   attn = naNd_qk(q * scale, k, rpb, ...)   unscaled logits plus rpb (scale q first)
+//   out  = naNd_av(softmax(attn), v, ...)
+//   out  = naNd(q, k, v, rpb, ..., scale)    fused: softmax(q·k*scale + rpb) v
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+
+#include <vector>
+
+namespace vitrine::attention {
+
+struct NaOptions {
+  std::vector<int64_t> kernel_size{7};
+  std::vector<int64_t> dilation{1};
+  std::vector<bool> is_causal{false};
+};
+
+at::Tensor na1d_qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::Tensor>& rpb,
+                   const NaOptions& options);
+at::Tensor na2d_qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::Tensor>& rpb,
+                   const NaOptions& options);
+at::Tensor na3d_qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::Tensor>& rpb,
+                   const NaOptions& options);
+
+at::Tensor na1d_av(const at::Tensor& attn, const at::Tensor& v, const NaOptions& options);
+at::Tensor na2d_av(const at::Tensor& attn, const at::Tensor& v, const NaOptions& options);
+at::Tensor na3d_av(const at::Tensor& attn, const at::Tensor& v, const NaOptions& options);
+
+at::Tensor na1d(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const c10::optional<at::Tensor>& rpb, const NaOptions& options, double scale);
+at::Tensor na2d(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const c10::optional<at::Tensor>& rpb, const NaOptions& options, double scale);
+at::Tensor na3d(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                const c10::optional<at::Tensor>& rpb, const NaOptions& options, double scale);
+
+// Dimension-generic forms: the number of spatial axes is q.dim() - 3.
+at::Tensor na_qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::Tensor>& rpb,
+                 const NaOptions& options);
+at::Tensor na_av(const at::Tensor& attn, const at::Tensor& v, const NaOptions& options);
+at::Tensor na(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+              const c10::optional<at::Tensor>& rpb, const NaOptions& options, double scale);
+
+}  // namespace vitrine::attention
