@@ -1,9 +1,13 @@
 // `vitrine`: one binary for training, evaluation, export and benchmarking.
+#include <c10/util/Exception.h>
+
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "bench/na_ops_bench.h"
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/runtime.h"
 
 namespace {
 
@@ -12,6 +16,8 @@ int dispatch(int argc, char** argv) {
   CLI::App app{"Vitrine: train local- and hierarchical-attention vision transformers", "vitrine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "vitrine 0.1.0");
+  int threads = 0;
+  app.add_option("--threads", threads, "Intra-op threads (0 = every core)")->capture_default_str();
 
   HydraFlags train_flags, eval_flags, config_flags;
   train_flags.request.job_name = "train";
@@ -25,7 +31,19 @@ int dispatch(int argc, char** argv) {
   auto* exporter = app.add_subcommand("export", "Export a trained model to TorchScript");
   exporter->allow_extras();
   auto* bench = app.add_subcommand("bench", "Benchmark ops and models");
-  bench->allow_extras();
+  bench->require_subcommand(1);
+  vitrine::bench::OpsBenchOptions ops_options;
+  auto* bench_ops = bench->add_subcommand(
+      "ops", "Neighborhood-attention ops vs stock-libtorch and full-attention baselines");
+  bench_ops->add_option("--dtype", ops_options.dtype, "float32 or float64")->capture_default_str();
+  bench_ops->add_option("--warmup", ops_options.warmup, "Untimed runs per measurement")
+      ->capture_default_str();
+  bench_ops->add_option("--repeats", ops_options.repeats, "Timed runs (median reported)")
+      ->capture_default_str();
+  bench_ops->add_option("--only", ops_options.only, "Run problems whose name contains this");
+  bench_ops->add_flag("!--no-baselines", ops_options.baselines, "Skip the baselines");
+  bench_ops->add_option("--results-file", ops_options.results_file,
+                        "Append the markdown table to this file");
   auto* models = app.add_subcommand("models", "List registered models with params and FLOPs");
   std::string model_filter;
   models->add_option("filter", model_filter, "Show only names or families containing this");
@@ -39,10 +57,11 @@ int dispatch(int argc, char** argv) {
     return code == 0 ? vitrine::kExitOk : vitrine::kExitUsage;
   }
 
+  vitrine::configure_runtime(threads);
   if (train->parsed()) return run_train(train_flags);
   if (eval->parsed()) return run_not_built("eval", "#5 (classification training)");
   if (exporter->parsed()) return run_not_built("export", "#10 (TorchScript export)");
-  if (bench->parsed()) return run_not_built("bench", "#3 (ops) and #10 (models)");
+  if (bench_ops->parsed()) return vitrine::bench::run_ops_bench(ops_options);
   if (models->parsed()) return run_models(model_filter);
   if (config->parsed()) return run_config(config_flags);
   return vitrine::kExitUsage;
@@ -59,6 +78,10 @@ int main(int argc, char** argv) {
   } catch (const vitrine::UsageError& e) {
     std::cerr << "Error: " << e.what() << std::endl;
     return vitrine::kExitUsage;
+  } catch (const c10::Error& e) {
+    // Shape and argument checks inside ops: the message, without libtorch's backtrace.
+    std::cerr << "Error: " << e.what_without_backtrace() << std::endl;
+    return vitrine::kExitRuntimeFailure;
   } catch (const std::exception& e) {
     std::cerr << "Error: " << e.what() << std::endl;
     return vitrine::kExitRuntimeFailure;

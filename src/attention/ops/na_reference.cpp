@@ -109,13 +109,14 @@ at::Tensor gather_windows(const at::Tensor& x, const Flat& f, const NeighborTabl
 }  // namespace
 
 at::Tensor qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::Tensor>& rpb,
-              const std::vector<int64_t>& kernel, const std::vector<int64_t>& dilation,
-              const std::vector<bool>& causal) {
+              const NeighborTable& table) {
   const Flat f = flat_of(q);
-  const NeighborTable table = neighbor_table(f.lengths, kernel, dilation, causal);
   at::Tensor keys = gather_windows(k, f, table);  // [B, H, T, W, D]
-  at::Tensor qf = q.reshape({f.batch, f.heads, f.tokens, 1, q.size(-1)});
-  at::Tensor logits = at::matmul(qf, keys.transpose(-1, -2)).squeeze(-2);  // [B, H, T, W]
+  // One flat bmm ([W, D] x [D, 1] per query): the fastest stock form measured here
+  // (einsum is close; broadcast multiply + sum and 5-D matmul are slower).
+  const int64_t window = table.key.size(1), dim = q.size(-1);
+  at::Tensor logits = at::bmm(keys.reshape({-1, window, dim}), q.reshape({-1, dim, 1}))
+                          .view({f.batch, f.heads, f.tokens, window});
   if (rpb && rpb->defined()) {
     at::Tensor bias = rpb->reshape({f.heads, -1}).index_select(1, table.bias.reshape({-1}));
     logits = logits + bias.view({1, f.heads, f.tokens, table.key.size(1)});
@@ -126,24 +127,37 @@ at::Tensor qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::
   return logits.view(shape);
 }
 
+at::Tensor av(const at::Tensor& attn, const at::Tensor& v, const NeighborTable& table) {
+  const Flat f = flat_of(v);
+  at::Tensor values = gather_windows(v, f, table);  // [B, H, T, W, Dv]
+  const int64_t window = table.key.size(1), dim = v.size(-1);
+  at::Tensor weights = attn.reshape({f.batch, f.heads, f.tokens, window})
+                           .masked_fill(table.valid.logical_not().view({1, 1, f.tokens, -1}), 0);
+  return at::bmm(weights.reshape({-1, 1, window}), values.reshape({-1, window, dim}))
+      .view(v.sizes());
+}
+
+at::Tensor fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                 const c10::optional<at::Tensor>& rpb, const NeighborTable& table, double scale) {
+  return av(at::softmax(qk(q * scale, k, rpb, table), -1), v, table);
+}
+
+at::Tensor qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::Tensor>& rpb,
+              const std::vector<int64_t>& kernel, const std::vector<int64_t>& dilation,
+              const std::vector<bool>& causal) {
+  return qk(q, k, rpb, neighbor_table(flat_of(q).lengths, kernel, dilation, causal));
+}
+
 at::Tensor av(const at::Tensor& attn, const at::Tensor& v, const std::vector<int64_t>& kernel,
               const std::vector<int64_t>& dilation, const std::vector<bool>& causal) {
-  const Flat f = flat_of(v);
-  const NeighborTable table = neighbor_table(f.lengths, kernel, dilation, causal);
-  at::Tensor values = gather_windows(v, f, table);  // [B, H, T, W, Dv]
-  at::Tensor weights = attn.reshape({f.batch, f.heads, f.tokens, 1, table.key.size(1)})
-                           .masked_fill(table.valid.logical_not().view({1, 1, f.tokens, 1, -1}), 0);
-  at::Tensor out = at::matmul(weights, values).squeeze(-2);
-  std::vector<int64_t> shape = v.sizes().vec();
-  return out.view(shape);
+  return av(attn, v, neighbor_table(flat_of(v).lengths, kernel, dilation, causal));
 }
 
 at::Tensor fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                  const c10::optional<at::Tensor>& rpb, const std::vector<int64_t>& kernel,
                  const std::vector<int64_t>& dilation, const std::vector<bool>& causal,
                  double scale) {
-  return av(at::softmax(qk(q * scale, k, rpb, kernel, dilation, causal), -1), v, kernel, dilation,
-            causal);
+  return fused(q, k, v, rpb, neighbor_table(flat_of(q).lengths, kernel, dilation, causal), scale);
 }
 
 }  // namespace vitrine::attention::reference

@@ -37,4 +37,12 @@ at::Tensor fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                  const std::vector<int64_t>& dilation, const std::vector<bool>& causal,
                  double scale);
 
+// The same with a table built once (what a PyTorch implementation would cache); the table
+// must come from neighbor_table() for the tensors' spatial sizes.
+at::Tensor qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::Tensor>& rpb,
+              const NeighborTable& table);
+at::Tensor av(const at::Tensor& attn, const at::Tensor& v, const NeighborTable& table);
+at::Tensor fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                 const c10::optional<at::Tensor>& rpb, const NeighborTable& table, double scale);
+
 }  // namespace vitrine::attention::reference
