@@ -1,0 +1,107 @@
+#include "attention/neighborhood_attention.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "attention/ops/na_functional.h"
+#include "core/init.h"
+
+namespace vitrine::attention {
+namespace {
+
+// Expands a one-entry list to every axis; rejects other lengths.
+template <typename T>
+std::vector<T> per_axis(const std::vector<T>& values, int axes, const char* what) {
+  TORCH_CHECK(values.size() == 1 || static_cast<int>(values.size()) == axes,
+              "NeighborhoodAttention", axes, "D: ", what, " must have 1 or ", axes,
+              " entries, got ", values.size());
+  return values.size() == 1 ? std::vector<T>(axes, values[0]) : values;
+}
+
+}  // namespace
+
+NeighborhoodAttentionImpl::NeighborhoodAttentionImpl(int axes, NeighborhoodAttentionOptions o)
+    : axes_(axes), options_(std::move(o)) {
+  TORCH_CHECK(axes >= 1 && axes <= 3, "NeighborhoodAttention: axes must be 1, 2 or 3, got ", axes);
+  const std::string name = "NeighborhoodAttention" + std::to_string(axes) + "D";
+  TORCH_CHECK(options_.dim > 0 && options_.num_heads > 0 && options_.dim % options_.num_heads == 0,
+              name, ": dim ", options_.dim, " must be a positive multiple of num_heads ",
+              options_.num_heads);
+  options_.kernel_size = per_axis(options_.kernel_size, axes, "kernel_size");
+  options_.dilation = per_axis(options_.dilation, axes, "dilation");
+  options_.is_causal = per_axis(options_.is_causal, axes, "is_causal");
+  for (int a = 0; a < axes; ++a) {
+    TORCH_CHECK(options_.kernel_size[a] >= 1 && options_.kernel_size[a] % 2 == 1, name,
+                ": kernel_size must be odd, got ", options_.kernel_size[a], " on axis ", a);
+    TORCH_CHECK(options_.dilation[a] >= 1, name, ": dilation must be >= 1, got ",
+                options_.dilation[a], " on axis ", a);
+    TORCH_CHECK(!(options_.rpb && options_.is_causal[a]), name,
+                ": relative positional bias cannot be combined with a causal axis (axis ", a, ")");
+  }
+  head_dim_ = options_.dim / options_.num_heads;
+  scale_ = options_.qk_scale > 0 ? options_.qk_scale : 1.0 / std::sqrt(double(head_dim_));
+
+  qkv = register_module(
+      "qkv", torch::nn::Linear(
+                 torch::nn::LinearOptions(options_.dim, 3 * options_.dim).bias(options_.qkv_bias)));
+  if (options_.rpb) {
+    std::vector<int64_t> shape{options_.num_heads};
+    for (int64_t k : options_.kernel_size) shape.push_back(2 * k - 1);
+    rpb = register_parameter("rpb", at::zeros(shape));
+    trunc_normal_(rpb, 0.02);
+  }
+  attn_drop = register_module("attn_drop", torch::nn::Dropout(options_.attn_drop));
+  proj = register_module("proj", torch::nn::Linear(options_.dim, options_.dim));
+  proj_drop = register_module("proj_drop", torch::nn::Dropout(options_.proj_drop));
+}
+
+at::Tensor NeighborhoodAttentionImpl::forward(const at::Tensor& input) {
+  TORCH_CHECK(input.dim() == axes_ + 2 && input.size(-1) == options_.dim, "NeighborhoodAttention",
+              axes_, "D: expected [B, ",
+              axes_ == 1   ? "L"
+              : axes_ == 2 ? "H, W"
+                           : "D, H, W",
+              ", ", options_.dim, "], got ", input.sizes());
+  // Zero-pad short axes up to kernel_size * dilation (padding runs from the last dim).
+  std::vector<int64_t> pad{0, 0};
+  bool padded = false;
+  for (int a = axes_ - 1; a >= 0; --a) {
+    const int64_t need = options_.kernel_size[a] * options_.dilation[a];
+    const int64_t extra = std::max<int64_t>(0, need - input.size(1 + a));
+    padded |= extra > 0;
+    pad.push_back(0);
+    pad.push_back(extra);
+  }
+  at::Tensor x = padded ? at::constant_pad_nd(input, pad, 0) : input;
+
+  // [B, *S, 3C] -> [3, B, heads, *S, head_dim]
+  std::vector<int64_t> order{axes_ + 1, 0, axes_ + 2};
+  for (int a = 0; a < axes_; ++a) order.push_back(1 + a);
+  order.push_back(axes_ + 3);
+  at::Tensor qkv_heads = qkv(x).unflatten(-1, {3, options_.num_heads, head_dim_}).permute(order);
+  at::Tensor q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];
+
+  NaOptions na_options{options_.kernel_size, options_.dilation, options_.is_causal};
+  c10::optional<at::Tensor> bias;
+  if (rpb.defined()) bias = rpb;
+  at::Tensor out;
+  if (is_training() && options_.attn_drop > 0) {
+    // Dropout on the attention weights needs them materialised: the unfused pair.
+    at::Tensor attn = at::softmax(na_qk(q * scale_, k, bias, na_options), -1);
+    out = na_av(attn_drop(attn), v, na_options);
+  } else {
+    out = na(q, k, v, bias, na_options, scale_);
+  }
+  // [B, heads, *S, head_dim] -> [B, *S, C]
+  std::vector<int64_t> back{0};
+  for (int a = 0; a < axes_; ++a) back.push_back(2 + a);
+  back.push_back(1);
+  back.push_back(axes_ + 2);
+  out = out.permute(back).flatten(-2);
+  if (padded)
+    for (int a = 0; a < axes_; ++a) out = out.narrow(1 + a, 0, input.size(1 + a));
+  return proj_drop(proj(out));
+}
+
+}  // namespace vitrine::attention
