@@ -5,6 +5,7 @@
 
 #include <random>
 
+#include "attention/ops/na_cpu_fast.h"
 #include "attention/ops/na_functional.h"
 #include "attention/ops/na_reference.h"
 
@@ -72,7 +73,7 @@ void check_against_reference(const Case& c, at::ScalarType dtype, double tol) {
   expect_close(na_av(weights, v, c.options()),
                reference::av(weights, v, c.kernel, c.dilation, c.causal), tol, "av");
 
-  expect_close(na(q, k, v, rpb, c.options(), scale),
+  expect_close(neighborhood_attention(q, k, v, rpb, c.options(), scale),
                reference::fused(q, k, v, rpb, c.kernel, c.dilation, c.causal, scale), tol, "fused");
 }
 
@@ -145,7 +146,7 @@ TEST(NaOps, FusedAgreesWithUnfusedInFloat32) {
     if (c.rpb) rpb = at::randn(c.rpb_shape());
     const double scale = 0.37;
     Tensor unfused = na_av(at::softmax(na_qk(q * scale, k, rpb, c.options()), -1), v, c.options());
-    Tensor fused = na(q, k, v, rpb, c.options(), scale);
+    Tensor fused = neighborhood_attention(q, k, v, rpb, c.options(), scale);
     EXPECT_LE((fused - unfused).abs().max().item<double>(), 1e-5);
   }
 }
@@ -239,4 +240,39 @@ TEST(NaOps, ErrorsNameTheProblem) {
   EXPECT_NE(msg.find("dilation must be >= 1"), std::string::npos) << msg;
   msg = error_of([&] { na_qk(at::randn({3, 4}), at::randn({3, 4}), c10::nullopt, ok); });
   EXPECT_FALSE(msg.empty());
+}
+
+// Every build of the tiled float kernels this CPU can run (baseline SSE, AVX2, AVX-512)
+// against the float64 reference, over shapes that exercise each tile kind: interior
+// (contiguous), border (constant start), causal, dilation groups, value dims 32/64/other.
+TEST(NaOps, EveryTiledKernelBuildMatchesReference) {
+  std::vector<Case> cases = random_cases(2, 12, 7);
+  const auto more = random_cases(1, 8, 8), three = random_cases(3, 6, 9);
+  cases.insert(cases.end(), more.begin(), more.end());
+  cases.insert(cases.end(), three.begin(), three.end());
+  cases.push_back({{9, 40}, {3, 7}, {1, 2}, {false, false}, true, 2, 2, 32});
+  cases.push_back({{6, 37}, {5, 9}, {1, 4}, {false, true}, false, 1, 2, 64});
+  int builds = 0;
+  for (const char* isa : {"baseline", "avx2", "avx512"}) {
+    if (!na::fast::select_isa(isa)) continue;
+    ++builds;
+    SCOPED_TRACE(isa);
+    EXPECT_EQ(std::string(na::fast::kernels().isa), isa);
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.describe());
+      Tensor q = at::randn(c.shape(c.dim)), k = at::randn(c.shape(c.dim));
+      Tensor v = at::randn(c.shape(c.dim == 32 ? 32 : c.dim + 3));
+      c10::optional<Tensor> rpb;
+      if (c.rpb) rpb = at::randn(c.rpb_shape());
+      const double scale = 0.3;
+      Tensor got = neighborhood_attention(q, k, v, rpb, c.options(), scale);
+      c10::optional<Tensor> rpb64;
+      if (rpb) rpb64 = rpb->to(at::kDouble);
+      Tensor want = reference::fused(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble),
+                                     rpb64, c.kernel, c.dilation, c.causal, scale);
+      EXPECT_LE((got.to(at::kDouble) - want).abs().max().item<double>(), 2e-5);
+    }
+  }
+  EXPECT_GE(builds, 1);  // the baseline build runs everywhere
+  na::fast::select_isa("avx512") || na::fast::select_isa("avx2") || na::fast::select_isa("baseline");
 }

@@ -91,7 +91,7 @@ at::Tensor NeighborhoodAttentionImpl::forward(const at::Tensor& input) {
     at::Tensor attn = at::softmax(na_qk(q * scale_, k, bias, na_options), -1);
     out = na_av(attn_drop(attn), v, na_options);
   } else {
-    out = na(q, k, v, bias, na_options, scale_);
+    out = neighborhood_attention(q, k, v, bias, na_options, scale_);
   }
   // [B, heads, *S, head_dim] -> [B, *S, C]
   std::vector<int64_t> back{0};

@@ -44,10 +44,16 @@ struct Timing {
   double peak_mb = 0;
 };
 
-// Median wall time over `repeats` after `warmup` runs, and the peak tensor memory a run
-// adds above what was live before it.
+// Median wall time over `repeats` after warming up, and the peak tensor memory a run adds
+// above what was live before it. Warm-up lasts at least `warmup` runs and half a second:
+// on this machine the first dozen calls of an op run up to 2x slower (heap growth and
+// first-touch page faults), so a fixed handful of runs measured a transient.
 Timing measure(const std::function<void()>& fn, int warmup, int repeats) {
-  for (int i = 0; i < warmup; ++i) fn();
+  const auto warm_start = std::chrono::steady_clock::now();
+  for (int i = 0; i < warmup || (i < 200 && std::chrono::steady_clock::now() - warm_start <
+                                                std::chrono::milliseconds(500));
+       ++i)
+    fn();
   std::vector<double> times;
   double peak = 0;
   for (int i = 0; i < repeats; ++i) {
@@ -150,7 +156,9 @@ int run_ops_bench(const OpsBenchOptions& options) {
 
     double fused_fwd_ms = 0, fused_fb_ms = 0;
     for (const Impl& impl : impls) {
+      if (!options.impl.empty() && impl.name.find(options.impl) == std::string::npos) continue;
       for (const char* pass : {"fwd", "fwd+bwd"}) {
+        if (options.pass != "both" && options.pass != pass) continue;
         const bool backward = std::string(pass) == "fwd+bwd";
         Timing t;
         if (!backward) {

@@ -14,6 +14,8 @@ struct OpsBenchOptions {
   int repeats = 5;
   std::string only;          // run cases whose name contains this
   bool baselines = true;     // include the gather and full-attention baselines
+  std::string pass = "both";  // fwd | fwd+bwd | both
+  std::string impl;           // run implementations whose name contains this
   std::string results_file;  // markdown table appended here when set
 };
 

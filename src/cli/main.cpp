@@ -42,6 +42,8 @@ int dispatch(int argc, char** argv) {
       ->capture_default_str();
   bench_ops->add_option("--only", ops_options.only, "Run problems whose name contains this");
   bench_ops->add_flag("!--no-baselines", ops_options.baselines, "Skip the baselines");
+  bench_ops->add_option("--pass", ops_options.pass, "fwd, fwd+bwd or both")->capture_default_str();
+  bench_ops->add_option("--impl", ops_options.impl, "Run implementations whose name contains this");
   bench_ops->add_option("--results-file", ops_options.results_file,
                         "Append the markdown table to this file");
   auto* models = app.add_subcommand("models", "List registered models with params and FLOPs");

@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "attention/ops/na_cpu_fast.h"
 #include "attention/ops/na_index.h"
 
 namespace vitrine::attention::na::cpu {
@@ -420,6 +421,59 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
   });
 }
 
+// float32 fused forward through the tiled kernels (na_cpu_fast.h).
+void fused_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor& k,
+                         const at::Tensor& v, const at::Tensor& rpb, double scale, at::Tensor& out,
+                         at::Tensor& lse) {
+  const fast::Kernels& kern = fast::kernels();
+  const int64_t L2 = p.length[2], d2 = p.dilation[2], D = p.dim;
+  std::vector<int64_t> group_offset(d2);
+  for (int64_t g = 0, offset = 0; g < d2; ++g) {
+    group_offset[g] = offset;
+    offset += group_length(L2, d2, g);
+  }
+  const std::vector<fast::Tile> tiles =
+      fast::make_tiles(L2, p.kernel[2], d2, p.causal[2], kern.tile_width);
+  const int64_t rows = p.batch * p.heads * p.length[0] * p.length[1];
+  // Transposed keys plus a zero tail that full-width tile loads may touch.
+  at::Tensor kt = at::empty({rows * D * L2 + fast::kTile}, q.options());
+  kt.narrow(0, rows * D * L2, fast::kTile).zero_();
+  fast::TransposeArgs ta;
+  ta.rows = rows;
+  ta.L2 = L2;
+  ta.d2 = d2;
+  ta.dim = D;
+  ta.k = k.data_ptr<float>();
+  ta.kt = kt.data_ptr<float>();
+  ta.group_offset = group_offset.data();
+  at::parallel_for(0, rows, std::max<int64_t>(1, 8192 / (L2 * D)),
+                   [&](int64_t b, int64_t e) { kern.transpose_keys(ta, b, e); });
+
+  fast::FusedForwardArgs fa;
+  fa.batch_heads = p.batch * p.heads;
+  fa.heads = p.heads;
+  for (int a = 0; a < 3; ++a) {
+    fa.L[a] = p.length[a];
+    fa.K[a] = p.kernel[a];
+    fa.d[a] = p.dilation[a];
+    fa.causal[a] = p.causal[a];
+  }
+  fa.dim = D;
+  fa.value_dim = v.size(-1);
+  fa.q = q.data_ptr<float>();
+  fa.kt = kt.data_ptr<float>();
+  fa.v = v.data_ptr<float>();
+  fa.rpb = rpb.defined() ? rpb.data_ptr<float>() : nullptr;
+  fa.scale = static_cast<float>(scale);
+  fa.out = out.data_ptr<float>();
+  fa.lse = lse.data_ptr<float>();
+  fa.tile = tiles.data();
+  fa.tiles = static_cast<int64_t>(tiles.size());
+  fa.group_offset = group_offset.data();
+  at::parallel_for(0, rows * fa.tiles, 1,
+                   [&](int64_t b, int64_t e) { kern.fused_forward(fa, b, e); });
+}
+
 template <typename Fn>
 void dispatch_float(const Problem& p, Fn&& fn) {
   switch (p.dtype) {
@@ -457,6 +511,7 @@ void av_backward(const Problem& p, const at::Tensor& grad_out, const at::Tensor&
 
 void fused_forward(const Problem& p, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                    const at::Tensor& rpb, double scale, at::Tensor& out, at::Tensor& lse) {
+  if (p.dtype == at::kFloat) return fused_forward_tiled(p, q, k, v, rpb, scale, out, lse);
   dispatch_float(
       p, [&](auto tag) { fused_forward_impl<decltype(tag)>(p, q, k, v, rpb, scale, out, lse); });
 }

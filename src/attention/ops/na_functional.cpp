@@ -92,8 +92,8 @@ Tensor na_qk(const Tensor& q, const Tensor& k, const c10::optional<Tensor>& rpb,
 Tensor na_av(const Tensor& attn, const Tensor& v, const NaOptions& o) {
   return call_av(attn.dim() - 3, attn, v, o);
 }
-Tensor na(const Tensor& q, const Tensor& k, const Tensor& v, const c10::optional<Tensor>& rpb,
-          const NaOptions& o, double scale) {
+Tensor neighborhood_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                              const c10::optional<Tensor>& rpb, const NaOptions& o, double scale) {
   return call_fused(q.dim() - 3, q, k, v, rpb, o, scale);
 }
 

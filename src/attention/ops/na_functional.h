@@ -43,7 +43,8 @@ at::Tensor na3d(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 at::Tensor na_qk(const at::Tensor& q, const at::Tensor& k, const c10::optional<at::Tensor>& rpb,
                  const NaOptions& options);
 at::Tensor na_av(const at::Tensor& attn, const at::Tensor& v, const NaOptions& options);
-at::Tensor na(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-              const c10::optional<at::Tensor>& rpb, const NaOptions& options, double scale);
+at::Tensor neighborhood_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                  const c10::optional<at::Tensor>& rpb, const NaOptions& options,
+                                  double scale);
 
 }  // namespace vitrine::attention

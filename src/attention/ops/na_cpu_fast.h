@@ -1,0 +1,75 @@
+// Tiled float32 CPU kernels for neighborhood attention, free of torch headers so one source
+// (na_cpu_fast_kernels.cpp) is compiled once per instruction set (baseline x86-64, AVX2+FMA,
+// AVX-512) and the best is picked at run time. Work unit: a tile of up to kTile consecutive
+// queries of one dilation group along the last axis; q·k is vectorised across the tile's
+// queries (keys pre-transposed), so no horizontal reductions are needed.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace vitrine::attention::na::fast {
+
+// The widest tile of any build (the AVX-512 one); each build's own width is
+// Kernels::tile_width, one native vector register of floats.
+constexpr int kTile = 16;
+
+// A run of queries along axis 2 inside one dilation group whose window starts (in group
+// coordinates) either step by one (interior queries) or stay constant (queries clamped at a
+// border, the first queries of a causal axis); anything else falls back to gathers.
+enum class TileKind : int32_t { kContiguous, kConstant, kGather };
+struct Tile {
+  int64_t group, first, count;  // group g, first group coordinate, number of queries
+  TileKind kind;
+};
+
+// Splits axis 2 (length, kernel, dilation, causal) into tiles of at most `width` queries.
+std::vector<Tile> make_tiles(int64_t length, int64_t kernel, int64_t dilation, bool causal,
+                             int width);
+
+struct FusedForwardArgs {
+  int64_t batch_heads = 0, heads = 0;
+  int64_t L[3], K[3], d[3];
+  bool causal[3];
+  int64_t dim = 0, value_dim = 0;
+  const float* q = nullptr;     // [BH, L0, L1, L2, D]
+  const float* kt = nullptr;    // keys transposed: [BH, L0, L1, D, L2'] with L2' in
+                                // dilation-group-major order, plus kTile zeros at the end
+  const float* v = nullptr;     // [BH, L0, L1, L2, Dv]
+  const float* rpb = nullptr;   // [heads, E0, E1, E2] or null
+  float scale = 1;
+  float* out = nullptr;         // [BH, L0, L1, L2, Dv]
+  float* lse = nullptr;         // [BH, L0, L1, L2]
+  // Axis-2 tiles (make_tiles); group_offset[g] is where group g starts in L2' order.
+  const struct Tile* tile = nullptr;
+  int64_t tiles = 0;
+  const int64_t* group_offset = nullptr;
+};
+
+struct TransposeArgs {
+  int64_t rows = 0;  // BH * L0 * L1
+  int64_t L2 = 0, d2 = 1, dim = 0;
+  const float* k = nullptr;  // [rows, L2, D]
+  float* kt = nullptr;       // [rows, D, L2'] group-major
+  const int64_t* group_offset = nullptr;
+};
+
+using FusedForwardRange = void (*)(const FusedForwardArgs&, int64_t begin, int64_t end);
+using TransposeRange = void (*)(const TransposeArgs&, int64_t begin, int64_t end);
+
+struct Kernels {
+  const char* isa;
+  int tile_width;
+  FusedForwardRange fused_forward;
+  TransposeRange transpose_keys;
+};
+
+// The widest instruction set this CPU supports; VITRINE_CPU_ISA=baseline|avx2|avx512 narrows
+// it (tests use this to cover every build).
+const Kernels& kernels();
+// A specific build, or nullptr when the CPU cannot run it.
+const Kernels* kernels_for(const char* isa);
+// Makes kernels() return that build from now on (tests); false when the CPU cannot run it.
+bool select_isa(const char* isa);
+
+}  // namespace vitrine::attention::na::fast
