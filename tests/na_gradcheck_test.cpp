@@ -112,8 +112,8 @@ TEST(NaGradcheck, FusedEveryInput) {
     if (s.rpb) inputs.push_back(at::randn(rpb_shape(s), at::kDouble));
     expect_gradcheck(
         [&](const std::vector<Tensor>& x) {
-          return neighborhood_attention(x[0], x[1], x[2], x.size() > 3 ? c10::optional<Tensor>(x[3]) : c10::nullopt, o,
-                    0.7);
+          return neighborhood_attention(
+              x[0], x[1], x[2], x.size() > 3 ? c10::optional<Tensor>(x[3]) : c10::nullopt, o, 0.7);
         },
         inputs, "fused");
   }
@@ -129,7 +129,8 @@ TEST(NaGradcheck, MatchesAutogradThroughTheReference) {
   Tensor k = at::randn_like(q).requires_grad_(true), v = at::randn_like(q).requires_grad_(true);
   Tensor rpb = at::randn({3, 9, 5}, at::kDouble).requires_grad_(true);
   Tensor weight = at::randn({2, 3, 13, 11, 6}, at::kDouble);
-  auto ours = torch::autograd::grad({(neighborhood_attention(q, k, v, rpb, o, 0.4) * weight).sum()}, {q, k, v, rpb});
+  auto ours = torch::autograd::grad({(neighborhood_attention(q, k, v, rpb, o, 0.4) * weight).sum()},
+                                    {q, k, v, rpb});
   auto ref = torch::autograd::grad(
       {(reference::fused(q, k, v, rpb, kernel, dilation, causal, 0.4) * weight).sum()},
       {q, k, v, rpb});

@@ -268,11 +268,12 @@ TEST(NaOps, EveryTiledKernelBuildMatchesReference) {
       Tensor got = neighborhood_attention(q, k, v, rpb, c.options(), scale);
       c10::optional<Tensor> rpb64;
       if (rpb) rpb64 = rpb->to(at::kDouble);
-      Tensor want = reference::fused(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble),
-                                     rpb64, c.kernel, c.dilation, c.causal, scale);
+      Tensor want = reference::fused(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble), rpb64,
+                                     c.kernel, c.dilation, c.causal, scale);
       EXPECT_LE((got.to(at::kDouble) - want).abs().max().item<double>(), 2e-5);
     }
   }
   EXPECT_GE(builds, 1);  // the baseline build runs everywhere
-  na::fast::select_isa("avx512") || na::fast::select_isa("avx2") || na::fast::select_isa("baseline");
+  na::fast::select_isa("avx512") || na::fast::select_isa("avx2") ||
+      na::fast::select_isa("baseline");
 }

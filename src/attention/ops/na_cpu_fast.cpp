@@ -1,9 +1,10 @@
 // Picks the widest build of the tiled kernels that this CPU can run.
+#include "attention/ops/na_cpu_fast.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 
-#include "attention/ops/na_cpu_fast.h"
 #include "attention/ops/na_index.h"
 
 namespace vitrine::attention::na::fast {
@@ -52,12 +53,16 @@ std::vector<Tile> make_tiles(int64_t length, int64_t kernel, int64_t dilation, b
   std::vector<Tile> tiles;
   for (int64_t g = 0; g < dilation && g < length; ++g) {
     const int64_t glen = group_length(length, dilation, g);
-    auto start = [&](int64_t c) { return (window(g + dilation * c, length, kernel, dilation, causal).first - g) / dilation; };
+    auto start = [&](int64_t c) {
+      return (window(g + dilation * c, length, kernel, dilation, causal).first - g) / dilation;
+    };
     for (int64_t c = 0; c < glen;) {
       Tile t{g, c, 1, TileKind::kConstant};
       if (c + 1 < glen) {
         const int64_t step = start(c + 1) - start(c);
-        t.kind = step == 1 ? TileKind::kContiguous : step == 0 ? TileKind::kConstant : TileKind::kGather;
+        t.kind = step == 1   ? TileKind::kContiguous
+                 : step == 0 ? TileKind::kConstant
+                             : TileKind::kGather;
       }
       const int64_t step = t.kind == TileKind::kContiguous ? 1 : 0;
       while (t.count < width && c + t.count < glen &&

@@ -32,14 +32,14 @@ struct FusedForwardArgs {
   int64_t L[3], K[3], d[3];
   bool causal[3];
   int64_t dim = 0, value_dim = 0;
-  const float* q = nullptr;     // [BH, L0, L1, L2, D]
-  const float* kt = nullptr;    // keys transposed: [BH, L0, L1, D, L2'] with L2' in
-                                // dilation-group-major order, plus kTile zeros at the end
-  const float* v = nullptr;     // [BH, L0, L1, L2, Dv]
-  const float* rpb = nullptr;   // [heads, E0, E1, E2] or null
+  const float* q = nullptr;    // [BH, L0, L1, L2, D]
+  const float* kt = nullptr;   // keys transposed: [BH, L0, L1, D, L2'] with L2' in
+                               // dilation-group-major order, plus kTile zeros at the end
+  const float* v = nullptr;    // [BH, L0, L1, L2, Dv]
+  const float* rpb = nullptr;  // [heads, E0, E1, E2] or null
   float scale = 1;
-  float* out = nullptr;         // [BH, L0, L1, L2, Dv]
-  float* lse = nullptr;         // [BH, L0, L1, L2]
+  float* out = nullptr;  // [BH, L0, L1, L2, Dv]
+  float* lse = nullptr;  // [BH, L0, L1, L2]
   // Axis-2 tiles (make_tiles); group_offset[g] is where group g starts in L2' order.
   const struct Tile* tile = nullptr;
   int64_t tiles = 0;

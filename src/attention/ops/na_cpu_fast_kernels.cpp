@@ -150,7 +150,8 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
           } else if (tl.kind == TileKind::kConstant) {
             // Every query of the tile reads the same key: a broadcast.
             const float* base = ktrow + std::min(start[0] + k2, glen - 1);
-            for (int64_t dd = 0; dd < D; ++dd) acc += load_lanes(qt.data() + dd * T) * base[dd * L2];
+            for (int64_t dd = 0; dd < D; ++dd)
+              acc += load_lanes(qt.data() + dd * T) * base[dd * L2];
           } else {
             int64_t idx[T];
             for (int t = 0; t < T; ++t) idx[t] = std::min(start[t] + k2, glen - 1);
