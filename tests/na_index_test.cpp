@@ -42,12 +42,16 @@ TEST(NaIndex, WindowMatchesTheReferenceReadingOfTheSpec) {
                                       << a.dilation << " causal=" << a.causal << " i=" << i);
       const auto keys = window_keys(a, i);
       EXPECT_EQ(keys, reference::axis_window(i, a.length, a.kernel, a.dilation, a.causal));
-      if (!a.causal) EXPECT_EQ(static_cast<int64_t>(keys.size()), a.kernel);  // shifted inward
+      if (!a.causal) {
+        EXPECT_EQ(static_cast<int64_t>(keys.size()), a.kernel);  // shifted inward
+      }
       for (int64_t j : keys) {
         EXPECT_GE(j, 0);
         EXPECT_LT(j, a.length);
         EXPECT_EQ(j % a.dilation, i % a.dilation);  // same dilation group
-        if (a.causal) EXPECT_LE(j, i);
+        if (a.causal) {
+          EXPECT_LE(j, i);
+        }
         const int64_t b = na::bias_index(i, j, a.kernel, a.dilation);
         EXPECT_GE(b, 0);
         EXPECT_LE(b, 2 * a.kernel - 2);

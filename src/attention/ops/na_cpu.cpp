@@ -142,6 +142,31 @@ class BiasGradAccumulator {
   std::vector<T> partial_;
 };
 
+// out_j = sum over the queries i whose window holds key j of weights[i, slot(i, j)] * rows_i:
+// the shape of both dK (weights = dattn, rows = q) and dV (weights = attn, rows = dout).
+// Parallel over keys, so every output row has one writer.
+template <typename T>
+void gather_inverse(const Problem& p, const Geometry& g, const T* weights, const T* rows,
+                    int64_t width, T* out) {
+  const int64_t T_ = g.tokens, W = g.window_size;
+  at::parallel_for(0, p.batch * p.heads * T_, grain(g, width), [&](int64_t begin, int64_t end) {
+    int64_t j[3];
+    std::vector<int64_t> scratch(6 * g.inverse_stride());
+    for (int64_t n = begin; n < end; ++n) {
+      const int64_t bh = n / T_;
+      g.decode(n % T_, j);
+      const T* wbase = weights + bh * T_ * W;
+      const T* rbase = rows + bh * T_ * width;
+      T* orow = out + n * width;
+      for (int64_t c = 0; c < width; ++c) orow[c] = 0;
+      g.for_each_query(j, scratch.data(), g.inverse_stride(),
+                       [&](int64_t query, int64_t slot, int64_t) {
+                         axpy(wbase[query * W + slot], rbase + query * width, orow, width);
+                       });
+    }
+  });
+}
+
 template <typename T>
 void qk_forward_impl(const Problem& p, const at::Tensor& q_t, const at::Tensor& k_t,
                      const at::Tensor& rpb_t, at::Tensor& attn_t) {
@@ -227,23 +252,8 @@ void qk_backward_impl(const Problem& p, const at::Tensor& ga_t, const at::Tensor
   });
   if (drpb_t.defined()) drpb.reduce_into(drpb_t.data_ptr<T>());
 
-  // dk: gather over each key's inverse neighbourhood.
-  at::parallel_for(0, p.batch * p.heads * T_, grain(g, D), [&](int64_t begin, int64_t end) {
-    int64_t j[3];
-    std::vector<int64_t> scratch(6 * g.inverse_stride());
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t bh = n / T_;
-      g.decode(n % T_, j);
-      const T* qbase = q + bh * T_ * D;
-      const T* gbase = ga + bh * T_ * W;
-      T* dkrow = dk + n * D;
-      for (int64_t c = 0; c < D; ++c) dkrow[c] = 0;
-      g.for_each_query(j, scratch.data(), g.inverse_stride(),
-                       [&](int64_t query, int64_t slot, int64_t) {
-                         axpy(gbase[query * W + slot], qbase + query * D, dkrow, D);
-                       });
-    }
-  });
+  // dk_j = sum over the queries i that see key j of dattn[i, slot] * q_i.
+  gather_inverse(p, g, ga, q, D, dk);
 }
 
 template <typename T>
@@ -270,22 +280,8 @@ void av_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Tensor
       });
     }
   });
-  at::parallel_for(0, p.batch * p.heads * T_, grain(g, Dv), [&](int64_t begin, int64_t end) {
-    int64_t j[3];
-    std::vector<int64_t> scratch(6 * g.inverse_stride());
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t bh = n / T_;
-      g.decode(n % T_, j);
-      const T* abase = attn + bh * T_ * W;
-      const T* gbase = go + bh * T_ * Dv;
-      T* dvrow = dv + n * Dv;
-      for (int64_t c = 0; c < Dv; ++c) dvrow[c] = 0;
-      g.for_each_query(j, scratch.data(), g.inverse_stride(),
-                       [&](int64_t query, int64_t slot, int64_t) {
-                         axpy(abase[query * W + slot], gbase + query * Dv, dvrow, Dv);
-                       });
-    }
-  });
+  // dv_j = sum over the queries i that see key j of attn[i, slot] * dout_i.
+  gather_inverse(p, g, attn, go, Dv, dv);
 }
 
 template <typename T>

@@ -106,8 +106,8 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
         short_windows |= w2.count < K2;
         start[t] = (w2.first - g) / d2;  // group coordinate
         count[t] = w2.count;
-      } else {
-        start[t] = start[t - 1] + (tl.kind == TileKind::kContiguous ? 1 : 0);
+      } else {  // padding lanes (a tile always has a first query, so t > 0 here)
+        start[t] = (t > 0 ? start[t - 1] : 0) + (tl.kind == TileKind::kContiguous ? 1 : 0);
         count[t] = 0;
       }
     }
