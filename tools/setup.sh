@@ -10,6 +10,7 @@ packages=(
   libopencv-dev libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev
   libgtest-dev libgloo-dev
   dataset-fashion-mnist  # the embedded default's data, IDX files in /usr/share/datasets
+  python3-torch          # PyTorch 1.13 (same ABI): cross-checks that it loads our ops library
 )
 
 missing=()
