@@ -2,6 +2,7 @@
 // against the unfused pair, a known answer (full attention), and the error contract.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/autograd.h>
 
 #include <random>
 
@@ -265,12 +266,33 @@ TEST(NaOps, EveryTiledKernelBuildMatchesReference) {
       c10::optional<Tensor> rpb;
       if (c.rpb) rpb = at::randn(c.rpb_shape());
       const double scale = 0.3;
-      Tensor got = neighborhood_attention(q, k, v, rpb, c.options(), scale);
+      std::vector<Tensor> ours{q.requires_grad_(true), k.requires_grad_(true),
+                               v.requires_grad_(true)};
+      std::vector<Tensor> ref{q.detach().to(at::kDouble).requires_grad_(true),
+                              k.detach().to(at::kDouble).requires_grad_(true),
+                              v.detach().to(at::kDouble).requires_grad_(true)};
       c10::optional<Tensor> rpb64;
-      if (rpb) rpb64 = rpb->to(at::kDouble);
-      Tensor want = reference::fused(q.to(at::kDouble), k.to(at::kDouble), v.to(at::kDouble), rpb64,
-                                     c.kernel, c.dilation, c.causal, scale);
+      if (rpb) {
+        ours.push_back(rpb->requires_grad_(true));
+        ref.push_back(rpb->detach().to(at::kDouble).requires_grad_(true));
+        rpb64 = ref.back();
+      }
+      Tensor got = neighborhood_attention(q, k, v, rpb, c.options(), scale);
+      Tensor want =
+          reference::fused(ref[0], ref[1], ref[2], rpb64, c.kernel, c.dilation, c.causal, scale);
       EXPECT_LE((got.to(at::kDouble) - want).abs().max().item<double>(), 2e-5);
+      // Backward (the tiled float32 kernel) against autograd through the reference.
+      Tensor weight = at::randn(got.sizes());
+      auto g_ours = torch::autograd::grad({(got * weight).sum()}, ours);
+      auto g_ref = torch::autograd::grad({(want * weight.to(at::kDouble)).sum()}, ref);
+      for (size_t i = 0; i < ours.size(); ++i) {
+        // Floor: with K = 1 the true dq/dk are exactly 0 and float32 leaves ~1e-7 noise.
+        const double magnitude = std::max(g_ref[i].abs().max().item<double>(), 0.05);
+        // float32: ds = p * (dp - delta) cancels, so ~1e-4 relative is the honest bound.
+        EXPECT_LE((g_ours[i].to(at::kDouble) - g_ref[i]).abs().max().item<double>() / magnitude,
+                  1e-4)
+            << "gradient of input " << i;
+      }
     }
   }
   EXPECT_GE(builds, 1);  // the baseline build runs everywhere

@@ -417,44 +417,68 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
   });
 }
 
-// float32 fused forward through the tiled kernels (na_cpu_fast.h).
+// What the tiled float32 kernels (na_cpu_fast.h) need besides the tensors: where each
+// dilation group starts in the group-major order of axis 2, and the axis-2 tiles.
+struct TilePlan {
+  const fast::Kernels& kernels;
+  std::vector<int64_t> group_offset;
+  std::vector<fast::Tile> tiles;
+  int64_t rows;  // B * heads * L0 * L1
+
+  explicit TilePlan(const Problem& p) : kernels(fast::kernels()) {
+    const int64_t L2 = p.length[2], d2 = p.dilation[2];
+    group_offset.resize(d2);
+    for (int64_t g = 0, offset = 0; g < d2; ++g) {
+      group_offset[g] = offset;
+      offset += group_length(L2, d2, g);
+    }
+    tiles = fast::make_tiles(L2, p.kernel[2], d2, p.causal[2], kernels.tile_width);
+    rows = p.batch * p.heads * p.length[0] * p.length[1];
+  }
+
+  // [rows, L2, width] -> [rows, width, L2'] (group-major), plus a zero tail that full-width
+  // tile loads may touch.
+  at::Tensor transpose(const at::Tensor& x, int64_t L2, int64_t d2) const {
+    const int64_t width = x.size(-1);
+    at::Tensor xt = at::empty({rows * width * L2 + fast::kTile}, x.options());
+    xt.narrow(0, rows * width * L2, fast::kTile).zero_();
+    fast::TransposeArgs ta;
+    ta.rows = rows;
+    ta.L2 = L2;
+    ta.d2 = d2;
+    ta.dim = width;
+    ta.k = x.data_ptr<float>();
+    ta.kt = xt.data_ptr<float>();
+    ta.group_offset = group_offset.data();
+    at::parallel_for(0, rows, std::max<int64_t>(1, 8192 / (L2 * width)),
+                     [&](int64_t b, int64_t e) { kernels.transpose_keys(ta, b, e); });
+    return xt;
+  }
+
+  template <typename Args>
+  void describe(const Problem& p, Args& args) const {
+    args.batch_heads = p.batch * p.heads;
+    args.heads = p.heads;
+    for (int a = 0; a < 3; ++a) {
+      args.L[a] = p.length[a];
+      args.K[a] = p.kernel[a];
+      args.d[a] = p.dilation[a];
+      args.causal[a] = p.causal[a];
+    }
+    args.tile = tiles.data();
+    args.tiles = static_cast<int64_t>(tiles.size());
+    args.group_offset = group_offset.data();
+  }
+};
+
 void fused_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor& k,
                          const at::Tensor& v, const at::Tensor& rpb, double scale, at::Tensor& out,
                          at::Tensor& lse) {
-  const fast::Kernels& kern = fast::kernels();
-  const int64_t L2 = p.length[2], d2 = p.dilation[2], D = p.dim;
-  std::vector<int64_t> group_offset(d2);
-  for (int64_t g = 0, offset = 0; g < d2; ++g) {
-    group_offset[g] = offset;
-    offset += group_length(L2, d2, g);
-  }
-  const std::vector<fast::Tile> tiles =
-      fast::make_tiles(L2, p.kernel[2], d2, p.causal[2], kern.tile_width);
-  const int64_t rows = p.batch * p.heads * p.length[0] * p.length[1];
-  // Transposed keys plus a zero tail that full-width tile loads may touch.
-  at::Tensor kt = at::empty({rows * D * L2 + fast::kTile}, q.options());
-  kt.narrow(0, rows * D * L2, fast::kTile).zero_();
-  fast::TransposeArgs ta;
-  ta.rows = rows;
-  ta.L2 = L2;
-  ta.d2 = d2;
-  ta.dim = D;
-  ta.k = k.data_ptr<float>();
-  ta.kt = kt.data_ptr<float>();
-  ta.group_offset = group_offset.data();
-  at::parallel_for(0, rows, std::max<int64_t>(1, 8192 / (L2 * D)),
-                   [&](int64_t b, int64_t e) { kern.transpose_keys(ta, b, e); });
-
+  const TilePlan plan(p);
+  const at::Tensor kt = plan.transpose(k, p.length[2], p.dilation[2]);
   fast::FusedForwardArgs fa;
-  fa.batch_heads = p.batch * p.heads;
-  fa.heads = p.heads;
-  for (int a = 0; a < 3; ++a) {
-    fa.L[a] = p.length[a];
-    fa.K[a] = p.kernel[a];
-    fa.d[a] = p.dilation[a];
-    fa.causal[a] = p.causal[a];
-  }
-  fa.dim = D;
+  plan.describe(p, fa);
+  fa.dim = p.dim;
   fa.value_dim = v.size(-1);
   fa.q = q.data_ptr<float>();
   fa.kt = kt.data_ptr<float>();
@@ -463,11 +487,52 @@ void fused_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor
   fa.scale = static_cast<float>(scale);
   fa.out = out.data_ptr<float>();
   fa.lse = lse.data_ptr<float>();
-  fa.tile = tiles.data();
-  fa.tiles = static_cast<int64_t>(tiles.size());
-  fa.group_offset = group_offset.data();
-  at::parallel_for(0, rows * fa.tiles, 1,
-                   [&](int64_t b, int64_t e) { kern.fused_forward(fa, b, e); });
+  at::parallel_for(0, plan.rows * fa.tiles, 1,
+                   [&](int64_t b, int64_t e) { plan.kernels.fused_forward(fa, b, e); });
+}
+
+void fused_backward_tiled(const Problem& p, const at::Tensor& go, const at::Tensor& q,
+                          const at::Tensor& k, const at::Tensor& v, const at::Tensor& rpb,
+                          const at::Tensor& out, const at::Tensor& lse, double scale,
+                          at::Tensor& dq, at::Tensor& dk, at::Tensor& dv, at::Tensor& drpb) {
+  const TilePlan plan(p);
+  const int64_t L2 = p.length[2], d2 = p.dilation[2], D = p.dim, Dv = v.size(-1);
+  const at::Tensor kt = plan.transpose(k, L2, d2), vt = plan.transpose(v, L2, d2);
+  const at::Tensor delta = (go * out).sum(-1).contiguous();
+  // Per-thread partial gradients: dK/dV/dRPB are scattered from query tiles.
+  const int threads = at::get_num_threads();
+  const int64_t tokens = p.batch * p.heads * p.tokens();
+  at::Tensor dk_partial = at::zeros({threads, tokens * D}, q.options());
+  at::Tensor dv_partial = at::zeros({threads, tokens * Dv}, q.options());
+  at::Tensor drpb_partial =
+      drpb.defined() ? at::zeros({threads, p.heads * p.bias_size()}, q.options()) : at::Tensor();
+
+  fast::FusedBackwardArgs ba;
+  plan.describe(p, ba);
+  ba.dim = D;
+  ba.value_dim = Dv;
+  ba.q = q.data_ptr<float>();
+  ba.k = k.data_ptr<float>();
+  ba.kt = kt.data_ptr<float>();
+  ba.vt = vt.data_ptr<float>();
+  ba.dout = go.data_ptr<float>();
+  ba.lse = lse.data_ptr<float>();
+  ba.delta = delta.data_ptr<float>();
+  ba.rpb = rpb.defined() ? rpb.data_ptr<float>() : nullptr;
+  ba.scale = static_cast<float>(scale);
+  ba.dq = dq.data_ptr<float>();
+  ba.dk_partial = dk_partial.data_ptr<float>();
+  ba.dv_partial = dv_partial.data_ptr<float>();
+  ba.drpb_partial = drpb.defined() ? drpb_partial.data_ptr<float>() : nullptr;
+  ba.partial_stride_k = tokens * D;
+  ba.partial_stride_v = tokens * Dv;
+  ba.partial_stride_rpb = p.heads * p.bias_size();
+  at::parallel_for(0, plan.rows * ba.tiles, 1, [&](int64_t b, int64_t e) {
+    plan.kernels.fused_backward(ba, b, e, at::get_thread_num());
+  });
+  dk.view({-1}).copy_(dk_partial.sum(0));
+  dv.view({-1}).copy_(dv_partial.sum(0));
+  if (drpb.defined()) drpb.view({-1}).copy_(drpb_partial.sum(0));
 }
 
 template <typename Fn>
@@ -516,6 +581,9 @@ void fused_backward(const Problem& p, const at::Tensor& grad_out, const at::Tens
                     const at::Tensor& k, const at::Tensor& v, const at::Tensor& rpb,
                     const at::Tensor& out, const at::Tensor& lse, double scale, at::Tensor& grad_q,
                     at::Tensor& grad_k, at::Tensor& grad_v, at::Tensor& grad_rpb) {
+  if (p.dtype == at::kFloat)
+    return fused_backward_tiled(p, grad_out, q, k, v, rpb, out, lse, scale, grad_q, grad_k, grad_v,
+                                grad_rpb);
   dispatch_float(p, [&](auto tag) {
     fused_backward_impl<decltype(tag)>(p, grad_out, q, k, v, rpb, out, lse, scale, grad_q, grad_k,
                                        grad_v, grad_rpb);

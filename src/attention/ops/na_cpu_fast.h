@@ -46,6 +46,34 @@ struct FusedForwardArgs {
   const int64_t* group_offset = nullptr;
 };
 
+// Gradients of the fused op for float32 tiles. Per query: s = q·k*scale + rpb recomputed,
+// p = exp(s - lse), dp = dout·v, ds = p*(dp - delta); dq is accumulated in registers, dk/dv
+// and the bias gradient are scattered into per-thread partial buffers (summed by the
+// caller), so no two threads write the same memory.
+struct FusedBackwardArgs {
+  int64_t batch_heads = 0, heads = 0;
+  int64_t L[3], K[3], d[3];
+  bool causal[3];
+  int64_t dim = 0, value_dim = 0;
+  const float* q = nullptr;      // [BH, L0, L1, L2, D]
+  const float* k = nullptr;      // [BH, L0, L1, L2, D]
+  const float* kt = nullptr;     // keys transposed, as in FusedForwardArgs
+  const float* vt = nullptr;     // values transposed likewise ([.., Dv, L2'] + zero tail)
+  const float* dout = nullptr;   // [BH, L0, L1, L2, Dv]
+  const float* lse = nullptr;    // [BH, L0, L1, L2]
+  const float* delta = nullptr;  // dout·out per query, [BH, L0, L1, L2]
+  const float* rpb = nullptr;    // [heads, E0, E1, E2] or null
+  float scale = 1;
+  float* dq = nullptr;            // [BH, L0, L1, L2, D], written
+  float* dk_partial = nullptr;    // [threads][BH * tokens * D], accumulated
+  float* dv_partial = nullptr;    // [threads][BH * tokens * Dv], accumulated
+  float* drpb_partial = nullptr;  // [threads][heads * E0 * E1 * E2] or null
+  int64_t partial_stride_k = 0, partial_stride_v = 0, partial_stride_rpb = 0;
+  const struct Tile* tile = nullptr;
+  int64_t tiles = 0;
+  const int64_t* group_offset = nullptr;
+};
+
 struct TransposeArgs {
   int64_t rows = 0;  // BH * L0 * L1
   int64_t L2 = 0, d2 = 1, dim = 0;
@@ -55,12 +83,16 @@ struct TransposeArgs {
 };
 
 using FusedForwardRange = void (*)(const FusedForwardArgs&, int64_t begin, int64_t end);
+// `thread` picks the partial buffers this call accumulates into.
+using FusedBackwardRange = void (*)(const FusedBackwardArgs&, int64_t begin, int64_t end,
+                                    int thread);
 using TransposeRange = void (*)(const TransposeArgs&, int64_t begin, int64_t end);
 
 struct Kernels {
   const char* isa;
   int tile_width;
   FusedForwardRange fused_forward;
+  FusedBackwardRange fused_backward;
   TransposeRange transpose_keys;
 };
 

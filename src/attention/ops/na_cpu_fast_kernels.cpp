@@ -71,6 +71,89 @@ inline void accumulate_row(float* __restrict acc, float weight, const float* __r
   for (int64_t c = 0; c < n; ++c) acc[c] += weight * row[c];
 }
 
+// One tile of queries, decoded from its work-item index: which (batch*head, i0, i1) row, which
+// run of axis-2 queries, and each query's window start (group coordinate) and size.
+struct TileView {
+  int64_t bh, i0, i1, g, t0, glen, row01;
+  int nt;
+  const Tile* tile;
+  Span w0, w1;
+  int64_t start[kLanes], count[kLanes];
+  bool short_windows;  // some query's axis-2 window is cut short (causal)
+};
+
+template <typename Args>
+TileView view_tile(const Args& a, int64_t n) {
+  TileView v;
+  v.tile = &a.tile[n % a.tiles];
+  int64_t rest = n / a.tiles;
+  v.i1 = rest % a.L[1];
+  rest /= a.L[1];
+  v.i0 = rest % a.L[0];
+  v.bh = rest / a.L[0];
+  v.g = v.tile->group;
+  v.t0 = v.tile->first;
+  v.glen = group_length(a.L[2], a.d[2], v.g);
+  v.nt = static_cast<int>(v.tile->count);
+  v.row01 = (v.bh * a.L[0] + v.i0) * a.L[1] + v.i1;
+  v.w0 = window(v.i0, a.L[0], a.K[0], a.d[0], a.causal[0]);
+  v.w1 = window(v.i1, a.L[1], a.K[1], a.d[1], a.causal[1]);
+  v.short_windows = false;
+  for (int t = 0; t < kLanes; ++t) {
+    if (t < v.nt) {
+      const Span w2 = window(v.g + a.d[2] * (v.t0 + t), a.L[2], a.K[2], a.d[2], a.causal[2]);
+      v.start[t] = (w2.first - v.g) / a.d[2];
+      v.count[t] = w2.count;
+      v.short_windows |= w2.count < a.K[2];
+    } else {  // padding lanes (a tile always has a first query, so t > 0 here)
+      v.start[t] = (t > 0 ? v.start[t - 1] : 0) + (v.tile->kind == TileKind::kContiguous ? 1 : 0);
+      v.count[t] = 0;
+    }
+  }
+  return v;
+}
+
+// Per lane t: sum over c < len of xt[c][t] * rows[c][start[t] + k2], where xt is a tile
+// transposed (lane-minor, stride T) and rows a transposed key/value row (stride L2).
+// Contiguous tiles read one vector per c; constant-start tiles broadcast one value;
+// anything else gathers.
+inline Lanes lane_products(TileKind kind, const float* __restrict xt, const float* __restrict rows,
+                           int64_t len, int64_t L2, const int64_t* start, int64_t k2,
+                           int64_t glen) {
+  constexpr int T = kLanes;
+  Lanes acc = {};
+  if (kind == TileKind::kContiguous) {
+    // Four independent accumulators: one FMA chain would wait on its latency. Lanes past
+    // the tile's queries read neighbouring (finite) values or the zero tail; their x is 0.
+    const float* base = rows + start[0] + k2;
+    Lanes a1 = {}, a2 = {}, a3 = {};
+    const int64_t whole = len - len % 4;
+    for (int64_t c = 0; c < whole; c += 4) {
+      acc += load_lanes(xt + c * T) * load_lanes(base + c * L2);
+      a1 += load_lanes(xt + (c + 1) * T) * load_lanes(base + (c + 1) * L2);
+      a2 += load_lanes(xt + (c + 2) * T) * load_lanes(base + (c + 2) * L2);
+      a3 += load_lanes(xt + (c + 3) * T) * load_lanes(base + (c + 3) * L2);
+    }
+    for (int64_t c = whole; c < len; ++c) acc += load_lanes(xt + c * T) * load_lanes(base + c * L2);
+    return acc + ((a1 + a2) + a3);
+  }
+  if (kind == TileKind::kConstant) {
+    // Every query of the tile reads the same column: a broadcast.
+    const float* base = rows + std::min(start[0] + k2, glen - 1);
+    for (int64_t c = 0; c < len; ++c) acc += load_lanes(xt + c * T) * base[c * L2];
+    return acc;
+  }
+  int64_t idx[T];
+  for (int t = 0; t < T; ++t) idx[t] = std::min(start[t] + k2, glen - 1);
+  for (int64_t c = 0; c < len; ++c) {
+    const float* row = rows + c * L2;
+    Lanes values;
+    for (int t = 0; t < T; ++t) values[t] = row[idx[t]];
+    acc += load_lanes(xt + c * T) * values;
+  }
+  return acc;
+}
+
 template <int kDv>
 void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) {
   constexpr int T = kLanes;
@@ -86,34 +169,17 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
   float* acc = acc_store.data();
 
   for (int64_t n = begin; n < end; ++n) {
-    const int64_t tile = n % a.tiles;
-    int64_t rest = n / a.tiles;
-    const int64_t i1 = rest % L1;
-    rest /= L1;
-    const int64_t i0 = rest % L0;
-    const int64_t bh = rest / L0;
-    const Tile& tl = a.tile[tile];
-    const int64_t g = tl.group, t0 = tl.first;
-    const int64_t glen = group_length(L2, d2, g);
-    const int nt = static_cast<int>(tl.count);
-    const Span w0 = window(i0, L0, K0, a.d[0], a.causal[0]);
-    const Span w1 = window(i1, L1, K1, a.d[1], a.causal[1]);
-    int64_t start[T], count[T];
-    bool short_windows = false;
-    for (int t = 0; t < T; ++t) {
-      if (t < nt) {
-        const Span w2 = window(g + d2 * (t0 + t), L2, K2, d2, a.causal[2]);
-        short_windows |= w2.count < K2;
-        start[t] = (w2.first - g) / d2;  // group coordinate
-        count[t] = w2.count;
-      } else {  // padding lanes (a tile always has a first query, so t > 0 here)
-        start[t] = (t > 0 ? start[t - 1] : 0) + (tl.kind == TileKind::kContiguous ? 1 : 0);
-        count[t] = 0;
-      }
-    }
+    const TileView v = view_tile(a, n);
+    const int64_t bh = v.bh, i0 = v.i0, i1 = v.i1, g = v.g, t0 = v.t0, glen = v.glen;
+    const int nt = v.nt;
+    const Tile& tl = *v.tile;
+    const Span w0 = v.w0, w1 = v.w1;
+    const int64_t* start = v.start;
+    const int64_t* count = v.count;
+    const bool short_windows = v.short_windows;
 
     // The tile's queries, transposed and pre-scaled: qt[dd][t].
-    const int64_t row01 = (bh * L0 + i0) * L1 + i1;
+    const int64_t row01 = v.row01;
     for (int t = 0; t < T; ++t) {
       const float* qrow = a.q + (row01 * L2 + g + d2 * (t0 + t)) * D;
       for (int64_t dd = 0; dd < D; ++dd) qt[dd * T + t] = t < nt ? qrow[dd] * a.scale : 0.0f;
@@ -131,37 +197,7 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
         const int64_t slot01 = (k0 * K1 + k1) * K2;
         const int64_t bias01 = (b0 * E1 + b1) * E2;
         for (int64_t k2 = 0; k2 < K2; ++k2) {
-          Lanes acc = {};
-          if (tl.kind == TileKind::kContiguous) {
-            // Lanes past nt read neighbouring (finite) keys or the zero tail; their q is 0.
-            // Four independent accumulators: one FMA chain would wait on its latency.
-            const float* base = ktrow + start[0] + k2;
-            const float* qp = qt.data();
-            Lanes a1 = {}, a2 = {}, a3 = {};
-            int64_t dd = 0;
-            for (; dd + 4 <= D; dd += 4) {
-              acc += load_lanes(qp + dd * T) * load_lanes(base + dd * L2);
-              a1 += load_lanes(qp + (dd + 1) * T) * load_lanes(base + (dd + 1) * L2);
-              a2 += load_lanes(qp + (dd + 2) * T) * load_lanes(base + (dd + 2) * L2);
-              a3 += load_lanes(qp + (dd + 3) * T) * load_lanes(base + (dd + 3) * L2);
-            }
-            for (; dd < D; ++dd) acc += load_lanes(qp + dd * T) * load_lanes(base + dd * L2);
-            acc += (a1 + a2) + a3;
-          } else if (tl.kind == TileKind::kConstant) {
-            // Every query of the tile reads the same key: a broadcast.
-            const float* base = ktrow + std::min(start[0] + k2, glen - 1);
-            for (int64_t dd = 0; dd < D; ++dd)
-              acc += load_lanes(qt.data() + dd * T) * base[dd * L2];
-          } else {
-            int64_t idx[T];
-            for (int t = 0; t < T; ++t) idx[t] = std::min(start[t] + k2, glen - 1);
-            for (int64_t dd = 0; dd < D; ++dd) {
-              const float* kp = ktrow + dd * L2;
-              Lanes keys;
-              for (int t = 0; t < T; ++t) keys[t] = kp[idx[t]];
-              acc += load_lanes(qt.data() + dd * T) * keys;
-            }
-          }
+          Lanes acc = lane_products(tl.kind, qt.data(), ktrow, D, L2, start, k2, glen);
           // Bias along axis 2 in group coordinates: (K2 - 1) + (key - query); the same for
           // every lane of a contiguous tile.
           if (bias) {
@@ -240,6 +276,94 @@ void fused_forward(const FusedForwardArgs& a, int64_t begin, int64_t end) {
   }
 }
 
+template <int kD>
+void fused_backward_tiles(const FusedBackwardArgs& a, int64_t begin, int64_t end, int thread) {
+  constexpr int T = kLanes;
+  const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2];
+  const int64_t K1 = a.K[1], K2 = a.K[2];
+  const int64_t d2 = a.d[2];
+  const int64_t E1 = 2 * K1 - 1, E2 = 2 * K2 - 1;
+  const int64_t bias_size = (2 * a.K[0] - 1) * E1 * E2;
+  const int64_t D = kD > 0 ? kD : a.dim, Dv = kD > 0 ? kD : a.value_dim;
+  float* dk_part = a.dk_partial + thread * a.partial_stride_k;
+  float* dv_part = a.dv_partial + thread * a.partial_stride_v;
+  float* drpb_part = a.drpb_partial ? a.drpb_partial + thread * a.partial_stride_rpb : nullptr;
+  std::vector<float> qt(static_cast<size_t>(D) * T), dot_t(static_cast<size_t>(Dv) * T);
+  std::vector<float> dq_acc(static_cast<size_t>(T) * D);
+
+  for (int64_t n = begin; n < end; ++n) {
+    const TileView tv = view_tile(a, n);
+    const Tile& tl = *tv.tile;
+    const int nt = tv.nt;
+    const int64_t row_base = tv.row01 * L2 + tv.g;  // token of the group's first position
+    float lse[T], delta[T];
+    const float* qrow[T];
+    const float* gorow[T];
+    for (int t = 0; t < T; ++t) {
+      const int64_t query = row_base + d2 * (tv.t0 + std::min(t, nt - 1));
+      qrow[t] = a.q + query * D;
+      gorow[t] = a.dout + query * Dv;
+      lse[t] = t < nt ? a.lse[query] : 0.0f;
+      delta[t] = t < nt ? a.delta[query] : 0.0f;
+      for (int64_t c = 0; c < D; ++c) qt[c * T + t] = t < nt ? qrow[t][c] * a.scale : 0.0f;
+      for (int64_t c = 0; c < Dv; ++c) dot_t[c * T + t] = t < nt ? gorow[t][c] : 0.0f;
+    }
+    std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
+    const int64_t head = tv.bh % a.heads;
+    const float* bias = a.rpb ? a.rpb + head * bias_size : nullptr;
+    float* bias_grad = drpb_part ? drpb_part + head * bias_size : nullptr;
+
+    for (int64_t k0 = 0; k0 < tv.w0.count; ++k0) {
+      const int64_t j0 = tv.w0.first + k0 * a.d[0];
+      const int64_t b0 = bias_index(tv.i0, j0, a.K[0], a.d[0]);
+      for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
+        const int64_t j1 = tv.w1.first + k1 * a.d[1];
+        const int64_t b1 = bias_index(tv.i1, j1, K1, a.d[1]);
+        const int64_t key_row = (tv.bh * L0 + j0) * L1 + j1;
+        const float* ktrow = a.kt + key_row * D * L2 + a.group_offset[tv.g];
+        const float* vtrow = a.vt + key_row * Dv * L2 + a.group_offset[tv.g];
+        const int64_t key_base = key_row * L2 + tv.g;  // token of column 0 of group g
+        const int64_t bias01 = (b0 * E1 + b1) * E2;
+        for (int64_t k2 = 0; k2 < K2; ++k2) {
+          Lanes s = lane_products(tl.kind, qt.data(), ktrow, D, L2, tv.start, k2, tv.glen);
+          const Lanes dp =
+              lane_products(tl.kind, dot_t.data(), vtrow, Dv, L2, tv.start, k2, tv.glen);
+          float sv[T], dpv[T], prob[T], ds[T];
+          std::memcpy(sv, &s, sizeof(sv));
+          std::memcpy(dpv, &dp, sizeof(dpv));
+#pragma omp simd
+          for (int t = 0; t < T; ++t) {
+            const int64_t bi = bias01 + K2 - 1 + tv.start[t] + k2 - (tv.t0 + t);
+            const bool valid = t < nt && k2 < tv.count[t];
+            const float logit = sv[t] + (bias && valid ? bias[bi] : 0.0f);
+            prob[t] = valid ? fast_exp(logit - lse[t]) : 0.0f;
+            ds[t] = prob[t] * (dpv[t] - delta[t]);
+          }
+          for (int t = 0; t < nt; ++t) {
+            if (k2 >= tv.count[t]) continue;
+            const int64_t column = tv.start[t] + k2;
+            const int64_t key = key_base + d2 * column;
+            if (bias_grad) bias_grad[bias01 + K2 - 1 + column - (tv.t0 + t)] += ds[t];
+            const float dss = ds[t] * a.scale;
+            accumulate_row<kD>(dq_acc.data() + t * D, dss, a.k + key * D, D);
+            accumulate_row<kD>(dk_part + key * D, dss, qrow[t], D);
+            accumulate_row<kD>(dv_part + key * Dv, prob[t], gorow[t], Dv);
+          }
+        }
+      }
+    }
+    for (int t = 0; t < nt; ++t)
+      std::memcpy(a.dq + (row_base + d2 * (tv.t0 + t)) * D, dq_acc.data() + t * D,
+                  sizeof(float) * D);
+  }
+}
+
+void fused_backward(const FusedBackwardArgs& a, int64_t begin, int64_t end, int thread) {
+  if (a.dim == a.value_dim && a.dim == 32) return fused_backward_tiles<32>(a, begin, end, thread);
+  if (a.dim == a.value_dim && a.dim == 64) return fused_backward_tiles<64>(a, begin, end, thread);
+  fused_backward_tiles<0>(a, begin, end, thread);
+}
+
 void transpose_keys(const TransposeArgs& a, int64_t begin, int64_t end) {
   for (int64_t r = begin; r < end; ++r) {
     const float* src = a.k + r * a.L2 * a.dim;
@@ -254,6 +378,7 @@ void transpose_keys(const TransposeArgs& a, int64_t begin, int64_t end) {
 }  // namespace
 
 extern const Kernels kKernels;
-const Kernels kKernels{VITRINE_STRINGIFY(VITRINE_ISA), kLanes, &fused_forward, &transpose_keys};
+const Kernels kKernels{VITRINE_STRINGIFY(VITRINE_ISA), kLanes, &fused_forward, &fused_backward,
+                       &transpose_keys};
 
 }  // namespace vitrine::attention::na::fast::VITRINE_ISA
