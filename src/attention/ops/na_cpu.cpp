@@ -442,6 +442,15 @@ struct TilePlan {
     const int64_t width = x.size(-1);
     at::Tensor xt = at::empty({rows * width * L2 + fast::kTile}, x.options());
     xt.narrow(0, rows * width * L2, fast::kTile).zero_();
+    if (L2 % d2 == 0) {
+      // Every group has L2/d2 columns: position c*d2 + g goes to column g*(L2/d2) + c, a plain
+      // permutation that ATen's blocked copy does ~4x faster than a scalar loop.
+      const int64_t columns = L2 / d2;
+      xt.narrow(0, 0, rows * width * L2)
+          .view({rows, width, d2, columns})
+          .copy_(x.view({rows, columns, d2, width}).permute({0, 3, 2, 1}));
+      return xt;
+    }
     fast::TransposeArgs ta;
     ta.rows = rows;
     ta.L2 = L2;

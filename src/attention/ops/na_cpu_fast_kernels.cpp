@@ -154,6 +154,65 @@ inline Lanes lane_products(TileKind kind, const float* __restrict xt, const floa
   return acc;
 }
 
+// out = sum over query t's window of prob[slot] * v[key(slot)], where prob is the tile's
+// slot-major probability block offset to lane t (stride kLanes). With a value width that is
+// a multiple of the lane count the row accumulators are register values (two sets,
+// alternating keys, to halve the FMA dependency chains); otherwise plain loops.
+template <int kDv>
+void weighted_values(const FusedForwardArgs& a, const TileView& tv, const float* prob, int t,
+                     float* out) {
+  constexpr int T = kLanes;
+  const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2], K1 = a.K[1], K2 = a.K[2];
+  const int64_t Dv = kDv > 0 ? kDv : a.value_dim;
+  const int64_t stride = a.d[2] * Dv;  // between consecutive keys of one group along axis 2
+  const int64_t count = tv.count[t];
+  constexpr int V = (kDv > 0 && kDv % kLanes == 0) ? kDv / kLanes : 0;
+  if constexpr (V > 0) {
+    Lanes even[V] = {}, odd[V] = {};
+    for (int64_t k0 = 0; k0 < tv.w0.count; ++k0) {
+      const int64_t j0 = tv.w0.first + k0 * a.d[0];
+      for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
+        const int64_t j1 = tv.w1.first + k1 * a.d[1];
+        const float* vbase =
+            a.v + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.g + a.d[2] * tv.start[t]) * Dv;
+        const float* p = prob + (k0 * K1 + k1) * K2 * T;
+        int64_t k2 = 0;
+        for (; k2 + 2 <= count; k2 += 2) {
+          const float pe = p[k2 * T], po = p[(k2 + 1) * T];
+          const float* re = vbase + k2 * stride;
+          const float* ro = re + stride;
+          for (int u = 0; u < V; ++u) {
+            even[u] += pe * load_lanes(re + u * T);
+            odd[u] += po * load_lanes(ro + u * T);
+          }
+        }
+        if (k2 < count) {
+          const float pe = p[k2 * T];
+          const float* re = vbase + k2 * stride;
+          for (int u = 0; u < V; ++u) even[u] += pe * load_lanes(re + u * T);
+        }
+      }
+    }
+    for (int u = 0; u < V; ++u) {
+      const Lanes sum = even[u] + odd[u];
+      std::memcpy(out + u * T, &sum, sizeof(sum));
+    }
+  } else {
+    for (int64_t c = 0; c < Dv; ++c) out[c] = 0;
+    for (int64_t k0 = 0; k0 < tv.w0.count; ++k0) {
+      const int64_t j0 = tv.w0.first + k0 * a.d[0];
+      for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
+        const int64_t j1 = tv.w1.first + k1 * a.d[1];
+        const float* vbase =
+            a.v + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.g + a.d[2] * tv.start[t]) * Dv;
+        const float* p = prob + (k0 * K1 + k1) * K2 * T;
+        for (int64_t k2 = 0; k2 < count; ++k2)
+          accumulate_row<kDv>(out, p[k2 * T], vbase + k2 * stride, Dv);
+      }
+    }
+  }
+}
+
 template <int kDv>
 void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) {
   constexpr int T = kLanes;
@@ -165,7 +224,7 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
   const int64_t W = K0 * K1 * K2, D = a.dim, Dv = kDv > 0 ? kDv : a.value_dim;
   std::vector<float> logits(static_cast<size_t>(T) * W);
   std::vector<float> qt(static_cast<size_t>(D) * T);
-  std::vector<float> acc_store(static_cast<size_t>(2 * Dv));
+  std::vector<float> acc_store(static_cast<size_t>(Dv));
   float* acc = acc_store.data();
 
   for (int64_t n = begin; n < end; ++n) {
@@ -239,25 +298,7 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
 
     // Weighted sum of values, one query at a time; its probabilities sit at stride T.
     for (int t = 0; t < nt; ++t) {
-      // Two accumulator rows, alternating keys, halve the FMA dependency chains.
-      for (int64_t c = 0; c < 2 * Dv; ++c) acc[c] = 0;
-      float* acc_odd = acc + Dv;
-      for (int64_t k0 = 0; k0 < w0.count; ++k0) {
-        const int64_t j0 = w0.first + k0 * a.d[0];
-        for (int64_t k1 = 0; k1 < w1.count; ++k1) {
-          const int64_t j1 = w1.first + k1 * a.d[1];
-          const float* vbase = a.v + (((bh * L0 + j0) * L1 + j1) * L2 + g + d2 * start[t]) * Dv;
-          const float* p = logits.data() + (k0 * K1 + k1) * K2 * T + t;
-          const int64_t stride = d2 * Dv;
-          int64_t k2 = 0;
-          for (; k2 + 2 <= count[t]; k2 += 2) {
-            accumulate_row<kDv>(acc, p[k2 * T], vbase + k2 * stride, Dv);
-            accumulate_row<kDv>(acc_odd, p[(k2 + 1) * T], vbase + (k2 + 1) * stride, Dv);
-          }
-          if (k2 < count[t]) accumulate_row<kDv>(acc, p[k2 * T], vbase + k2 * stride, Dv);
-        }
-      }
-      for (int64_t c = 0; c < Dv; ++c) acc[c] += acc_odd[c];
+      weighted_values<kDv>(a, v, logits.data() + t, t, acc);
       const int64_t query = row01 * L2 + g + d2 * (t0 + t);
       const float inv = 1.0f / sum[t];
       float* orow = a.out + query * Dv;
@@ -365,12 +406,22 @@ void fused_backward(const FusedBackwardArgs& a, int64_t begin, int64_t end, int 
 }
 
 void transpose_keys(const TransposeArgs& a, int64_t begin, int64_t end) {
+  // Walk destination columns in blocks of 16 so every write is a contiguous run (writing
+  // one source row at a time strides the destination by a whole row per element).
+  constexpr int64_t kBlock = 16;
+  int64_t source[kBlock];
   for (int64_t r = begin; r < end; ++r) {
     const float* src = a.k + r * a.L2 * a.dim;
     float* dst = a.kt + r * a.dim * a.L2;
-    for (int64_t p = 0; p < a.L2; ++p) {
-      const int64_t column = a.group_offset[p % a.d2] + p / a.d2;
-      for (int64_t dd = 0; dd < a.dim; ++dd) dst[dd * a.L2 + column] = src[p * a.dim + dd];
+    for (int64_t g = 0; g < a.d2 && g < a.L2; ++g) {
+      const int64_t glen = group_length(a.L2, a.d2, g);
+      for (int64_t c0 = 0; c0 < glen; c0 += kBlock) {
+        const int64_t n = std::min(kBlock, glen - c0);
+        for (int64_t c = 0; c < n; ++c) source[c] = (g + a.d2 * (c0 + c)) * a.dim;
+        float* out = dst + a.group_offset[g] + c0;
+        for (int64_t dd = 0; dd < a.dim; ++dd)
+          for (int64_t c = 0; c < n; ++c) out[dd * a.L2 + c] = src[source[c] + dd];
+      }
     }
   }
 }
