@@ -123,6 +123,20 @@ int64_t grain(const Geometry& g, int64_t dim) {
   return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.window_size * dim));
 }
 
+// Runs fn(n, bh, i) for every query n of every (batch, head) in parallel, with bh its
+// batch*heads index and i its three coordinates; `work` is the per-key width for grain.
+template <typename Fn>
+void parallel_over_queries(const Problem& p, const Geometry& g, int64_t work, Fn&& fn) {
+  const int64_t tokens = g.tokens;
+  at::parallel_for(0, p.batch * p.heads * tokens, grain(g, work), [&](int64_t begin, int64_t end) {
+    int64_t i[3];
+    for (int64_t n = begin; n < end; ++n) {
+      g.decode(n % tokens, i);
+      fn(n, n / tokens, i);
+    }
+  });
+}
+
 // Per-thread partial sums for the bias gradient, reduced at the end.
 template <typename T>
 class BiasGradAccumulator {
@@ -177,21 +191,16 @@ void qk_forward_impl(const Problem& p, const at::Tensor& q_t, const at::Tensor& 
   const T* rpb = rpb_t.defined() ? rpb_t.data_ptr<T>() : nullptr;
   T* attn = attn_t.data_ptr<T>();
   const bool any_causal = p.any_causal();
-  at::parallel_for(0, p.batch * p.heads * T_, grain(g, D), [&](int64_t begin, int64_t end) {
-    int64_t i[3];
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t bh = n / T_;
-      g.decode(n % T_, i);
-      const T* qrow = q + n * D;
-      const T* kbase = k + bh * T_ * D;
-      T* out = attn + n * W;
-      const T* bias = rpb ? rpb + (bh % g.heads) * g.bias_size : nullptr;
-      if (any_causal)
-        for (int64_t s = 0; s < W; ++s) out[s] = -std::numeric_limits<T>::infinity();
-      g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t b) {
-        out[slot] = dot(qrow, kbase + key * D, D) + (bias ? bias[b] : T(0));
-      });
-    }
+  parallel_over_queries(p, g, D, [&](int64_t n, int64_t bh, const int64_t* i) {
+    const T* qrow = q + n * D;
+    const T* kbase = k + bh * T_ * D;
+    T* out = attn + n * W;
+    const T* bias = rpb ? rpb + (bh % g.heads) * g.bias_size : nullptr;
+    if (any_causal)
+      for (int64_t s = 0; s < W; ++s) out[s] = -std::numeric_limits<T>::infinity();
+    g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t b) {
+      out[slot] = dot(qrow, kbase + key * D, D) + (bias ? bias[b] : T(0));
+    });
   });
 }
 
@@ -203,19 +212,13 @@ void av_forward_impl(const Problem& p, const at::Tensor& attn_t, const at::Tenso
   const T* attn = attn_t.data_ptr<T>();
   const T* v = v_t.data_ptr<T>();
   T* out = out_t.data_ptr<T>();
-  at::parallel_for(0, p.batch * p.heads * T_, grain(g, Dv), [&](int64_t begin, int64_t end) {
-    int64_t i[3];
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t bh = n / T_;
-      g.decode(n % T_, i);
-      const T* a = attn + n * W;
-      const T* vbase = v + bh * T_ * Dv;
-      T* orow = out + n * Dv;
-      for (int64_t c = 0; c < Dv; ++c) orow[c] = 0;
-      g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t) {
-        axpy(a[slot], vbase + key * Dv, orow, Dv);
-      });
-    }
+  parallel_over_queries(p, g, Dv, [&](int64_t n, int64_t bh, const int64_t* i) {
+    const T* a = attn + n * W;
+    const T* vbase = v + bh * T_ * Dv;
+    T* orow = out + n * Dv;
+    for (int64_t c = 0; c < Dv; ++c) orow[c] = 0;
+    g.for_each_key(
+        i, [&](int64_t slot, int64_t key, int64_t) { axpy(a[slot], vbase + key * Dv, orow, Dv); });
   });
 }
 
@@ -233,22 +236,17 @@ void qk_backward_impl(const Problem& p, const at::Tensor& ga_t, const at::Tensor
   BiasGradAccumulator<T> drpb(g.heads * R, drpb_t.defined());
 
   // dq and the bias gradient: gather over each query's window.
-  at::parallel_for(0, p.batch * p.heads * T_, grain(g, D), [&](int64_t begin, int64_t end) {
-    int64_t i[3];
+  parallel_over_queries(p, g, D, [&](int64_t n, int64_t bh, const int64_t* i) {
+    const T* grow = ga + n * W;
+    const T* kbase = k + bh * T_ * D;
+    T* dqrow = dq + n * D;
     T* bias_grad = drpb.local();
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t bh = n / T_;
-      g.decode(n % T_, i);
-      const T* grow = ga + n * W;
-      const T* kbase = k + bh * T_ * D;
-      T* dqrow = dq + n * D;
-      T* bg = bias_grad ? bias_grad + (bh % g.heads) * R : nullptr;
-      for (int64_t c = 0; c < D; ++c) dqrow[c] = 0;
-      g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t b) {
-        axpy(grow[slot], kbase + key * D, dqrow, D);
-        if (bg) bg[b] += grow[slot];
-      });
-    }
+    T* bg = bias_grad ? bias_grad + (bh % g.heads) * R : nullptr;
+    for (int64_t c = 0; c < D; ++c) dqrow[c] = 0;
+    g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t b) {
+      axpy(grow[slot], kbase + key * D, dqrow, D);
+      if (bg) bg[b] += grow[slot];
+    });
   });
   if (drpb_t.defined()) drpb.reduce_into(drpb_t.data_ptr<T>());
 
@@ -266,19 +264,14 @@ void av_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Tensor
   const T* v = v_t.data_ptr<T>();
   T* dattn = dattn_t.data_ptr<T>();
   T* dv = dv_t.data_ptr<T>();
-  at::parallel_for(0, p.batch * p.heads * T_, grain(g, Dv), [&](int64_t begin, int64_t end) {
-    int64_t i[3];
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t bh = n / T_;
-      g.decode(n % T_, i);
-      const T* grow = go + n * Dv;
-      const T* vbase = v + bh * T_ * Dv;
-      T* darow = dattn + n * W;
-      for (int64_t s = 0; s < W; ++s) darow[s] = 0;
-      g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t) {
-        darow[slot] = dot(grow, vbase + key * Dv, Dv);
-      });
-    }
+  parallel_over_queries(p, g, Dv, [&](int64_t n, int64_t bh, const int64_t* i) {
+    const T* grow = go + n * Dv;
+    const T* vbase = v + bh * T_ * Dv;
+    T* darow = dattn + n * W;
+    for (int64_t s = 0; s < W; ++s) darow[s] = 0;
+    g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t) {
+      darow[slot] = dot(grow, vbase + key * Dv, Dv);
+    });
   });
   // dv_j = sum over the queries i that see key j of attn[i, slot] * dout_i.
   gather_inverse(p, g, attn, go, Dv, dv);
@@ -464,8 +457,7 @@ struct TilePlan {
     return xt;
   }
 
-  template <typename Args>
-  void describe(const Problem& p, Args& args) const {
+  void describe(const Problem& p, fast::TiledShape& args) const {
     args.batch_heads = p.batch * p.heads;
     args.heads = p.heads;
     for (int a = 0; a < 3; ++a) {

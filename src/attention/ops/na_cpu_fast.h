@@ -27,11 +27,19 @@ struct Tile {
 std::vector<Tile> make_tiles(int64_t length, int64_t kernel, int64_t dilation, bool causal,
                              int width);
 
-struct FusedForwardArgs {
+// Problem geometry and axis-2 tiling shared by the tiled kernels.
+struct TiledShape {
   int64_t batch_heads = 0, heads = 0;
   int64_t L[3], K[3], d[3];
   bool causal[3];
   int64_t dim = 0, value_dim = 0;
+  // Axis-2 tiles (make_tiles); group_offset[g] is where group g starts in L2' order.
+  const struct Tile* tile = nullptr;
+  int64_t tiles = 0;
+  const int64_t* group_offset = nullptr;
+};
+
+struct FusedForwardArgs : TiledShape {
   const float* q = nullptr;    // [BH, L0, L1, L2, D]
   const float* kt = nullptr;   // keys transposed: [BH, L0, L1, D, L2'] with L2' in
                                // dilation-group-major order, plus kTile zeros at the end
@@ -40,21 +48,13 @@ struct FusedForwardArgs {
   float scale = 1;
   float* out = nullptr;  // [BH, L0, L1, L2, Dv]
   float* lse = nullptr;  // [BH, L0, L1, L2]
-  // Axis-2 tiles (make_tiles); group_offset[g] is where group g starts in L2' order.
-  const struct Tile* tile = nullptr;
-  int64_t tiles = 0;
-  const int64_t* group_offset = nullptr;
 };
 
 // Gradients of the fused op for float32 tiles. Per query: s = q·k*scale + rpb recomputed,
 // p = exp(s - lse), dp = dout·v, ds = p*(dp - delta); dq is accumulated in registers, dk/dv
 // and the bias gradient are scattered into per-thread partial buffers (summed by the
 // caller), so no two threads write the same memory.
-struct FusedBackwardArgs {
-  int64_t batch_heads = 0, heads = 0;
-  int64_t L[3], K[3], d[3];
-  bool causal[3];
-  int64_t dim = 0, value_dim = 0;
+struct FusedBackwardArgs : TiledShape {
   const float* q = nullptr;      // [BH, L0, L1, L2, D]
   const float* k = nullptr;      // [BH, L0, L1, L2, D]
   const float* kt = nullptr;     // keys transposed, as in FusedForwardArgs
@@ -69,9 +69,6 @@ struct FusedBackwardArgs {
   float* dv_partial = nullptr;    // [threads][BH * tokens * Dv], accumulated
   float* drpb_partial = nullptr;  // [threads][heads * E0 * E1 * E2] or null
   int64_t partial_stride_k = 0, partial_stride_v = 0, partial_stride_rpb = 0;
-  const struct Tile* tile = nullptr;
-  int64_t tiles = 0;
-  const int64_t* group_offset = nullptr;
 };
 
 struct TransposeArgs {

@@ -82,8 +82,7 @@ struct TileView {
   bool short_windows;  // some query's axis-2 window is cut short (causal)
 };
 
-template <typename Args>
-TileView view_tile(const Args& a, int64_t n) {
+TileView view_tile(const TiledShape& a, int64_t n) {
   TileView v;
   v.tile = &a.tile[n % a.tiles];
   int64_t rest = n / a.tiles;
@@ -158,58 +157,63 @@ inline Lanes lane_products(TileKind kind, const float* __restrict xt, const floa
 // slot-major probability block offset to lane t (stride kLanes). With a value width that is
 // a multiple of the lane count the row accumulators are register values (two sets,
 // alternating keys, to halve the FMA dependency chains); otherwise plain loops.
+// Calls fn(values, probs) for each (axis 0, axis 1) row of query t's window: `values` is the
+// row's value of the query's first axis-2 key, `probs` the row's probabilities (stride kLanes).
+template <typename Fn>
+inline void for_each_value_row(const FusedForwardArgs& a, const TileView& tv, const float* prob,
+                               int t, Fn&& fn) {
+  const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2], K1 = a.K[1], K2 = a.K[2];
+  for (int64_t k0 = 0; k0 < tv.w0.count; ++k0) {
+    const int64_t j0 = tv.w0.first + k0 * a.d[0];
+    for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
+      const int64_t j1 = tv.w1.first + k1 * a.d[1];
+      fn(a.v + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.g + a.d[2] * tv.start[t]) * a.value_dim,
+         prob + (k0 * K1 + k1) * K2 * kLanes);
+    }
+  }
+}
+
+// out = sum over query t's window of prob[slot] * v[key(slot)], where prob is the tile's
+// slot-major probability block offset to lane t (stride kLanes). With a value width that is
+// a multiple of the lane count the row accumulators are register values (two sets,
+// alternating keys, to halve the FMA dependency chains); otherwise plain loops.
 template <int kDv>
 void weighted_values(const FusedForwardArgs& a, const TileView& tv, const float* prob, int t,
                      float* out) {
   constexpr int T = kLanes;
-  const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2], K1 = a.K[1], K2 = a.K[2];
   const int64_t Dv = kDv > 0 ? kDv : a.value_dim;
   const int64_t stride = a.d[2] * Dv;  // between consecutive keys of one group along axis 2
   const int64_t count = tv.count[t];
   constexpr int V = (kDv > 0 && kDv % kLanes == 0) ? kDv / kLanes : 0;
   if constexpr (V > 0) {
     Lanes even[V] = {}, odd[V] = {};
-    for (int64_t k0 = 0; k0 < tv.w0.count; ++k0) {
-      const int64_t j0 = tv.w0.first + k0 * a.d[0];
-      for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
-        const int64_t j1 = tv.w1.first + k1 * a.d[1];
-        const float* vbase =
-            a.v + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.g + a.d[2] * tv.start[t]) * Dv;
-        const float* p = prob + (k0 * K1 + k1) * K2 * T;
-        int64_t k2 = 0;
-        for (; k2 + 2 <= count; k2 += 2) {
-          const float pe = p[k2 * T], po = p[(k2 + 1) * T];
-          const float* re = vbase + k2 * stride;
-          const float* ro = re + stride;
-          for (int u = 0; u < V; ++u) {
-            even[u] += pe * load_lanes(re + u * T);
-            odd[u] += po * load_lanes(ro + u * T);
-          }
-        }
-        if (k2 < count) {
-          const float pe = p[k2 * T];
-          const float* re = vbase + k2 * stride;
-          for (int u = 0; u < V; ++u) even[u] += pe * load_lanes(re + u * T);
+    for_each_value_row(a, tv, prob, t, [&](const float* vbase, const float* p) {
+      int64_t k2 = 0;
+      for (; k2 + 2 <= count; k2 += 2) {
+        const float pe = p[k2 * T], po = p[(k2 + 1) * T];
+        const float* re = vbase + k2 * stride;
+        const float* ro = re + stride;
+        for (int u = 0; u < V; ++u) {
+          even[u] += pe * load_lanes(re + u * T);
+          odd[u] += po * load_lanes(ro + u * T);
         }
       }
-    }
+      if (k2 < count) {
+        const float pe = p[k2 * T];
+        const float* re = vbase + k2 * stride;
+        for (int u = 0; u < V; ++u) even[u] += pe * load_lanes(re + u * T);
+      }
+    });
     for (int u = 0; u < V; ++u) {
       const Lanes sum = even[u] + odd[u];
       std::memcpy(out + u * T, &sum, sizeof(sum));
     }
   } else {
     for (int64_t c = 0; c < Dv; ++c) out[c] = 0;
-    for (int64_t k0 = 0; k0 < tv.w0.count; ++k0) {
-      const int64_t j0 = tv.w0.first + k0 * a.d[0];
-      for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
-        const int64_t j1 = tv.w1.first + k1 * a.d[1];
-        const float* vbase =
-            a.v + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.g + a.d[2] * tv.start[t]) * Dv;
-        const float* p = prob + (k0 * K1 + k1) * K2 * T;
-        for (int64_t k2 = 0; k2 < count; ++k2)
-          accumulate_row<kDv>(out, p[k2 * T], vbase + k2 * stride, Dv);
-      }
-    }
+    for_each_value_row(a, tv, prob, t, [&](const float* vbase, const float* p) {
+      for (int64_t k2 = 0; k2 < count; ++k2)
+        accumulate_row<kDv>(out, p[k2 * T], vbase + k2 * stride, Dv);
+    });
   }
 }
 
