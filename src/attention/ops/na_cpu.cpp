@@ -429,17 +429,19 @@ struct TilePlan {
     rows = p.batch * p.heads * p.length[0] * p.length[1];
   }
 
-  // [rows, L2, width] -> [rows, width, L2'] (group-major), plus a zero tail that full-width
-  // tile loads may touch.
+  // [rows, L2, width] -> [rows, width, L2'] (group-major), with kTile zeros before and
+  // after: lane-shifted tile loads may start up to kTile-1 columns early or end late.
+  // Returns the buffer; the transposed data starts at data_ptr() + kTile.
   at::Tensor transpose(const at::Tensor& x, int64_t L2, int64_t d2) const {
-    const int64_t width = x.size(-1);
-    at::Tensor xt = at::empty({rows * width * L2 + fast::kTile}, x.options());
-    xt.narrow(0, rows * width * L2, fast::kTile).zero_();
+    const int64_t width = x.size(-1), body = rows * width * L2;
+    at::Tensor xt = at::empty({body + 2 * fast::kTile}, x.options());
+    xt.narrow(0, 0, fast::kTile).zero_();
+    xt.narrow(0, fast::kTile + body, fast::kTile).zero_();
     if (L2 % d2 == 0) {
       // Every group has L2/d2 columns: position c*d2 + g goes to column g*(L2/d2) + c, a plain
       // permutation that ATen's blocked copy does ~4x faster than a scalar loop.
       const int64_t columns = L2 / d2;
-      xt.narrow(0, 0, rows * width * L2)
+      xt.narrow(0, fast::kTile, body)
           .view({rows, width, d2, columns})
           .copy_(x.view({rows, columns, d2, width}).permute({0, 3, 2, 1}));
       return xt;
@@ -450,7 +452,7 @@ struct TilePlan {
     ta.d2 = d2;
     ta.dim = width;
     ta.k = x.data_ptr<float>();
-    ta.kt = xt.data_ptr<float>();
+    ta.kt = xt.data_ptr<float>() + fast::kTile;
     ta.group_offset = group_offset.data();
     at::parallel_for(0, rows, std::max<int64_t>(1, 8192 / (L2 * width)),
                      [&](int64_t b, int64_t e) { kernels.transpose_keys(ta, b, e); });
@@ -482,7 +484,7 @@ void fused_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor
   fa.dim = p.dim;
   fa.value_dim = v.size(-1);
   fa.q = q.data_ptr<float>();
-  fa.kt = kt.data_ptr<float>();
+  fa.kt = kt.data_ptr<float>() + fast::kTile;
   fa.v = v.data_ptr<float>();
   fa.rpb = rpb.defined() ? rpb.data_ptr<float>() : nullptr;
   fa.scale = static_cast<float>(scale);
@@ -514,8 +516,8 @@ void fused_backward_tiled(const Problem& p, const at::Tensor& go, const at::Tens
   ba.value_dim = Dv;
   ba.q = q.data_ptr<float>();
   ba.k = k.data_ptr<float>();
-  ba.kt = kt.data_ptr<float>();
-  ba.vt = vt.data_ptr<float>();
+  ba.kt = kt.data_ptr<float>() + fast::kTile;
+  ba.vt = vt.data_ptr<float>() + fast::kTile;
   ba.dout = go.data_ptr<float>();
   ba.lse = lse.data_ptr<float>();
   ba.delta = delta.data_ptr<float>();

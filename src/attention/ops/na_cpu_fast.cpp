@@ -50,28 +50,41 @@ const Kernels& kernels() {
 
 std::vector<Tile> make_tiles(int64_t length, int64_t kernel, int64_t dilation, bool causal,
                              int width) {
-  std::vector<Tile> tiles;
+  // Runs of one kind inside each group...
+  std::vector<Segment> runs;
   for (int64_t g = 0; g < dilation && g < length; ++g) {
     const int64_t glen = group_length(length, dilation, g);
     auto start = [&](int64_t c) {
       return (window(g + dilation * c, length, kernel, dilation, causal).first - g) / dilation;
     };
     for (int64_t c = 0; c < glen;) {
-      Tile t{g, c, 1, TileKind::kConstant};
-      if (c + 1 < glen) {
-        const int64_t step = start(c + 1) - start(c);
-        t.kind = step == 1   ? TileKind::kContiguous
-                 : step == 0 ? TileKind::kConstant
-                             : TileKind::kGather;
-      }
-      const int64_t step = t.kind == TileKind::kContiguous ? 1 : 0;
-      while (t.count < width && c + t.count < glen &&
-             (t.kind == TileKind::kGather || start(c + t.count) == start(c) + step * t.count))
-        ++t.count;
-      tiles.push_back(t);
-      c += t.count;
+      Segment run{g, c, 1, TileKind::kConstant};
+      if (c + 1 < glen && start(c + 1) == start(c) + 1) run.kind = TileKind::kContiguous;
+      const int64_t step = run.kind == TileKind::kContiguous ? 1 : 0;
+      while (c + run.count < glen && start(c + run.count) == start(c) + step * run.count)
+        ++run.count;
+      runs.push_back(run);
+      c += run.count;
     }
   }
+  // ...packed into tiles of `width` lanes, splitting a run where a tile fills up.
+  std::vector<Tile> tiles;
+  Tile tile;
+  for (Segment run : runs) {
+    while (run.count > 0) {
+      if (tile.count == width || tile.segments == kMaxSegments) {
+        tiles.push_back(tile);
+        tile = Tile();
+      }
+      Segment piece = run;
+      piece.count = std::min<int64_t>(run.count, width - tile.count);
+      tile.segment[tile.segments++] = piece;
+      tile.count += piece.count;
+      run.first += piece.count;
+      run.count -= piece.count;
+    }
+  }
+  if (tile.count > 0) tiles.push_back(tile);
   return tiles;
 }
 

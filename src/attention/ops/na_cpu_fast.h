@@ -14,13 +14,22 @@ namespace vitrine::attention::na::fast {
 // Kernels::tile_width, one native vector register of floats.
 constexpr int kTile = 16;
 
-// A run of queries along axis 2 inside one dilation group whose window starts (in group
-// coordinates) either step by one (interior queries) or stay constant (queries clamped at a
-// border, the first queries of a causal axis); anything else falls back to gathers.
-enum class TileKind : int32_t { kContiguous, kConstant, kGather };
-struct Tile {
-  int64_t group, first, count;  // group g, first group coordinate, number of queries
+// Inside one dilation group, window starts (group coordinates) never decrease and grow by at
+// most one per query, so the group splits into runs whose starts step by one (interior
+// queries: kContiguous) or stay put (queries clamped at a border, the first queries of a
+// causal axis, every query when the group is as short as the kernel: kConstant).
+enum class TileKind : int32_t { kContiguous, kConstant };
+struct Segment {
+  int64_t group, first, count;  // dilation group, first group coordinate, queries
   TileKind kind;
+};
+// A tile packs up to kMaxSegments runs (possibly of different groups) into its lanes, in
+// order: one vector load or broadcast per run, blended by lane.
+constexpr int kMaxSegments = 4;
+struct Tile {
+  int32_t segments = 0;
+  int64_t count = 0;  // queries (lanes used)
+  Segment segment[kMaxSegments];
 };
 
 // Splits axis 2 (length, kernel, dilation, causal) into tiles of at most `width` queries.
@@ -42,7 +51,8 @@ struct TiledShape {
 struct FusedForwardArgs : TiledShape {
   const float* q = nullptr;    // [BH, L0, L1, L2, D]
   const float* kt = nullptr;   // keys transposed: [BH, L0, L1, D, L2'] with L2' in
-                               // dilation-group-major order, plus kTile zeros at the end
+                               // dilation-group-major order, with kTile zeros before and
+                               // after (lane-shifted loads may touch them)
   const float* v = nullptr;    // [BH, L0, L1, L2, Dv]
   const float* rpb = nullptr;  // [heads, E0, E1, E2] or null
   float scale = 1;

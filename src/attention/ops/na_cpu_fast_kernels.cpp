@@ -71,15 +71,25 @@ inline void accumulate_row(float* __restrict acc, float weight, const float* __r
   for (int64_t c = 0; c < n; ++c) acc[c] += weight * row[c];
 }
 
-// One tile of queries, decoded from its work-item index: which (batch*head, i0, i1) row, which
-// run of axis-2 queries, and each query's window start (group coordinate) and size.
+typedef int32_t LaneInts __attribute__((vector_size(kLanes * sizeof(int32_t))));
+
+// One tile of queries, decoded from its work-item index: the (batch*head, i0, i1) row, the
+// windows along axes 0 and 1 (shared by the tile), and per lane t its query token, axis-2
+// window (start and size in group coordinates), the axis-2 position of its first key, the
+// transposed-row column of that key, and its bias offset. Lanes past `nt` repeat the last
+// query with an empty window.
 struct TileView {
-  int64_t bh, i0, i1, g, t0, glen, row01;
+  int64_t bh, i0, i1, row01;
   int nt;
   const Tile* tile;
   Span w0, w1;
-  int64_t start[kLanes], count[kLanes];
-  bool short_windows;  // some query's axis-2 window is cut short (causal)
+  int64_t query[kLanes], start[kLanes], count[kLanes], key0[kLanes], column[kLanes],
+      bias_off[kLanes];
+  // Per segment: first lane and the column a lane-shifted load starts from.
+  int32_t segments, lane0[kMaxSegments];
+  TileKind kind[kMaxSegments];
+  int64_t load_column[kMaxSegments];
+  bool short_windows;  // some lane's axis-2 window is cut short (causal)
 };
 
 TileView view_tile(const TiledShape& a, int64_t n) {
@@ -90,41 +100,54 @@ TileView view_tile(const TiledShape& a, int64_t n) {
   rest /= a.L[1];
   v.i0 = rest % a.L[0];
   v.bh = rest / a.L[0];
-  v.g = v.tile->group;
-  v.t0 = v.tile->first;
-  v.glen = group_length(a.L[2], a.d[2], v.g);
   v.nt = static_cast<int>(v.tile->count);
   v.row01 = (v.bh * a.L[0] + v.i0) * a.L[1] + v.i1;
   v.w0 = window(v.i0, a.L[0], a.K[0], a.d[0], a.causal[0]);
   v.w1 = window(v.i1, a.L[1], a.K[1], a.d[1], a.causal[1]);
   v.short_windows = false;
-  for (int t = 0; t < kLanes; ++t) {
-    if (t < v.nt) {
-      const Span w2 = window(v.g + a.d[2] * (v.t0 + t), a.L[2], a.K[2], a.d[2], a.causal[2]);
-      v.start[t] = (w2.first - v.g) / a.d[2];
+  v.segments = v.tile->segments;
+  const int64_t L2 = a.L[2], K2 = a.K[2], d2 = a.d[2];
+  int t = 0;
+  for (int s = 0; s < v.segments; ++s) {
+    const Segment& seg = v.tile->segment[s];
+    v.lane0[s] = t;
+    v.kind[s] = seg.kind;
+    for (int64_t i = 0; i < seg.count; ++i, ++t) {
+      const int64_t c = seg.first + i;
+      const Span w2 = window(seg.group + d2 * c, L2, K2, d2, a.causal[2]);
+      v.start[t] = (w2.first - seg.group) / d2;
       v.count[t] = w2.count;
-      v.short_windows |= w2.count < a.K[2];
-    } else {  // padding lanes (a tile always has a first query, so t > 0 here)
-      v.start[t] = (t > 0 ? v.start[t - 1] : 0) + (v.tile->kind == TileKind::kContiguous ? 1 : 0);
-      v.count[t] = 0;
+      v.short_windows |= w2.count < K2;
+      v.query[t] = v.row01 * L2 + seg.group + d2 * c;
+      v.key0[t] = w2.first;
+      v.column[t] = a.group_offset[seg.group] + v.start[t];
+      v.bias_off[t] = K2 - 1 + v.start[t] - c;
     }
+    // A contiguous run's lane l reads column column[lane0] + (l - lane0).
+    v.load_column[s] = v.column[v.lane0[s]] - (seg.kind == TileKind::kContiguous ? v.lane0[s] : 0);
+  }
+  for (; t < kLanes; ++t) {  // padding lanes
+    v.query[t] = v.query[t - 1];
+    v.start[t] = v.start[t - 1];
+    v.count[t] = 0;
+    v.key0[t] = v.key0[t - 1];
+    v.column[t] = v.column[t - 1];
+    v.bias_off[t] = v.bias_off[t - 1];
   }
   return v;
 }
 
-// Per lane t: sum over c < len of xt[c][t] * rows[c][start[t] + k2], where xt is a tile
-// transposed (lane-minor, stride T) and rows a transposed key/value row (stride L2).
-// Contiguous tiles read one vector per c; constant-start tiles broadcast one value;
-// anything else gathers.
-inline Lanes lane_products(TileKind kind, const float* __restrict xt, const float* __restrict rows,
-                           int64_t len, int64_t L2, const int64_t* start, int64_t k2,
-                           int64_t glen) {
+// Per lane t: sum over c < len of xt[c][t] * rows[c][column[t] + k2], where xt is a tile
+// transposed (lane-minor, stride kLanes) and rows a transposed key/value row (stride L2).
+// Each segment costs one vector load (contiguous) or broadcast (constant) per c, blended in
+// by lane; lanes outside a segment may read neighbouring finite values or the zero padding.
+inline Lanes lane_products(const TileView& v, const float* __restrict xt,
+                           const float* __restrict rows, int64_t len, int64_t L2, int64_t k2) {
   constexpr int T = kLanes;
   Lanes acc = {};
-  if (kind == TileKind::kContiguous) {
-    // Four independent accumulators: one FMA chain would wait on its latency. Lanes past
-    // the tile's queries read neighbouring (finite) values or the zero tail; their x is 0.
-    const float* base = rows + start[0] + k2;
+  if (v.segments == 1 && v.kind[0] == TileKind::kContiguous) {
+    // Four independent accumulators: one FMA chain would wait on its latency.
+    const float* base = rows + v.load_column[0] + k2;
     Lanes a1 = {}, a2 = {}, a3 = {};
     const int64_t whole = len - len % 4;
     for (int64_t c = 0; c < whole; c += 4) {
@@ -136,29 +159,38 @@ inline Lanes lane_products(TileKind kind, const float* __restrict xt, const floa
     for (int64_t c = whole; c < len; ++c) acc += load_lanes(xt + c * T) * load_lanes(base + c * L2);
     return acc + ((a1 + a2) + a3);
   }
-  if (kind == TileKind::kConstant) {
-    // Every query of the tile reads the same column: a broadcast.
-    const float* base = rows + std::min(start[0] + k2, glen - 1);
+  if (v.segments == 1) {  // constant: every lane reads the same column
+    const float* base = rows + v.load_column[0] + k2;
     for (int64_t c = 0; c < len; ++c) acc += load_lanes(xt + c * T) * base[c * L2];
     return acc;
   }
-  int64_t idx[T];
-  for (int t = 0; t < T; ++t) idx[t] = std::min(start[t] + k2, glen - 1);
+  LaneInts lane;
+  for (int t = 0; t < T; ++t) lane[t] = t;
   for (int64_t c = 0; c < len; ++c) {
-    const float* row = rows + c * L2;
-    Lanes values;
-    for (int t = 0; t < T; ++t) values[t] = row[idx[t]];
+    const float* row = rows + c * L2 + k2;
+    Lanes values = v.kind[0] == TileKind::kContiguous ? load_lanes(row + v.load_column[0])
+                                                      : Lanes{} + row[v.load_column[0]];
+    for (int s = 1; s < v.segments; ++s) {
+      const Lanes part = v.kind[s] == TileKind::kContiguous ? load_lanes(row + v.load_column[s])
+                                                            : Lanes{} + row[v.load_column[s]];
+      values = lane >= v.lane0[s] ? part : values;
+    }
     acc += load_lanes(xt + c * T) * values;
   }
   return acc;
 }
 
-// out = sum over query t's window of prob[slot] * v[key(slot)], where prob is the tile's
-// slot-major probability block offset to lane t (stride kLanes). With a value width that is
-// a multiple of the lane count the row accumulators are register values (two sets,
-// alternating keys, to halve the FMA dependency chains); otherwise plain loops.
-// Calls fn(values, probs) for each (axis 0, axis 1) row of query t's window: `values` is the
-// row's value of the query's first axis-2 key, `probs` the row's probabilities (stride kLanes).
+// Bias per lane for axis-0/1 offset bias01 and axis-2 slot k2.
+inline Lanes lane_bias(const TileView& v, const float* bias, int64_t bias01, int64_t k2) {
+  if (v.segments == 1 && v.kind[0] == TileKind::kContiguous)
+    return Lanes{} + bias[bias01 + v.bias_off[0] + k2];  // the same for every lane
+  Lanes b;
+  for (int t = 0; t < kLanes; ++t) b[t] = bias[bias01 + v.bias_off[t] + k2];
+  return b;
+}
+
+// Calls fn(values, probs) for each (axis 0, axis 1) row of lane t's window: `values` is the
+// value row of the lane's first axis-2 key, `probs` the row's probabilities (stride kLanes).
 template <typename Fn>
 inline void for_each_value_row(const FusedForwardArgs& a, const TileView& tv, const float* prob,
                                int t, Fn&& fn) {
@@ -167,13 +199,13 @@ inline void for_each_value_row(const FusedForwardArgs& a, const TileView& tv, co
     const int64_t j0 = tv.w0.first + k0 * a.d[0];
     for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
       const int64_t j1 = tv.w1.first + k1 * a.d[1];
-      fn(a.v + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.g + a.d[2] * tv.start[t]) * a.value_dim,
+      fn(a.v + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.key0[t]) * a.value_dim,
          prob + (k0 * K1 + k1) * K2 * kLanes);
     }
   }
 }
 
-// out = sum over query t's window of prob[slot] * v[key(slot)], where prob is the tile's
+// out = sum over lane t's window of prob[slot] * v[key(slot)], where prob is the tile's
 // slot-major probability block offset to lane t (stride kLanes). With a value width that is
 // a multiple of the lane count the row accumulators are register values (two sets,
 // alternating keys, to halve the FMA dependency chains); otherwise plain loops.
@@ -222,61 +254,41 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
   constexpr int T = kLanes;
   const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2];
   const int64_t K0 = a.K[0], K1 = a.K[1], K2 = a.K[2];
-  const int64_t d2 = a.d[2];
   const int64_t E1 = 2 * K1 - 1, E2 = 2 * K2 - 1;
   const int64_t bias_size = (2 * K0 - 1) * E1 * E2;
   const int64_t W = K0 * K1 * K2, D = a.dim, Dv = kDv > 0 ? kDv : a.value_dim;
   std::vector<float> logits(static_cast<size_t>(T) * W);
   std::vector<float> qt(static_cast<size_t>(D) * T);
-  std::vector<float> acc_store(static_cast<size_t>(Dv));
-  float* acc = acc_store.data();
+  std::vector<float> acc(static_cast<size_t>(Dv));
 
   for (int64_t n = begin; n < end; ++n) {
     const TileView v = view_tile(a, n);
-    const int64_t bh = v.bh, i0 = v.i0, i1 = v.i1, g = v.g, t0 = v.t0, glen = v.glen;
     const int nt = v.nt;
-    const Tile& tl = *v.tile;
-    const Span w0 = v.w0, w1 = v.w1;
-    const int64_t* start = v.start;
-    const int64_t* count = v.count;
-    const bool short_windows = v.short_windows;
-
     // The tile's queries, transposed and pre-scaled: qt[dd][t].
-    const int64_t row01 = v.row01;
     for (int t = 0; t < T; ++t) {
-      const float* qrow = a.q + (row01 * L2 + g + d2 * (t0 + t)) * D;
+      const float* qrow = a.q + v.query[t] * D;
       for (int64_t dd = 0; dd < D; ++dd) qt[dd * T + t] = t < nt ? qrow[dd] * a.scale : 0.0f;
     }
     std::fill(logits.begin(), logits.end(), -std::numeric_limits<float>::infinity());
-    const float* bias = a.rpb ? a.rpb + (bh % a.heads) * bias_size : nullptr;
+    const float* bias = a.rpb ? a.rpb + (v.bh % a.heads) * bias_size : nullptr;
 
-    for (int64_t k0 = 0; k0 < w0.count; ++k0) {
-      const int64_t j0 = w0.first + k0 * a.d[0];
-      const int64_t b0 = bias_index(i0, j0, K0, a.d[0]);
-      for (int64_t k1 = 0; k1 < w1.count; ++k1) {
-        const int64_t j1 = w1.first + k1 * a.d[1];
-        const int64_t b1 = bias_index(i1, j1, K1, a.d[1]);
-        const float* ktrow = a.kt + ((bh * L0 + j0) * L1 + j1) * D * L2 + a.group_offset[g];
+    for (int64_t k0 = 0; k0 < v.w0.count; ++k0) {
+      const int64_t j0 = v.w0.first + k0 * a.d[0];
+      const int64_t b0 = bias_index(v.i0, j0, K0, a.d[0]);
+      for (int64_t k1 = 0; k1 < v.w1.count; ++k1) {
+        const int64_t j1 = v.w1.first + k1 * a.d[1];
+        const int64_t b1 = bias_index(v.i1, j1, K1, a.d[1]);
+        const float* ktrow = a.kt + ((v.bh * L0 + j0) * L1 + j1) * D * L2;
         const int64_t slot01 = (k0 * K1 + k1) * K2;
         const int64_t bias01 = (b0 * E1 + b1) * E2;
         for (int64_t k2 = 0; k2 < K2; ++k2) {
-          Lanes acc = lane_products(tl.kind, qt.data(), ktrow, D, L2, start, k2, glen);
-          // Bias along axis 2 in group coordinates: (K2 - 1) + (key - query); the same for
-          // every lane of a contiguous tile.
-          if (bias) {
-            if (tl.kind == TileKind::kContiguous) {
-              acc += bias[bias01 + K2 - 1 + start[0] + k2 - t0];
-            } else {
-              Lanes b = {};
-              for (int t = 0; t < nt; ++t) b[t] = bias[bias01 + K2 - 1 + start[t] + k2 - (t0 + t)];
-              acc += b;
-            }
-          }
+          Lanes s = lane_products(v, qt.data(), ktrow, D, L2, k2);
+          if (bias) s += lane_bias(v, bias, bias01, k2);
           float* out_slot = logits.data() + (slot01 + k2) * T;
-          std::memcpy(out_slot, &acc, sizeof(acc));
-          if (short_windows)  // causal: slots past a query's window stay masked
+          std::memcpy(out_slot, &s, sizeof(s));
+          if (v.short_windows)  // causal: slots past a query's window stay masked
             for (int t = 0; t < nt; ++t)
-              if (k2 >= count[t]) out_slot[t] = -std::numeric_limits<float>::infinity();
+              if (k2 >= v.count[t]) out_slot[t] = -std::numeric_limits<float>::infinity();
         }
       }
     }
@@ -302,12 +314,11 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
 
     // Weighted sum of values, one query at a time; its probabilities sit at stride T.
     for (int t = 0; t < nt; ++t) {
-      weighted_values<kDv>(a, v, logits.data() + t, t, acc);
-      const int64_t query = row01 * L2 + g + d2 * (t0 + t);
+      weighted_values<kDv>(a, v, logits.data() + t, t, acc.data());
       const float inv = 1.0f / sum[t];
-      float* orow = a.out + query * Dv;
+      float* orow = a.out + v.query[t] * Dv;
       for (int64_t c = 0; c < Dv; ++c) orow[c] = acc[c] * inv;
-      a.lse[query] = mx[t] + std::log(sum[t]);
+      a.lse[v.query[t]] = mx[t] + std::log(sum[t]);
     }
   }
 }
@@ -338,20 +349,15 @@ void fused_backward_tiles(const FusedBackwardArgs& a, int64_t begin, int64_t end
 
   for (int64_t n = begin; n < end; ++n) {
     const TileView tv = view_tile(a, n);
-    const Tile& tl = *tv.tile;
     const int nt = tv.nt;
-    const int64_t row_base = tv.row01 * L2 + tv.g;  // token of the group's first position
     float lse[T], delta[T];
-    const float* qrow[T];
-    const float* gorow[T];
     for (int t = 0; t < T; ++t) {
-      const int64_t query = row_base + d2 * (tv.t0 + std::min(t, nt - 1));
-      qrow[t] = a.q + query * D;
-      gorow[t] = a.dout + query * Dv;
-      lse[t] = t < nt ? a.lse[query] : 0.0f;
-      delta[t] = t < nt ? a.delta[query] : 0.0f;
-      for (int64_t c = 0; c < D; ++c) qt[c * T + t] = t < nt ? qrow[t][c] * a.scale : 0.0f;
-      for (int64_t c = 0; c < Dv; ++c) dot_t[c * T + t] = t < nt ? gorow[t][c] : 0.0f;
+      const float* qrow = a.q + tv.query[t] * D;
+      const float* gorow = a.dout + tv.query[t] * Dv;
+      lse[t] = t < nt ? a.lse[tv.query[t]] : 0.0f;
+      delta[t] = t < nt ? a.delta[tv.query[t]] : 0.0f;
+      for (int64_t c = 0; c < D; ++c) qt[c * T + t] = t < nt ? qrow[c] * a.scale : 0.0f;
+      for (int64_t c = 0; c < Dv; ++c) dot_t[c * T + t] = t < nt ? gorow[c] : 0.0f;
     }
     std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
     const int64_t head = tv.bh % a.heads;
@@ -365,41 +371,36 @@ void fused_backward_tiles(const FusedBackwardArgs& a, int64_t begin, int64_t end
         const int64_t j1 = tv.w1.first + k1 * a.d[1];
         const int64_t b1 = bias_index(tv.i1, j1, K1, a.d[1]);
         const int64_t key_row = (tv.bh * L0 + j0) * L1 + j1;
-        const float* ktrow = a.kt + key_row * D * L2 + a.group_offset[tv.g];
-        const float* vtrow = a.vt + key_row * Dv * L2 + a.group_offset[tv.g];
-        const int64_t key_base = key_row * L2 + tv.g;  // token of column 0 of group g
+        const float* ktrow = a.kt + key_row * D * L2;
+        const float* vtrow = a.vt + key_row * Dv * L2;
         const int64_t bias01 = (b0 * E1 + b1) * E2;
         for (int64_t k2 = 0; k2 < K2; ++k2) {
-          Lanes s = lane_products(tl.kind, qt.data(), ktrow, D, L2, tv.start, k2, tv.glen);
-          const Lanes dp =
-              lane_products(tl.kind, dot_t.data(), vtrow, Dv, L2, tv.start, k2, tv.glen);
+          Lanes s = lane_products(tv, qt.data(), ktrow, D, L2, k2);
+          if (bias) s += lane_bias(tv, bias, bias01, k2);
+          const Lanes dp = lane_products(tv, dot_t.data(), vtrow, Dv, L2, k2);
           float sv[T], dpv[T], prob[T], ds[T];
           std::memcpy(sv, &s, sizeof(sv));
           std::memcpy(dpv, &dp, sizeof(dpv));
 #pragma omp simd
           for (int t = 0; t < T; ++t) {
-            const int64_t bi = bias01 + K2 - 1 + tv.start[t] + k2 - (tv.t0 + t);
             const bool valid = t < nt && k2 < tv.count[t];
-            const float logit = sv[t] + (bias && valid ? bias[bi] : 0.0f);
-            prob[t] = valid ? fast_exp(logit - lse[t]) : 0.0f;
+            prob[t] = valid ? fast_exp(sv[t] - lse[t]) : 0.0f;
             ds[t] = prob[t] * (dpv[t] - delta[t]);
           }
           for (int t = 0; t < nt; ++t) {
             if (k2 >= tv.count[t]) continue;
-            const int64_t column = tv.start[t] + k2;
-            const int64_t key = key_base + d2 * column;
-            if (bias_grad) bias_grad[bias01 + K2 - 1 + column - (tv.t0 + t)] += ds[t];
+            const int64_t key = key_row * L2 + tv.key0[t] + d2 * k2;
+            if (bias_grad) bias_grad[bias01 + tv.bias_off[t] + k2] += ds[t];
             const float dss = ds[t] * a.scale;
             accumulate_row<kD>(dq_acc.data() + t * D, dss, a.k + key * D, D);
-            accumulate_row<kD>(dk_part + key * D, dss, qrow[t], D);
-            accumulate_row<kD>(dv_part + key * Dv, prob[t], gorow[t], Dv);
+            accumulate_row<kD>(dk_part + key * D, dss, a.q + tv.query[t] * D, D);
+            accumulate_row<kD>(dv_part + key * Dv, prob[t], a.dout + tv.query[t] * Dv, Dv);
           }
         }
       }
     }
     for (int t = 0; t < nt; ++t)
-      std::memcpy(a.dq + (row_base + d2 * (tv.t0 + t)) * D, dq_acc.data() + t * D,
-                  sizeof(float) * D);
+      std::memcpy(a.dq + tv.query[t] * D, dq_acc.data() + t * D, sizeof(float) * D);
   }
 }
 
