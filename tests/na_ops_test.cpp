@@ -281,6 +281,18 @@ TEST(NaOps, EveryTiledKernelBuildMatchesReference) {
       Tensor want =
           reference::fused(ref[0], ref[1], ref[2], rpb64, c.kernel, c.dilation, c.causal, scale);
       EXPECT_LE((got.to(at::kDouble) - want).abs().max().item<double>(), 2e-5);
+      {
+        // The unfused pair through the same tiled kernels.
+        at::NoGradGuard no_grad;
+        Tensor attn = na_qk(q * scale, k, rpb, c.options());
+        expect_close(attn.to(at::kDouble),
+                     reference::qk(ref[0] * scale, ref[1], rpb64, c.kernel, c.dilation, c.causal),
+                     2e-5, "qk");
+        Tensor weights = at::softmax(attn, -1);
+        expect_close(na_av(weights, v, c.options()).to(at::kDouble),
+                     reference::av(weights.to(at::kDouble), ref[2], c.kernel, c.dilation, c.causal),
+                     2e-5, "av");
+      }
       // Backward (the tiled float32 kernel) against autograd through the reference.
       Tensor weight = at::randn(got.sizes());
       auto g_ours = torch::autograd::grad({(got * weight).sum()}, ours);

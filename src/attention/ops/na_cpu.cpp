@@ -494,6 +494,36 @@ void fused_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor
                    [&](int64_t b, int64_t e) { plan.kernels.fused_forward(fa, b, e); });
 }
 
+void qk_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor& k,
+                      const at::Tensor& rpb, at::Tensor& attn) {
+  const TilePlan plan(p);
+  const at::Tensor kt = plan.transpose(k, p.length[2], p.dilation[2]);
+  fast::QkForwardArgs qa;
+  plan.describe(p, qa);
+  qa.dim = p.dim;
+  qa.value_dim = p.dim;
+  qa.q = q.data_ptr<float>();
+  qa.kt = kt.data_ptr<float>() + fast::kTile;
+  qa.rpb = rpb.defined() ? rpb.data_ptr<float>() : nullptr;
+  qa.attn = attn.data_ptr<float>();
+  at::parallel_for(0, plan.rows * qa.tiles, 1,
+                   [&](int64_t b, int64_t e) { plan.kernels.qk_forward(qa, b, e); });
+}
+
+void av_forward_tiled(const Problem& p, const at::Tensor& attn, const at::Tensor& v,
+                      at::Tensor& out) {
+  const TilePlan plan(p);
+  fast::AvForwardArgs aa;
+  plan.describe(p, aa);
+  aa.dim = p.dim;
+  aa.value_dim = v.size(-1);
+  aa.attn = attn.data_ptr<float>();
+  aa.v = v.data_ptr<float>();
+  aa.out = out.data_ptr<float>();
+  at::parallel_for(0, plan.rows * aa.tiles, 1,
+                   [&](int64_t b, int64_t e) { plan.kernels.av_forward(aa, b, e); });
+}
+
 void fused_backward_tiled(const Problem& p, const at::Tensor& go, const at::Tensor& q,
                           const at::Tensor& k, const at::Tensor& v, const at::Tensor& rpb,
                           const at::Tensor& out, const at::Tensor& lse, double scale,
@@ -551,10 +581,12 @@ void dispatch_float(const Problem& p, Fn&& fn) {
 
 void qk_forward(const Problem& p, const at::Tensor& q, const at::Tensor& k, const at::Tensor& rpb,
                 at::Tensor& attn) {
+  if (p.dtype == at::kFloat) return qk_forward_tiled(p, q, k, rpb, attn);
   dispatch_float(p, [&](auto tag) { qk_forward_impl<decltype(tag)>(p, q, k, rpb, attn); });
 }
 
 void av_forward(const Problem& p, const at::Tensor& attn, const at::Tensor& v, at::Tensor& out) {
+  if (p.dtype == at::kFloat) return av_forward_tiled(p, attn, v, out);
   dispatch_float(p, [&](auto tag) { av_forward_impl<decltype(tag)>(p, attn, v, out); });
 }
 

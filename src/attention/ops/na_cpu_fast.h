@@ -60,6 +60,20 @@ struct FusedForwardArgs : TiledShape {
   float* lse = nullptr;  // [BH, L0, L1, L2]
 };
 
+// The unfused pair: attn = q·k (+ rpb) with -inf in slots a causal window does not reach,
+// and out = sum over the window of attn * v.
+struct QkForwardArgs : TiledShape {
+  const float* q = nullptr;    // [BH, L0, L1, L2, D] (already scaled by the caller)
+  const float* kt = nullptr;   // keys transposed, as in FusedForwardArgs
+  const float* rpb = nullptr;  // [heads, E0, E1, E2] or null
+  float* attn = nullptr;       // [BH, L0, L1, L2, prod(K)]
+};
+struct AvForwardArgs : TiledShape {
+  const float* attn = nullptr;  // [BH, L0, L1, L2, prod(K)]
+  const float* v = nullptr;     // [BH, L0, L1, L2, Dv]
+  float* out = nullptr;         // [BH, L0, L1, L2, Dv]
+};
+
 // Gradients of the fused op for float32 tiles. Per query: s = q·k*scale + rpb recomputed,
 // p = exp(s - lse), dp = dout·v, ds = p*(dp - delta); dq is accumulated in registers, dk/dv
 // and the bias gradient are scattered into per-thread partial buffers (summed by the
@@ -90,6 +104,8 @@ struct TransposeArgs {
 };
 
 using FusedForwardRange = void (*)(const FusedForwardArgs&, int64_t begin, int64_t end);
+using QkForwardRange = void (*)(const QkForwardArgs&, int64_t begin, int64_t end);
+using AvForwardRange = void (*)(const AvForwardArgs&, int64_t begin, int64_t end);
 // `thread` picks the partial buffers this call accumulates into.
 using FusedBackwardRange = void (*)(const FusedBackwardArgs&, int64_t begin, int64_t end,
                                     int thread);
@@ -100,6 +116,8 @@ struct Kernels {
   int tile_width;
   FusedForwardRange fused_forward;
   FusedBackwardRange fused_backward;
+  QkForwardRange qk_forward;
+  AvForwardRange av_forward;
   TransposeRange transpose_keys;
 };
 

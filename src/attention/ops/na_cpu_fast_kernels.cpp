@@ -192,26 +192,26 @@ inline Lanes lane_bias(const TileView& v, const float* bias, int64_t bias01, int
 // Calls fn(values, probs) for each (axis 0, axis 1) row of lane t's window: `values` is the
 // value row of the lane's first axis-2 key, `probs` the row's probabilities (stride kLanes).
 template <typename Fn>
-inline void for_each_value_row(const FusedForwardArgs& a, const TileView& tv, const float* prob,
-                               int t, Fn&& fn) {
+inline void for_each_value_row(const TiledShape& a, const float* values, const TileView& tv,
+                               const float* prob, int64_t pstride, int t, Fn&& fn) {
   const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2], K1 = a.K[1], K2 = a.K[2];
   for (int64_t k0 = 0; k0 < tv.w0.count; ++k0) {
     const int64_t j0 = tv.w0.first + k0 * a.d[0];
     for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
       const int64_t j1 = tv.w1.first + k1 * a.d[1];
-      fn(a.v + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.key0[t]) * a.value_dim,
-         prob + (k0 * K1 + k1) * K2 * kLanes);
+      fn(values + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.key0[t]) * a.value_dim,
+         prob + (k0 * K1 + k1) * K2 * pstride);
     }
   }
 }
 
-// out = sum over lane t's window of prob[slot] * v[key(slot)], where prob is the tile's
-// slot-major probability block offset to lane t (stride kLanes). With a value width that is
-// a multiple of the lane count the row accumulators are register values (two sets,
-// alternating keys, to halve the FMA dependency chains); otherwise plain loops.
+// out = sum over lane t's window of prob[slot] * values[key(slot)], slots `pstride` apart
+// (kLanes for the fused kernel's slot-major block, 1 for an attention row). With a value width that
+// is a multiple of the lane count the row accumulators are register values (two sets, alternating
+// keys, to halve the FMA dependency chains); otherwise plain loops.
 template <int kDv>
-void weighted_values(const FusedForwardArgs& a, const TileView& tv, const float* prob, int t,
-                     float* out) {
+void weighted_values(const TiledShape& a, const float* values, const TileView& tv,
+                     const float* prob, int64_t pstride, int t, float* out) {
   constexpr int T = kLanes;
   const int64_t Dv = kDv > 0 ? kDv : a.value_dim;
   const int64_t stride = a.d[2] * Dv;  // between consecutive keys of one group along axis 2
@@ -219,10 +219,10 @@ void weighted_values(const FusedForwardArgs& a, const TileView& tv, const float*
   constexpr int V = (kDv > 0 && kDv % kLanes == 0) ? kDv / kLanes : 0;
   if constexpr (V > 0) {
     Lanes even[V] = {}, odd[V] = {};
-    for_each_value_row(a, tv, prob, t, [&](const float* vbase, const float* p) {
+    for_each_value_row(a, values, tv, prob, pstride, t, [&](const float* vbase, const float* p) {
       int64_t k2 = 0;
       for (; k2 + 2 <= count; k2 += 2) {
-        const float pe = p[k2 * T], po = p[(k2 + 1) * T];
+        const float pe = p[k2 * pstride], po = p[(k2 + 1) * pstride];
         const float* re = vbase + k2 * stride;
         const float* ro = re + stride;
         for (int u = 0; u < V; ++u) {
@@ -231,7 +231,7 @@ void weighted_values(const FusedForwardArgs& a, const TileView& tv, const float*
         }
       }
       if (k2 < count) {
-        const float pe = p[k2 * T];
+        const float pe = p[k2 * pstride];
         const float* re = vbase + k2 * stride;
         for (int u = 0; u < V; ++u) even[u] += pe * load_lanes(re + u * T);
       }
@@ -242,9 +242,9 @@ void weighted_values(const FusedForwardArgs& a, const TileView& tv, const float*
     }
   } else {
     for (int64_t c = 0; c < Dv; ++c) out[c] = 0;
-    for_each_value_row(a, tv, prob, t, [&](const float* vbase, const float* p) {
+    for_each_value_row(a, values, tv, prob, pstride, t, [&](const float* vbase, const float* p) {
       for (int64_t k2 = 0; k2 < count; ++k2)
-        accumulate_row<kDv>(out, p[k2 * T], vbase + k2 * stride, Dv);
+        accumulate_row<kDv>(out, p[k2 * pstride], vbase + k2 * stride, Dv);
     });
   }
 }
@@ -314,12 +314,76 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
 
     // Weighted sum of values, one query at a time; its probabilities sit at stride T.
     for (int t = 0; t < nt; ++t) {
-      weighted_values<kDv>(a, v, logits.data() + t, t, acc.data());
+      weighted_values<kDv>(a, a.v, v, logits.data() + t, T, t, acc.data());
       const float inv = 1.0f / sum[t];
       float* orow = a.out + v.query[t] * Dv;
       for (int64_t c = 0; c < Dv; ++c) orow[c] = acc[c] * inv;
       a.lse[v.query[t]] = mx[t] + std::log(sum[t]);
     }
+  }
+}
+
+// attn[query][slot] = q·k (+ rpb) for every slot of every query of the tile; slots a causal
+// window does not reach hold -inf (the unfused op's contract: callers scale q).
+void qk_forward(const QkForwardArgs& a, int64_t begin, int64_t end) {
+  constexpr int T = kLanes;
+  const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2];
+  const int64_t K0 = a.K[0], K1 = a.K[1], K2 = a.K[2];
+  const int64_t E1 = 2 * K1 - 1, E2 = 2 * K2 - 1;
+  const int64_t bias_size = (2 * K0 - 1) * E1 * E2;
+  const int64_t W = K0 * K1 * K2, D = a.dim;
+  std::vector<float> logits(static_cast<size_t>(T) * W);
+  std::vector<float> qt(static_cast<size_t>(D) * T);
+  for (int64_t n = begin; n < end; ++n) {
+    const TileView v = view_tile(a, n);
+    for (int t = 0; t < T; ++t) {
+      const float* qrow = a.q + v.query[t] * D;
+      for (int64_t dd = 0; dd < D; ++dd) qt[dd * T + t] = t < v.nt ? qrow[dd] : 0.0f;
+    }
+    std::fill(logits.begin(), logits.end(), -std::numeric_limits<float>::infinity());
+    const float* bias = a.rpb ? a.rpb + (v.bh % a.heads) * bias_size : nullptr;
+    for (int64_t k0 = 0; k0 < v.w0.count; ++k0) {
+      const int64_t j0 = v.w0.first + k0 * a.d[0];
+      const int64_t b0 = bias_index(v.i0, j0, K0, a.d[0]);
+      for (int64_t k1 = 0; k1 < v.w1.count; ++k1) {
+        const int64_t j1 = v.w1.first + k1 * a.d[1];
+        const int64_t b1 = bias_index(v.i1, j1, K1, a.d[1]);
+        const float* ktrow = a.kt + ((v.bh * L0 + j0) * L1 + j1) * D * L2;
+        const int64_t slot01 = (k0 * K1 + k1) * K2, bias01 = (b0 * E1 + b1) * E2;
+        for (int64_t k2 = 0; k2 < K2; ++k2) {
+          Lanes s = lane_products(v, qt.data(), ktrow, D, L2, k2);
+          if (bias) s += lane_bias(v, bias, bias01, k2);
+          std::memcpy(logits.data() + (slot01 + k2) * T, &s, sizeof(s));
+        }
+      }
+    }
+    for (int t = 0; t < v.nt; ++t) {
+      float* row = a.attn + v.query[t] * W;
+      for (int64_t slot = 0; slot < W; ++slot) row[slot] = logits[slot * T + t];
+      // Causal: slots past the query's axis-2 window were computed from other keys.
+      if (v.short_windows)
+        for (int64_t slot = 0; slot < W; ++slot)
+          if (slot % K2 >= v.count[t]) row[slot] = -std::numeric_limits<float>::infinity();
+    }
+  }
+}
+
+// out[query] = sum over its window of attn[query][slot] * v[key(slot)].
+template <int kDv>
+void av_forward_tiles(const AvForwardArgs& a, int64_t begin, int64_t end) {
+  const int64_t W = a.K[0] * a.K[1] * a.K[2], Dv = kDv > 0 ? kDv : a.value_dim;
+  for (int64_t n = begin; n < end; ++n) {
+    const TileView v = view_tile(a, n);
+    for (int t = 0; t < v.nt; ++t)
+      weighted_values<kDv>(a, a.v, v, a.attn + v.query[t] * W, 1, t, a.out + v.query[t] * Dv);
+  }
+}
+
+void av_forward(const AvForwardArgs& a, int64_t begin, int64_t end) {
+  switch (a.value_dim) {
+    case 32: av_forward_tiles<32>(a, begin, end); break;
+    case 64: av_forward_tiles<64>(a, begin, end); break;
+    default: av_forward_tiles<0>(a, begin, end); break;
   }
 }
 
@@ -434,7 +498,12 @@ void transpose_keys(const TransposeArgs& a, int64_t begin, int64_t end) {
 }  // namespace
 
 extern const Kernels kKernels;
-const Kernels kKernels{VITRINE_STRINGIFY(VITRINE_ISA), kLanes, &fused_forward, &fused_backward,
+const Kernels kKernels{VITRINE_STRINGIFY(VITRINE_ISA),
+                       kLanes,
+                       &fused_forward,
+                       &fused_backward,
+                       &qk_forward,
+                       &av_forward,
                        &transpose_keys};
 
 }  // namespace vitrine::attention::na::fast::VITRINE_ISA
