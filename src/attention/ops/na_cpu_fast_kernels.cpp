@@ -249,14 +249,47 @@ void weighted_values(const TiledShape& a, const float* values, const TileView& t
   }
 }
 
-template <int kDv>
-void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) {
+// The tile's logits, slot-major: logits[slot * kLanes + t] = (q_t * scale)·k (+ rpb) for
+// every slot of lane t's window; slots no key reaches (causal, padding) hold -inf.
+// `qt` is scratch for the transposed queries (dim * kLanes floats).
+void tile_logits(const TiledShape& a, const TileView& v, const float* q, const float* kt,
+                 const float* rpb, float scale, float* qt, float* logits) {
   constexpr int T = kLanes;
   const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2];
   const int64_t K0 = a.K[0], K1 = a.K[1], K2 = a.K[2];
   const int64_t E1 = 2 * K1 - 1, E2 = 2 * K2 - 1;
-  const int64_t bias_size = (2 * K0 - 1) * E1 * E2;
-  const int64_t W = K0 * K1 * K2, D = a.dim, Dv = kDv > 0 ? kDv : a.value_dim;
+  const int64_t W = K0 * K1 * K2, D = a.dim;
+  for (int t = 0; t < T; ++t) {
+    const float* qrow = q + v.query[t] * D;
+    for (int64_t dd = 0; dd < D; ++dd) qt[dd * T + t] = t < v.nt ? qrow[dd] * scale : 0.0f;
+  }
+  std::fill(logits, logits + W * T, -std::numeric_limits<float>::infinity());
+  const float* bias = rpb ? rpb + (v.bh % a.heads) * (2 * K0 - 1) * E1 * E2 : nullptr;
+  for (int64_t k0 = 0; k0 < v.w0.count; ++k0) {
+    const int64_t j0 = v.w0.first + k0 * a.d[0];
+    const int64_t b0 = bias_index(v.i0, j0, K0, a.d[0]);
+    for (int64_t k1 = 0; k1 < v.w1.count; ++k1) {
+      const int64_t j1 = v.w1.first + k1 * a.d[1];
+      const int64_t b1 = bias_index(v.i1, j1, K1, a.d[1]);
+      const float* ktrow = kt + ((v.bh * L0 + j0) * L1 + j1) * D * L2;
+      const int64_t slot01 = (k0 * K1 + k1) * K2, bias01 = (b0 * E1 + b1) * E2;
+      for (int64_t k2 = 0; k2 < K2; ++k2) {
+        Lanes s = lane_products(v, qt, ktrow, D, L2, k2);
+        if (bias) s += lane_bias(v, bias, bias01, k2);
+        float* out_slot = logits + (slot01 + k2) * T;
+        std::memcpy(out_slot, &s, sizeof(s));
+        if (v.short_windows)  // causal: slots past a query's window stay masked
+          for (int t = 0; t < v.nt; ++t)
+            if (k2 >= v.count[t]) out_slot[t] = -std::numeric_limits<float>::infinity();
+      }
+    }
+  }
+}
+
+template <int kDv>
+void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) {
+  constexpr int T = kLanes;
+  const int64_t W = a.K[0] * a.K[1] * a.K[2], D = a.dim, Dv = kDv > 0 ? kDv : a.value_dim;
   std::vector<float> logits(static_cast<size_t>(T) * W);
   std::vector<float> qt(static_cast<size_t>(D) * T);
   std::vector<float> acc(static_cast<size_t>(Dv));
@@ -264,34 +297,7 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
   for (int64_t n = begin; n < end; ++n) {
     const TileView v = view_tile(a, n);
     const int nt = v.nt;
-    // The tile's queries, transposed and pre-scaled: qt[dd][t].
-    for (int t = 0; t < T; ++t) {
-      const float* qrow = a.q + v.query[t] * D;
-      for (int64_t dd = 0; dd < D; ++dd) qt[dd * T + t] = t < nt ? qrow[dd] * a.scale : 0.0f;
-    }
-    std::fill(logits.begin(), logits.end(), -std::numeric_limits<float>::infinity());
-    const float* bias = a.rpb ? a.rpb + (v.bh % a.heads) * bias_size : nullptr;
-
-    for (int64_t k0 = 0; k0 < v.w0.count; ++k0) {
-      const int64_t j0 = v.w0.first + k0 * a.d[0];
-      const int64_t b0 = bias_index(v.i0, j0, K0, a.d[0]);
-      for (int64_t k1 = 0; k1 < v.w1.count; ++k1) {
-        const int64_t j1 = v.w1.first + k1 * a.d[1];
-        const int64_t b1 = bias_index(v.i1, j1, K1, a.d[1]);
-        const float* ktrow = a.kt + ((v.bh * L0 + j0) * L1 + j1) * D * L2;
-        const int64_t slot01 = (k0 * K1 + k1) * K2;
-        const int64_t bias01 = (b0 * E1 + b1) * E2;
-        for (int64_t k2 = 0; k2 < K2; ++k2) {
-          Lanes s = lane_products(v, qt.data(), ktrow, D, L2, k2);
-          if (bias) s += lane_bias(v, bias, bias01, k2);
-          float* out_slot = logits.data() + (slot01 + k2) * T;
-          std::memcpy(out_slot, &s, sizeof(s));
-          if (v.short_windows)  // causal: slots past a query's window stay masked
-            for (int t = 0; t < nt; ++t)
-              if (k2 >= v.count[t]) out_slot[t] = -std::numeric_limits<float>::infinity();
-        }
-      }
-    }
+    tile_logits(a, v, a.q, a.kt, a.rpb, a.scale, qt.data(), logits.data());
 
     // Softmax across the tile's lanes, slot by slot (slots never reached stay -inf -> 0).
     Lanes m;
@@ -327,43 +333,15 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
 // window does not reach hold -inf (the unfused op's contract: callers scale q).
 void qk_forward(const QkForwardArgs& a, int64_t begin, int64_t end) {
   constexpr int T = kLanes;
-  const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2];
-  const int64_t K0 = a.K[0], K1 = a.K[1], K2 = a.K[2];
-  const int64_t E1 = 2 * K1 - 1, E2 = 2 * K2 - 1;
-  const int64_t bias_size = (2 * K0 - 1) * E1 * E2;
-  const int64_t W = K0 * K1 * K2, D = a.dim;
+  const int64_t W = a.K[0] * a.K[1] * a.K[2];
   std::vector<float> logits(static_cast<size_t>(T) * W);
-  std::vector<float> qt(static_cast<size_t>(D) * T);
+  std::vector<float> qt(static_cast<size_t>(a.dim) * T);
   for (int64_t n = begin; n < end; ++n) {
     const TileView v = view_tile(a, n);
-    for (int t = 0; t < T; ++t) {
-      const float* qrow = a.q + v.query[t] * D;
-      for (int64_t dd = 0; dd < D; ++dd) qt[dd * T + t] = t < v.nt ? qrow[dd] : 0.0f;
-    }
-    std::fill(logits.begin(), logits.end(), -std::numeric_limits<float>::infinity());
-    const float* bias = a.rpb ? a.rpb + (v.bh % a.heads) * bias_size : nullptr;
-    for (int64_t k0 = 0; k0 < v.w0.count; ++k0) {
-      const int64_t j0 = v.w0.first + k0 * a.d[0];
-      const int64_t b0 = bias_index(v.i0, j0, K0, a.d[0]);
-      for (int64_t k1 = 0; k1 < v.w1.count; ++k1) {
-        const int64_t j1 = v.w1.first + k1 * a.d[1];
-        const int64_t b1 = bias_index(v.i1, j1, K1, a.d[1]);
-        const float* ktrow = a.kt + ((v.bh * L0 + j0) * L1 + j1) * D * L2;
-        const int64_t slot01 = (k0 * K1 + k1) * K2, bias01 = (b0 * E1 + b1) * E2;
-        for (int64_t k2 = 0; k2 < K2; ++k2) {
-          Lanes s = lane_products(v, qt.data(), ktrow, D, L2, k2);
-          if (bias) s += lane_bias(v, bias, bias01, k2);
-          std::memcpy(logits.data() + (slot01 + k2) * T, &s, sizeof(s));
-        }
-      }
-    }
+    tile_logits(a, v, a.q, a.kt, a.rpb, 1.0f, qt.data(), logits.data());
     for (int t = 0; t < v.nt; ++t) {
       float* row = a.attn + v.query[t] * W;
       for (int64_t slot = 0; slot < W; ++slot) row[slot] = logits[slot * T + t];
-      // Causal: slots past the query's axis-2 window were computed from other keys.
-      if (v.short_windows)
-        for (int64_t slot = 0; slot < W; ++slot)
-          if (slot % K2 >= v.count[t]) row[slot] = -std::numeric_limits<float>::infinity();
     }
   }
 }
