@@ -251,9 +251,12 @@ void weighted_values(const TiledShape& a, const float* values, const TileView& t
 
 // The tile's logits, slot-major: logits[slot * kLanes + t] = (q_t * scale)·k (+ rpb) for
 // every slot of lane t's window; slots no key reaches (causal, padding) hold -inf.
-// `qt` is scratch for the transposed queries (dim * kLanes floats).
-void tile_logits(const TiledShape& a, const TileView& v, const float* q, const float* kt,
-                 const float* rpb, float scale, float* qt, float* logits) {
+// `qt` is scratch for the transposed queries (dim * kLanes floats). Always inlined: as an
+// out-of-line call it cost 37% on dilated problems (interleaved A/B, 56x56 d4: 35 vs 25.5 ms).
+__attribute__((always_inline)) inline void tile_logits(const TiledShape& a, const TileView& v,
+                                                       const float* q, const float* kt,
+                                                       const float* rpb, float scale, float* qt,
+                                                       float* logits) {
   constexpr int T = kLanes;
   const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2];
   const int64_t K0 = a.K[0], K1 = a.K[1], K2 = a.K[2];
