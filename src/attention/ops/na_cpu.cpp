@@ -354,28 +354,23 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
 
   // Pass over queries: dq and the bias gradient.
   BiasGradAccumulator<T> drpb(g.heads * R, drpb_t.defined());
-  at::parallel_for(0, N, grain(g, 2 * D + Dv), [&](int64_t begin, int64_t end) {
-    int64_t i[3];
+  parallel_over_queries(p, g, 2 * D + Dv, [&](int64_t n, int64_t bh, const int64_t* i) {
+    const T* qrow = q + n * D;
+    const T* grow = go + n * Dv;
+    const T* kbase = k + bh * T_ * D;
+    const T* vbase = v + bh * T_ * Dv;
+    const T* bias = rpb ? rpb + (bh % g.heads) * R : nullptr;
     T* bias_grad = drpb.local();
-    for (int64_t n = begin; n < end; ++n) {
-      const int64_t bh = n / T_;
-      g.decode(n % T_, i);
-      const T* qrow = q + n * D;
-      const T* grow = go + n * Dv;
-      const T* kbase = k + bh * T_ * D;
-      const T* vbase = v + bh * T_ * Dv;
-      const T* bias = rpb ? rpb + (bh % g.heads) * R : nullptr;
-      T* bg = bias_grad ? bias_grad + (bh % g.heads) * R : nullptr;
-      T* dqrow = dq + n * D;
-      for (int64_t c = 0; c < D; ++c) dqrow[c] = 0;
-      g.for_each_key(i, [&](int64_t, int64_t key, int64_t b) {
-        const T s = dot(qrow, kbase + key * D, D) * scale + (bias ? bias[b] : T(0));
-        const T prob = std::exp(s - lse[n]);
-        const T ds = prob * (dot(grow, vbase + key * Dv, Dv) - delta[n]);
-        axpy(ds * scale, kbase + key * D, dqrow, D);
-        if (bg) bg[b] += ds;
-      });
-    }
+    T* bg = bias_grad ? bias_grad + (bh % g.heads) * R : nullptr;
+    T* dqrow = dq + n * D;
+    for (int64_t c = 0; c < D; ++c) dqrow[c] = 0;
+    g.for_each_key(i, [&](int64_t, int64_t key, int64_t b) {
+      const T s = dot(qrow, kbase + key * D, D) * scale + (bias ? bias[b] : T(0));
+      const T prob = std::exp(s - lse[n]);
+      const T ds = prob * (dot(grow, vbase + key * Dv, Dv) - delta[n]);
+      axpy(ds * scale, kbase + key * D, dqrow, D);
+      if (bg) bg[b] += ds;
+    });
   });
   if (drpb_t.defined()) drpb.reduce_into(drpb_t.data_ptr<T>());
 

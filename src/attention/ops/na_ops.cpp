@@ -20,7 +20,7 @@ using c10::optional;
 using BoolList = c10::List<bool>;
 
 std::string op_name(const char* stem, int axes) {
-  return axes == 0 ? std::string(stem) : "na" + std::to_string(axes) + "d" + stem;
+  return "na" + std::to_string(axes) + "d" + stem;
 }
 
 // Half and bfloat16 run through the float kernels (upcast in, downcast out).
@@ -48,7 +48,7 @@ Tensor finish_rpb(const Problem& p, const Tensor& t) {
 at::TensorOptions options_of(const Problem& p) {
   return at::TensorOptions().dtype(compute_type(p.dtype)).device(p.device);
 }
-int axes_of(IntArrayRef kernel_size, const Tensor& q) {
+int axes_of(const Tensor& q) {
   return static_cast<int>(q.dim()) - 3;
 }
 
@@ -84,7 +84,7 @@ std::tuple<Tensor, Tensor> fused_forward_cpu(const Tensor& q, const Tensor& k, c
                                              const optional<Tensor>& rpb, IntArrayRef kernel_size,
                                              IntArrayRef dilation, const BoolList& is_causal,
                                              double scale) {
-  const int axes = axes_of(kernel_size, q);
+  const int axes = axes_of(q);
   const std::string name = op_name("", axes);
   Problem p = describe(name, axes, q, kernel_size, dilation, is_causal);
   check_like_query(p, k, "key");
@@ -107,16 +107,19 @@ std::tuple<Tensor, Tensor, Tensor> qk_backward_cpu(const Tensor& grad_attn, cons
                                                    const Tensor& k, bool has_rpb,
                                                    IntArrayRef kernel_size, IntArrayRef dilation,
                                                    const BoolList& is_causal) {
-  const int axes = axes_of(kernel_size, q);
+  const int axes = axes_of(q);
   Problem p = describe(op_name("_qk_backward", axes), axes, q, kernel_size, dilation, is_causal);
   check_attention(p, grad_attn);
   const Problem c = compute_problem(p);
-  Tensor dq = at::empty_like(prepare(p, q));
+  // Inputs converted once: saved activations are often non-contiguous views, so each
+  // prepare() copies.
+  const Tensor q_c = prepare(p, q);
+  Tensor dq = at::empty_like(q_c);
   Tensor dk = at::empty_like(dq);
   Tensor drpb = has_rpb ? at::empty({p.heads, p.bias_extent(0), p.bias_extent(1), p.bias_extent(2)},
                                     options_of(p))
                         : Tensor();
-  cpu::qk_backward(c, prepare(p, grad_attn), prepare(p, q), prepare(p, k), dq, dk, drpb);
+  cpu::qk_backward(c, prepare(p, grad_attn), q_c, prepare(p, k), dq, dk, drpb);
   return {finish(p, dq, p.dim), finish(p, dk, p.dim),
           has_rpb ? finish_rpb(p, drpb) : at::zeros({0}, q.options())};
 }
@@ -124,12 +127,13 @@ std::tuple<Tensor, Tensor, Tensor> qk_backward_cpu(const Tensor& grad_attn, cons
 std::tuple<Tensor, Tensor> av_backward_cpu(const Tensor& grad_out, const Tensor& attn,
                                            const Tensor& v, IntArrayRef kernel_size,
                                            IntArrayRef dilation, const BoolList& is_causal) {
-  const int axes = axes_of(kernel_size, attn);
+  const int axes = axes_of(attn);
   Problem p = describe(op_name("_av_backward", axes), axes, attn, kernel_size, dilation, is_causal);
   const Problem c = compute_problem(p);
-  Tensor dattn = at::empty_like(prepare(p, attn));
-  Tensor dv = at::empty_like(prepare(p, v));
-  cpu::av_backward(c, prepare(p, grad_out), prepare(p, attn), prepare(p, v), dattn, dv);
+  const Tensor attn_c = prepare(p, attn), v_c = prepare(p, v);
+  Tensor dattn = at::empty_like(attn_c);
+  Tensor dv = at::empty_like(v_c);
+  cpu::av_backward(c, prepare(p, grad_out), attn_c, v_c, dattn, dv);
   return {finish(p, dattn, p.window_size()), finish(p, dv, v.size(-1))};
 }
 
@@ -137,12 +141,13 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_backward_cpu(
     const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
     const optional<Tensor>& rpb, const Tensor& out, const Tensor& lse, IntArrayRef kernel_size,
     IntArrayRef dilation, const BoolList& is_causal, double scale) {
-  const int axes = axes_of(kernel_size, q);
+  const int axes = axes_of(q);
   Problem p = describe(op_name("_backward", axes), axes, q, kernel_size, dilation, is_causal);
   const Problem c = compute_problem(p);
-  Tensor dq = at::empty_like(prepare(p, q));
+  const Tensor q_c = prepare(p, q), v_c = prepare(p, v);
+  Tensor dq = at::empty_like(q_c);
   Tensor dk = at::empty_like(dq);
-  Tensor dv = at::empty_like(prepare(p, v));
+  Tensor dv = at::empty_like(v_c);
   const bool has_rpb = rpb && rpb->defined();
   Tensor drpb = has_rpb ? at::empty({p.heads, p.bias_extent(0), p.bias_extent(1), p.bias_extent(2)},
                                     options_of(p))
@@ -150,8 +155,8 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_backward_cpu(
   Tensor lse_c = lse.to(compute_type(p.dtype))
                      .reshape({p.batch, p.heads, p.length[0], p.length[1], p.length[2]})
                      .contiguous();
-  cpu::fused_backward(c, prepare(p, grad_out), prepare(p, q), prepare(p, k), prepare(p, v),
-                      prepare_rpb(p, rpb), prepare(p, out), lse_c, scale, dq, dk, dv, drpb);
+  cpu::fused_backward(c, prepare(p, grad_out), q_c, prepare(p, k), v_c, prepare_rpb(p, rpb),
+                      prepare(p, out), lse_c, scale, dq, dk, dv, drpb);
   return {finish(p, dq, p.dim), finish(p, dk, p.dim), finish(p, dv, v.size(-1)),
           has_rpb ? finish_rpb(p, drpb) : at::zeros({0}, q.options())};
 }
