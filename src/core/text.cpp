@@ -46,4 +46,11 @@ std::string join(const std::vector<std::string>& items, const std::string& separ
   return out;
 }
 
+std::string with_thousands(int64_t value) {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  for (int64_t i = static_cast<int64_t>(digits.size()) - 3; i > 0; i -= 3)
+    digits.insert(static_cast<size_t>(i), ",");
+  return value < 0 ? "-" + digits : digits;
+}
+
 }  // namespace vitrine

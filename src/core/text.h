@@ -1,6 +1,7 @@
 // Small string helpers used in user-facing messages.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,9 @@ std::string closest_match(const std::string& word, const std::vector<std::string
 
 // " (did you mean 'x'?)" or "" — ready to append to an error message.
 std::string did_you_mean(const std::string& word, const std::vector<std::string>& candidates);
+
+// 27901582 -> "27,901,582".
+std::string with_thousands(int64_t value);
 
 std::string join(const std::vector<std::string>& items, const std::string& separator);
 

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "models/backbones/nat.h"
 
 namespace vitrine::models {
 
@@ -9,6 +10,7 @@ namespace vitrine::models {
 // registrars, which a static library would silently drop at link time).
 static ModelRegistry make_builtin() {
   ModelRegistry registry;
+  register_nat_family(registry);
   return registry;
 }
 

@@ -17,9 +17,17 @@ namespace vitrine::models {
 // feature pyramid that dense-prediction necks consume.
 class Model : public torch::nn::Module {
  public:
+  // images [B, C, H, W] -> logits [B, num_classes] (pooled features when num_classes is 0).
   virtual torch::Tensor forward(const torch::Tensor& images) = 0;
+  // The feature pyramid, finest first, each [B, C_i, H_i, W_i].
   virtual std::vector<torch::Tensor> forward_features(const torch::Tensor& images) = 0;
-  // Multiply-accumulates x 2 for one image at `img_size`, counted analytically per layer.
+  // The classifier on forward_features' last level: norm, pool, head.
+  virtual torch::Tensor forward_head(const torch::Tensor& last_level) = 0;
+  // Channels of each pyramid level.
+  virtual std::vector<int64_t> feature_channels() const = 0;
+  // FLOPs for one image at `img_size` x `img_size`, counted analytically per layer the way
+  // the papers count them (fvcore: one multiply-add = one FLOP; norms 5 per element;
+  // activations, residual adds and pooling free).
   virtual double flops(int64_t img_size) const = 0;
 };
 using ModelPtr = std::shared_ptr<Model>;
@@ -40,6 +48,10 @@ struct ModelEntry {
   PaperNumbers paper;
   // Builds the model from its config node (model.*), which may override the defaults.
   std::function<ModelPtr(const config::ConfigView&)> create;
+  // Parameter count and FLOPs (at a given image size) of the default config, computed without
+  // building the model; listings use them when set.
+  std::function<int64_t()> count_parameters;
+  std::function<double(int64_t img_size)> count_flops;
 };
 
 class ModelRegistry {

@@ -1,0 +1,22 @@
+#include "models/layers/drop_path.h"
+
+#include <ATen/ATen.h>
+
+namespace vitrine::models {
+
+DropPathImpl::DropPathImpl(double drop_prob) : drop_prob_(drop_prob) {
+  TORCH_CHECK(drop_prob >= 0.0 && drop_prob < 1.0, "DropPath: drop_prob must be in [0, 1), got ",
+              drop_prob);
+}
+
+at::Tensor DropPathImpl::forward(const at::Tensor& x) {
+  if (!is_training() || drop_prob_ == 0.0) return x;
+  const double keep = 1.0 - drop_prob_;
+  // One draw per sample, broadcast over every other dimension.
+  std::vector<int64_t> shape(x.dim(), 1);
+  shape[0] = x.size(0);
+  at::Tensor mask = at::empty(shape, x.options()).bernoulli_(keep).div_(keep);
+  return x * mask;
+}
+
+}  // namespace vitrine::models

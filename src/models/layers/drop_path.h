@@ -1,0 +1,21 @@
+// Stochastic depth (Huang et al. 2016) as timm's DropPath: in training, each sample's
+// residual branch is zeroed with probability p and survivors are scaled by 1/(1-p); in eval
+// it is the identity.
+#pragma once
+
+#include <torch/nn/module.h>
+
+namespace vitrine::models {
+
+class DropPathImpl : public torch::nn::Module {
+ public:
+  explicit DropPathImpl(double drop_prob = 0.0);
+  at::Tensor forward(const at::Tensor& x);
+  double drop_prob() const { return drop_prob_; }
+
+ private:
+  double drop_prob_;
+};
+TORCH_MODULE(DropPath);
+
+}  // namespace vitrine::models
