@@ -1,0 +1,159 @@
+// Reading torch.save files (zip and legacy, written by PyTorch: tests/fixtures/checkpoints,
+// made by tools/make_checkpoint_fixtures.py), loading state dicts into models, saving ours.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "config/view.h"
+#include "models/checkpoint/state_dict.h"
+#include "models/checkpoint/torch_file.h"
+#include "models/registry.h"
+
+namespace vitrine::models::checkpoint {
+namespace {
+
+const std::string kFixtures = std::string(VITRINE_SOURCE_DIR) + "/tests/fixtures/checkpoints/";
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() /
+         ("vitrine_ckpt_" + std::to_string(::getpid()) + "_" + name);
+}
+
+at::Tensor find(const StateDict& sd, const std::string& name) {
+  for (const auto& [k, v] : sd)
+    if (k == name) return v;
+  ADD_FAILURE() << "no entry " << name;
+  return {};
+}
+
+// The fixture's tensors, rebuilt here from their arange definitions.
+void expect_fixture_state(const StateDict& sd) {
+  ASSERT_EQ(sd.size(), 5u);
+  EXPECT_EQ(sd[0].first, "a.weight");  // insertion order kept
+  const at::Tensor w = find(sd, "a.weight");
+  EXPECT_EQ(w.scalar_type(), at::kFloat);
+  EXPECT_TRUE(torch::equal(w, torch::arange(12, torch::kFloat).reshape({3, 4})));
+  const at::Tensor b = find(sd, "a.bias");
+  EXPECT_EQ(b.scalar_type(), at::kDouble);
+  EXPECT_TRUE(torch::equal(b, torch::arange(3, torch::kDouble)));
+  const at::Tensor n = find(sd, "n.num_batches_tracked");
+  EXPECT_EQ(n.scalar_type(), at::kLong);
+  EXPECT_EQ(n.dim(), 0);
+  EXPECT_EQ(n.item<int64_t>(), 5);
+  const at::Tensor v = find(sd, "v");
+  EXPECT_TRUE(torch::equal(v, torch::arange(16, torch::kFloat).reshape({4, 4}).t()));
+  EXPECT_EQ(v.stride(0), 1);  // the transposed view survived
+  const at::Tensor p = find(sd, "p");
+  EXPECT_EQ(p.scalar_type(), at::kHalf);
+  EXPECT_TRUE(torch::equal(p.to(at::kFloat), torch::arange(6, torch::kFloat)));
+}
+
+TEST(Checkpoint, ReadsZipStateDictWrittenByPyTorch) {
+  expect_fixture_state(load_state_dict_file(kFixtures + "zip_state_dict.pth"));
+}
+
+TEST(Checkpoint, ReadsLegacyStateDictWrittenByPyTorch) {
+  expect_fixture_state(load_state_dict_file(kFixtures + "legacy_state_dict.pth"));
+}
+
+TEST(Checkpoint, FindsStateDictUnderModelAndStripsDataParallelPrefix) {
+  const PyPtr root = read_torch_file(kFixtures + "nested_checkpoint.pth.tar");
+  ASSERT_TRUE(root->get("epoch"));
+  EXPECT_EQ(root->get("epoch")->integer, 3);
+  EXPECT_DOUBLE_EQ(root->get("best_top1")->number, 81.5);
+  EXPECT_EQ(root->get("tag")->text, std::string("\x00\xff" "bytes", 7));
+  EXPECT_EQ(root->get("args")->kind, PyValue::Kind::kObject);
+  expect_fixture_state(find_state_dict(root, "nested"));
+}
+
+void expect_checkpoint_error(const std::string& path, const std::string& fragment) {
+  try {
+    read_torch_file(path);
+    FAIL() << "expected CheckpointError for " << path;
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+  }
+}
+
+std::string write_prefix(const std::string& source, size_t bytes, const std::string& name) {
+  std::ifstream in(source, std::ios::binary);
+  std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string path = temp_path(name).string();
+  std::ofstream out(path, std::ios::binary);
+  out.write(data.data(), static_cast<std::streamsize>(std::min(bytes, data.size())));
+  return path;
+}
+
+TEST(Checkpoint, BadFilesGiveErrorsThatNameThem) {
+  expect_checkpoint_error("/nonexistent/model.pth", "cannot open checkpoint '/nonexistent/model.pth'");
+  const std::string truncated_zip = write_prefix(kFixtures + "zip_state_dict.pth", 900, "zip.pth");
+  expect_checkpoint_error(truncated_zip, truncated_zip);
+  const std::string truncated_legacy =
+      write_prefix(kFixtures + "legacy_state_dict.pth", 1000, "legacy.pth");
+  expect_checkpoint_error(truncated_legacy, "truncated");
+  const std::string text = temp_path("text.pth").string();
+  std::ofstream(text) << "not a checkpoint\n";
+  expect_checkpoint_error(text, "not a PyTorch checkpoint");
+  for (const auto& p : {truncated_zip, truncated_legacy, text}) std::remove(p.c_str());
+}
+
+ModelPtr nano() {
+  config::Node empty = config::Node::dict();
+  return ModelRegistry::builtin().get("dinat_nano").create(config::ConfigView(empty, "model"));
+}
+
+TEST(Checkpoint, SaveThenLoadReproducesLogits) {
+  torch::manual_seed(3);
+  ModelPtr original = nano();
+  torch::manual_seed(4);
+  ModelPtr restored = nano();
+  original->eval();
+  restored->eval();
+  const at::Tensor images = torch::randn({2, 1, 28, 28});
+  ASSERT_FALSE(torch::allclose(original->forward(images), restored->forward(images)));
+
+  const std::string path = temp_path("nano.pth").string();
+  save_state_dict(*original, path);
+  save_state_dict(*original, path);  // overwriting in place works and leaves no temporary
+  for (const auto& entry : std::filesystem::directory_iterator(temp_path("").parent_path()))
+    EXPECT_EQ(entry.path().string().find(path + ".tmp"), std::string::npos);
+  const LoadReport report = load_state_dict(*restored, load_state_dict_file(path), true, path);
+  EXPECT_TRUE(report.clean());
+  EXPECT_EQ(report.loaded, state_dict_of(*restored).size());
+  EXPECT_TRUE(torch::equal(original->forward(images), restored->forward(images)));
+  std::remove(path.c_str());
+}
+
+TEST(Checkpoint, StrictLoadReportsMissingUnexpectedAndMismatched) {
+  ModelPtr model = nano();
+  StateDict sd = state_dict_of(*model);
+  const at::Tensor before = find(sd, "norm.weight").clone();
+  sd.erase(sd.begin());                                      // one missing
+  sd.emplace_back("extra.weight", torch::zeros({2}));        // one unexpected
+  for (auto& [name, t] : sd)
+    if (name == "head.weight") t = torch::zeros({5, 128});   // one of the wrong shape
+    else if (name == "norm.weight") t = torch::full_like(t, 7.0);
+  try {
+    load_state_dict(*model, sd, true, "test.pth");
+    FAIL() << "strict load should fail";
+  } catch (const CheckpointError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("missing: patch_embed.proj.0.weight"), std::string::npos) << message;
+    EXPECT_NE(message.find("unexpected: extra.weight"), std::string::npos) << message;
+    EXPECT_NE(message.find("head.weight: checkpoint [5, 128] vs model [10, 128]"),
+              std::string::npos)
+        << message;
+  }
+  EXPECT_TRUE(torch::equal(model->named_parameters()["norm.weight"], before));  // untouched
+  const LoadReport report = load_state_dict(*model, sd, false, "test.pth");
+  EXPECT_EQ(report.missing.size(), 1u);
+  EXPECT_EQ(report.unexpected.size(), 1u);
+  EXPECT_EQ(report.mismatched.size(), 1u);
+  EXPECT_TRUE(torch::equal(model->named_parameters()["norm.weight"], torch::full({128}, 7.0)));
+}
+
+}  // namespace
+}  // namespace vitrine::models::checkpoint
