@@ -64,7 +64,9 @@ TEST(Checkpoint, FindsStateDictUnderModelAndStripsDataParallelPrefix) {
   ASSERT_TRUE(root->get("epoch"));
   EXPECT_EQ(root->get("epoch")->integer, 3);
   EXPECT_DOUBLE_EQ(root->get("best_top1")->number, 81.5);
-  EXPECT_EQ(root->get("tag")->text, std::string("\x00\xff" "bytes", 7));
+  EXPECT_EQ(root->get("tag")->text, std::string("\x00\xff"
+                                                "bytes",
+                                                7));
   EXPECT_EQ(root->get("args")->kind, PyValue::Kind::kObject);
   expect_fixture_state(find_state_dict(root, "nested"));
 }
@@ -88,7 +90,8 @@ std::string write_prefix(const std::string& source, size_t bytes, const std::str
 }
 
 TEST(Checkpoint, BadFilesGiveErrorsThatNameThem) {
-  expect_checkpoint_error("/nonexistent/model.pth", "cannot open checkpoint '/nonexistent/model.pth'");
+  expect_checkpoint_error("/nonexistent/model.pth",
+                          "cannot open checkpoint '/nonexistent/model.pth'");
   const std::string truncated_zip = write_prefix(kFixtures + "zip_state_dict.pth", 900, "zip.pth");
   expect_checkpoint_error(truncated_zip, truncated_zip);
   const std::string truncated_legacy =
@@ -127,15 +130,40 @@ TEST(Checkpoint, SaveThenLoadReproducesLogits) {
   std::remove(path.c_str());
 }
 
+TEST(Checkpoint, RegistryLoadsPretrainedWeightsNamedInTheConfig) {
+  torch::manual_seed(5);
+  ModelPtr original = nano();
+  const std::string path = temp_path("pretrained.pth").string();
+  save_state_dict(*original, path);
+  config::Node node = config::Node::dict();
+  node.set("name", "dinat_nano");
+  node.set("pretrained", path);
+  ModelPtr loaded = ModelRegistry::builtin().create(config::ConfigView(node, "model"));
+  original->eval();
+  loaded->eval();
+  const at::Tensor images = torch::randn({2, 1, 28, 28});
+  EXPECT_TRUE(torch::equal(original->forward(images), loaded->forward(images)));
+  // A classifier of another size fails strictly, loads the rest otherwise.
+  node.set("num_classes", 5);
+  EXPECT_THROW(ModelRegistry::builtin().create(config::ConfigView(node, "model")), CheckpointError);
+  node.set("pretrained_strict", false);
+  ModelPtr partial = ModelRegistry::builtin().create(config::ConfigView(node, "model"));
+  EXPECT_TRUE(torch::equal(partial->named_parameters()["norm.weight"],
+                           original->named_parameters()["norm.weight"]));
+  std::remove(path.c_str());
+}
+
 TEST(Checkpoint, StrictLoadReportsMissingUnexpectedAndMismatched) {
   ModelPtr model = nano();
   StateDict sd = state_dict_of(*model);
   const at::Tensor before = find(sd, "norm.weight").clone();
-  sd.erase(sd.begin());                                      // one missing
-  sd.emplace_back("extra.weight", torch::zeros({2}));        // one unexpected
+  sd.erase(sd.begin());                                // one missing
+  sd.emplace_back("extra.weight", torch::zeros({2}));  // one unexpected
   for (auto& [name, t] : sd)
-    if (name == "head.weight") t = torch::zeros({5, 128});   // one of the wrong shape
-    else if (name == "norm.weight") t = torch::full_like(t, 7.0);
+    if (name == "head.weight")
+      t = torch::zeros({5, 128});  // one of the wrong shape
+    else if (name == "norm.weight")
+      t = torch::full_like(t, 7.0);
   try {
     load_state_dict(*model, sd, true, "test.pth");
     FAIL() << "strict load should fail";

@@ -22,6 +22,10 @@ struct OfficialCount {
   int64_t params;
 };
 
+void PrintTo(const OfficialCount& c, std::ostream* os) {
+  *os << c.name;
+}
+
 // The parameter counts of the official PyTorch models (1000 classes), from issue #4.
 class OfficialParameterCount : public ::testing::TestWithParam<OfficialCount> {};
 
@@ -66,8 +70,9 @@ TEST(NatModels, OfficialParameterNames) {
         "levels.0.blocks.0.norm1.weight", "levels.0.blocks.0.attn.qkv.weight",
         "levels.0.blocks.0.attn.rpb", "levels.0.blocks.0.attn.proj.bias",
         "levels.0.blocks.0.mlp.fc1.weight", "levels.0.blocks.0.mlp.fc2.weight",
-        "levels.0.blocks.0.gamma1", "levels.2.blocks.17.gamma2", "levels.0.downsample.reduction.weight",
-        "levels.2.downsample.norm.bias", "norm.weight", "head.weight", "head.bias"})
+        "levels.0.blocks.0.gamma1", "levels.2.blocks.17.gamma2",
+        "levels.0.downsample.reduction.weight", "levels.2.downsample.norm.bias", "norm.weight",
+        "head.weight", "head.bias"})
     EXPECT_TRUE(params.contains(name)) << name;
   EXPECT_FALSE(params.contains("levels.3.downsample.reduction.weight"));
   EXPECT_FALSE(params.contains("levels.0.downsample.reduction.bias"));  // bias=False
@@ -75,8 +80,9 @@ TEST(NatModels, OfficialParameterNames) {
 
   ModelPtr swin_like = create("dinat_s_tiny");
   auto p2 = swin_like->named_parameters();
-  for (const char* name : {"patch_embed.proj.weight", "layers.0.blocks.1.attn.rpb",
-                           "layers.0.downsample.norm.weight", "layers.0.downsample.reduction.weight"})
+  for (const char* name :
+       {"patch_embed.proj.weight", "layers.0.blocks.1.attn.rpb", "layers.0.downsample.norm.weight",
+        "layers.0.downsample.reduction.weight"})
     EXPECT_TRUE(p2.contains(name)) << name;
   EXPECT_EQ(p2["layers.0.downsample.reduction.weight"].sizes(), (std::vector<int64_t>{192, 384}));
   EXPECT_EQ(p2["layers.0.downsample.norm.weight"].sizes(), (std::vector<int64_t>{384}));

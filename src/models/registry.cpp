@@ -1,8 +1,11 @@
 #include "models/registry.h"
 
+#include <iostream>
+
 #include "core/error.h"
 #include "core/text.h"
 #include "models/backbones/nat.h"
+#include "models/checkpoint/state_dict.h"
 
 namespace vitrine::models {
 
@@ -34,6 +37,19 @@ const ModelEntry& ModelRegistry::get(const std::string& name) const {
   throw ConfigError(
       "Unknown model '" + name + "'" + did_you_mean(name, names) +
       (names.empty() ? ". No models are registered yet" : ". Run `vitrine models` for the list"));
+}
+
+ModelPtr ModelRegistry::create(const config::ConfigView& view) const {
+  ModelPtr model = get(view.get_string("name")).create(view);
+  const std::optional<std::string> pretrained =
+      view.has("pretrained") ? view.get_optional_string("pretrained") : std::nullopt;
+  if (pretrained) {
+    const bool strict = view.get_bool("pretrained_strict", true);
+    const checkpoint::LoadReport report = checkpoint::load_state_dict(
+        *model, checkpoint::load_state_dict_file(*pretrained), strict, *pretrained);
+    std::cerr << "pretrained " << *pretrained << ": " << report.describe() << "\n";
+  }
+  return model;
 }
 
 int64_t count_parameters(const torch::nn::Module& module) {

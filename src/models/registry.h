@@ -63,6 +63,10 @@ class ModelRegistry {
   // Throws ConfigError naming the unknown model, with a suggestion.
   const ModelEntry& get(const std::string& name) const;
   const std::vector<ModelEntry>& entries() const { return entries_; }
+  // Builds the model named by the node's `name` with the node's overrides, then, when
+  // `pretrained` names a checkpoint (torch.save file or ours), loads its state dict by name
+  // (strictly unless `pretrained_strict: false`) and logs what did not match.
+  ModelPtr create(const config::ConfigView& view) const;
 
  private:
   std::vector<ModelEntry> entries_;

@@ -53,8 +53,9 @@ std::vector<std::vector<int64_t>> dinat_dilations(const std::vector<int64_t>& de
 }
 
 NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
-  view.expect_keys({"name", "pretrained", "num_classes", "in_chans", "drop_path_rate", "drop_rate",
-                    "attn_drop_rate", "kernel_size", "dilations", "layer_scale"});
+  view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
+                    "drop_path_rate", "drop_rate", "attn_drop_rate", "kernel_size", "dilations",
+                    "layer_scale"});
   c.num_classes = view.get_int("num_classes", c.num_classes);
   c.in_chans = view.get_int("in_chans", c.in_chans);
   c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);

@@ -48,7 +48,7 @@ std::vector<std::vector<int64_t>> dinat_dilations(const std::vector<int64_t>& de
 // Applies the overridable keys of a model config node (model.*) to `base`: num_classes,
 // in_chans, drop_path_rate, drop_rate, attn_drop_rate, kernel_size, dilations (a list per
 // level, or an int image size to derive DiNAT's schedule for), layer_scale. Unknown keys are
-// errors; `name` and `pretrained` are read by the caller.
+// errors; `name` and `pretrained[_strict]` are read by ModelRegistry::create.
 NATConfig apply_overrides(NATConfig base, const config::ConfigView& view);
 
 }  // namespace vitrine::models

@@ -80,7 +80,8 @@ PyPtr make_text(Kind kind, std::string s) {
 PyPtr make_long(const char* bytes, size_t n) {
   if (n > 8) return make_text(Kind::kBigInt, std::string(bytes, n));
   uint64_t u = 0;
-  for (size_t i = 0; i < n; ++i) u |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
+  for (size_t i = 0; i < n; ++i)
+    u |= static_cast<uint64_t>(static_cast<uint8_t>(bytes[i])) << (8 * i);
   if (n > 0 && n < 8 && (static_cast<uint8_t>(bytes[n - 1]) & 0x80)) u |= ~uint64_t{0} << (8 * n);
   return make_int(static_cast<int64_t>(u));
 }
@@ -147,7 +148,8 @@ std::vector<int64_t> int_tuple(const PyPtr& v, const char* what, const std::stri
     throw CheckpointError(source + ": tensor " + what + " is not a tuple");
   std::vector<int64_t> out;
   for (const PyPtr& item : v->items) {
-    if (item->kind != Kind::kInt) throw CheckpointError(source + ": tensor " + what + " entry is not an int");
+    if (item->kind != Kind::kInt)
+      throw CheckpointError(source + ": tensor " + what + " entry is not an int");
     out.push_back(item->integer);
   }
   return out;
@@ -182,7 +184,8 @@ PyPtr Machine::reduce(const PyPtr& callable, const PyPtr& args) {
   const std::string name = callable->kind == Kind::kGlobal ? callable->text : "";
   const std::vector<PyPtr> empty;
   const std::vector<PyPtr>& a = args && args->kind == Kind::kTuple ? args->items : empty;
-  if (name == "collections.OrderedDict" || name == "builtins.dict") return PyValue::make(Kind::kDict);
+  if (name == "collections.OrderedDict" || name == "builtins.dict")
+    return PyValue::make(Kind::kDict);
   if (name == "torch._utils._rebuild_tensor_v2" || name == "torch._utils._rebuild_tensor")
     return rebuild_tensor(a);
   if (name == "torch._utils._rebuild_parameter" ||
@@ -211,7 +214,8 @@ PyPtr Machine::reduce(const PyPtr& callable, const PyPtr& args) {
       if (c < 0x80 || i + 1 >= s.size()) {
         bytes.push_back(static_cast<char>(c));
       } else {
-        bytes.push_back(static_cast<char>(((c & 0x1f) << 6) | (static_cast<uint8_t>(s[++i]) & 0x3f)));
+        bytes.push_back(
+            static_cast<char>(((c & 0x1f) << 6) | (static_cast<uint8_t>(s[++i]) & 0x3f)));
       }
     }
     return make_text(Kind::kBytes, bytes);
@@ -231,13 +235,13 @@ PyPtr Machine::run() {
   for (;;) {
     const uint8_t op = r_.byte();
     switch (op) {
-      case 0x80: r_.byte(); break;                  // PROTO
-      case 0x95: r_.take(8); break;                 // FRAME
-      case '.': return pop();                       // STOP
+      case 0x80: r_.byte(); break;                       // PROTO
+      case 0x95: r_.take(8); break;                      // FRAME
+      case '.': return pop();                            // STOP
       case '(': marks_.push_back(stack_.size()); break;  // MARK
-      case '0': pop(); break;                       // POP
-      case '1': pop_to_mark(); break;               // POP_MARK
-      case '2': stack_.push_back(top()); break;     // DUP
+      case '0': pop(); break;                            // POP
+      case '1': pop_to_mark(); break;                    // POP_MARK
+      case '2': stack_.push_back(top()); break;          // DUP
       case 'N': stack_.push_back(PyValue::make(Kind::kNone)); break;
       case 0x88:
       case 0x89: {
@@ -295,20 +299,23 @@ PyPtr Machine::run() {
       case 'T':
       case 'B': {  // BINUNICODE, BINSTRING, BINBYTES: 4-byte length
         const auto n = static_cast<size_t>(little_endian<uint32_t>(r_));
-        stack_.push_back(make_text(op == 'B' ? Kind::kBytes : Kind::kString, std::string(r_.take(n), n)));
+        stack_.push_back(
+            make_text(op == 'B' ? Kind::kBytes : Kind::kString, std::string(r_.take(n), n)));
         break;
       }
       case 0x8c:
       case 'U':
       case 'C': {  // SHORT_BINUNICODE, SHORT_BINSTRING, SHORT_BINBYTES: 1-byte length
         const size_t n = r_.byte();
-        stack_.push_back(make_text(op == 'C' ? Kind::kBytes : Kind::kString, std::string(r_.take(n), n)));
+        stack_.push_back(
+            make_text(op == 'C' ? Kind::kBytes : Kind::kString, std::string(r_.take(n), n)));
         break;
       }
       case 0x8d:
       case 0x8e: {  // BINUNICODE8, BINBYTES8
         const auto n = static_cast<size_t>(little_endian<uint64_t>(r_));
-        stack_.push_back(make_text(op == 0x8e ? Kind::kBytes : Kind::kString, std::string(r_.take(n), n)));
+        stack_.push_back(
+            make_text(op == 0x8e ? Kind::kBytes : Kind::kString, std::string(r_.take(n), n)));
         break;
       }
       case ')': stack_.push_back(tuple({})); break;

@@ -18,8 +18,20 @@ using PyPtr = std::shared_ptr<PyValue>;
 
 struct PyValue {
   enum class Kind {
-    kNone, kBool, kInt, kBigInt, kFloat, kString, kBytes, kList, kTuple, kDict,
-    kTensor, kStorage, kGlobal, kObject
+    kNone,
+    kBool,
+    kInt,
+    kBigInt,
+    kFloat,
+    kString,
+    kBytes,
+    kList,
+    kTuple,
+    kDict,
+    kTensor,
+    kStorage,
+    kGlobal,
+    kObject
   };
   Kind kind = Kind::kNone;
   bool boolean = false;
@@ -28,10 +40,10 @@ struct PyValue {
   // kString, kBytes; kBigInt: the integer's little-endian two's-complement bytes; kGlobal:
   // "module.name".
   std::string text;
-  std::vector<PyPtr> items;                    // kList, kTuple
+  std::vector<PyPtr> items;                      // kList, kTuple
   std::vector<std::pair<PyPtr, PyPtr>> entries;  // kDict, in insertion order
-  at::Tensor tensor;                           // kTensor; kStorage: a 1-D tensor of its dtype
-  PyPtr callable, args, state;                 // kObject
+  at::Tensor tensor;                             // kTensor; kStorage: a 1-D tensor of its dtype
+  PyPtr callable, args, state;                   // kObject
 
   static PyPtr make(Kind kind) {
     auto v = std::make_shared<PyValue>();

@@ -2,12 +2,12 @@
 
 #include <ATen/ATen.h>
 #include <torch/serialize.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
-#include <unistd.h>
 
 #include "models/checkpoint/torch_file.h"
 
@@ -23,7 +23,9 @@ bool holds_tensors(const PyPtr& dict) {
   return false;
 }
 
-std::string shape(const at::Tensor& t) { return c10::str(t.sizes()); }
+std::string shape(const at::Tensor& t) {
+  return c10::str(t.sizes());
+}
 
 std::string abbreviated(const std::vector<std::string>& names) {
   std::string out;
@@ -43,8 +45,9 @@ StateDict find_state_dict(const PyPtr& root, const std::string& source) {
         break;
       }
   if (!holds_tensors(dict))
-    throw CheckpointError(source + ": no state dict found (expected a dict of tensors, at the top "
-                                   "or under 'state_dict' or 'model'; found " +
+    throw CheckpointError(source +
+                          ": no state dict found (expected a dict of tensors, at the top "
+                          "or under 'state_dict' or 'model'; found " +
                           root->describe() + ")");
   StateDict out;
   bool all_prefixed = true;

@@ -17,12 +17,18 @@ using Kind = PyValue::Kind;
 // "torch.FloatStorage" -> float32, as torch.save names storages (also in PyTorch 2.x).
 at::ScalarType storage_dtype(const PyPtr& type, const std::string& source) {
   static const std::map<std::string, at::ScalarType> kTypes = {
-      {"FloatStorage", at::kFloat},       {"DoubleStorage", at::kDouble},
-      {"HalfStorage", at::kHalf},         {"BFloat16Storage", at::kBFloat16},
-      {"LongStorage", at::kLong},         {"IntStorage", at::kInt},
-      {"ShortStorage", at::kShort},       {"CharStorage", at::kChar},
-      {"ByteStorage", at::kByte},         {"BoolStorage", at::kBool},
-      {"ComplexFloatStorage", at::kComplexFloat}, {"ComplexDoubleStorage", at::kComplexDouble},
+      {"FloatStorage", at::kFloat},
+      {"DoubleStorage", at::kDouble},
+      {"HalfStorage", at::kHalf},
+      {"BFloat16Storage", at::kBFloat16},
+      {"LongStorage", at::kLong},
+      {"IntStorage", at::kInt},
+      {"ShortStorage", at::kShort},
+      {"CharStorage", at::kChar},
+      {"ByteStorage", at::kByte},
+      {"BoolStorage", at::kBool},
+      {"ComplexFloatStorage", at::kComplexFloat},
+      {"ComplexDoubleStorage", at::kComplexDouble},
       {"UntypedStorage", at::kByte}};
   const std::string name = type && type->kind == Kind::kGlobal ? type->text : "";
   const std::string prefix = "torch.";
@@ -105,14 +111,17 @@ PyPtr read_legacy(const std::vector<char>& bytes, const std::string& path) {
   ByteReader reader(bytes.data(), bytes.size(), path);
   const PersistentLoader none;
   PyPtr magic = unpickle(reader, none);
-  static const unsigned char kMagic[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
-  if (magic->kind != Kind::kBigInt || magic->text != std::string(reinterpret_cast<const char*>(kMagic), sizeof(kMagic)))
+  static const unsigned char kMagic[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9,
+                                         0x20, 0x6a, 0xa8, 0x50, 0x19};
+  if (magic->kind != Kind::kBigInt ||
+      magic->text != std::string(reinterpret_cast<const char*>(kMagic), sizeof(kMagic)))
     throw CheckpointError(path + ": not a PyTorch file (bad magic number)");
   PyPtr protocol = unpickle(reader, none);
   if (protocol->kind != Kind::kInt || protocol->integer != 1001)
     throw CheckpointError(path + ": unsupported legacy protocol " + protocol->describe());
   PyPtr sys_info = unpickle(reader, none);
-  if (PyPtr little = sys_info->get("little_endian"); little && little->kind == Kind::kBool && !little->boolean)
+  if (PyPtr little = sys_info->get("little_endian");
+      little && little->kind == Kind::kBool && !little->boolean)
     throw CheckpointError(path + ": written on a big-endian machine (unsupported)");
 
   std::map<std::string, at::Tensor> storages;
@@ -120,7 +129,8 @@ PyPtr read_legacy(const std::vector<char>& bytes, const std::string& path) {
     const StorageId id = parse_storage_id(pid, path);
     auto it = storages.find(id.key);
     if (it == storages.end())
-      it = storages.emplace(id.key, at::empty({id.numel}, at::TensorOptions().dtype(id.dtype))).first;
+      it = storages.emplace(id.key, at::empty({id.numel}, at::TensorOptions().dtype(id.dtype)))
+               .first;
     at::Tensor storage = it->second;
     if (id.view) {  // (view_key, offset, view_size)
       const auto& v = id.view->items;
@@ -135,7 +145,8 @@ PyPtr read_legacy(const std::vector<char>& bytes, const std::string& path) {
   PyPtr keys = unpickle(reader, none);
   if (keys->kind != Kind::kList) throw CheckpointError(path + ": storage key list missing");
   for (const PyPtr& key : keys->items) {
-    if (key->kind != Kind::kString) throw CheckpointError(path + ": storage key is " + key->describe());
+    if (key->kind != Kind::kString)
+      throw CheckpointError(path + ": storage key is " + key->describe());
     auto it = storages.find(key->text);
     if (it == storages.end()) throw CheckpointError(path + ": unknown storage key " + key->text);
     int64_t count = 0;
