@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "config/view.h"
+#include "models/backbones/nat.h"
 #include "models/checkpoint/state_dict.h"
 #include "models/checkpoint/torch_file.h"
 #include "models/registry.h"
@@ -151,6 +152,43 @@ TEST(Checkpoint, RegistryLoadsPretrainedWeightsNamedInTheConfig) {
   EXPECT_TRUE(torch::equal(partial->named_parameters()["norm.weight"],
                            original->named_parameters()["norm.weight"]));
   std::remove(path.c_str());
+}
+
+// Logits of the C++ model with weights from a PyTorch model of the official structure
+// (tools/make_nat_reference.py: plain-torch neighborhood attention, NAT and DiNAT_s layouts).
+void expect_reference_logits(const std::string& file, NATConfig config) {
+  const std::string path = kFixtures + file;
+  const PyPtr root = read_torch_file(path);
+  NAT model(std::move(config));
+  model.eval();
+  const LoadReport report = load_state_dict(model, find_state_dict(root, path), true, path);
+  EXPECT_TRUE(report.clean()) << report.describe();
+  const at::Tensor images = root->get("images")->tensor;
+  const at::Tensor expected = root->get("logits")->tensor;
+  torch::NoGradGuard no_grad;
+  const at::Tensor logits = model.forward(images);
+  EXPECT_TRUE(torch::allclose(logits, expected, 1e-4, 1e-4))
+      << "max difference " << (logits - expected).abs().max().item<float>();
+}
+
+TEST(Checkpoint, ReproducesPyTorchReferenceOfTheOfficialNatStructure) {
+  NATConfig c;
+  c.embed_dim = 16;
+  c.depths = {2, 1, 1};
+  c.num_heads = {2, 2, 4};
+  c.kernel_size = 3;
+  c.dilations = {{1, 3}, {1}, {1}};
+  c.mlp_ratio = 2.0;
+  c.layer_scale = 1e-5;
+  c.num_classes = 5;
+  c.drop_path_rate = 0;
+  expect_reference_logits("nat_reference_nat.pth", c);
+  c.layout = NATLayout::kDiNATs;
+  c.num_heads = {2, 4, 4};
+  c.dilations = {{1, 2}, {1}, {1}};
+  c.mlp_ratio = 4.0;
+  c.layer_scale = 0;
+  expect_reference_logits("nat_reference_dinats.pth", c);
 }
 
 TEST(Checkpoint, StrictLoadReportsMissingUnexpectedAndMismatched) {

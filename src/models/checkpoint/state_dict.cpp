@@ -37,13 +37,14 @@ std::string abbreviated(const std::vector<std::string>& names) {
 }  // namespace
 
 StateDict find_state_dict(const PyPtr& root, const std::string& source) {
+  // A training checkpoint's weights sit under "state_dict" or "model" (next to optimiser
+  // state, epochs, ...); a bare state dict is the top level itself.
   PyPtr dict = root;
-  if (!holds_tensors(dict))
-    for (const char* key : {"state_dict", "model"})
-      if (holds_tensors(root->get(key))) {
-        dict = root->get(key);
-        break;
-      }
+  for (const char* key : {"state_dict", "model"})
+    if (holds_tensors(root->get(key))) {
+      dict = root->get(key);
+      break;
+    }
   if (!holds_tensors(dict))
     throw CheckpointError(source +
                           ": no state dict found (expected a dict of tensors, at the top "

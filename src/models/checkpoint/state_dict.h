@@ -15,9 +15,9 @@ namespace vitrine::models::checkpoint {
 
 using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 
-// The state dict of a checkpoint: the top-level dict of tensors, or the one under
-// "state_dict" or "model" (timm, mmcv, the official NAT checkpoints), with a DataParallel
-// "module." prefix removed. Non-tensor entries are ignored.
+// The state dict of a checkpoint: the dict of tensors under "state_dict" or "model" (timm,
+// mmcv, training checkpoints), else the top-level dict (the official NAT checkpoints), with a
+// DataParallel "module." prefix removed. Non-tensor entries are ignored.
 StateDict find_state_dict(const PyPtr& root, const std::string& source);
 // read_torch_file + find_state_dict.
 StateDict load_state_dict_file(const std::string& path);
