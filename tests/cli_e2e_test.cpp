@@ -145,5 +145,11 @@ TEST_F(Cli, EnvInterpolationReachesTheConfig) {
 TEST_F(Cli, ModelsListsTheZoo) {
   Result r = run("models");
   EXPECT_EQ(r.code, 0) << r.err;
-  EXPECT_FALSE(r.out.empty());
+  for (const char* row : {"nat_tiny", "27,901,582", "dinat_large", "200,943,514",
+                          "dinat_s_base", "87,768,224", "dinat_nano"})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  Result filtered = run("models DiNAT_s");
+  EXPECT_EQ(filtered.code, 0);
+  EXPECT_NE(filtered.out.find("dinat_s_tiny"), std::string::npos) << filtered.out;
+  EXPECT_EQ(filtered.out.find("nat_mini"), std::string::npos) << filtered.out;
 }
