@@ -165,18 +165,26 @@ PyPtr read_legacy(const std::vector<char>& bytes, const std::string& path) {
 PyPtr read_torch_file(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) throw CheckpointError("cannot open checkpoint '" + path + "'");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\x03\x04", 4) == 0) {
+  // The header decides the format; a zip archive is then read by PyTorch's own reader
+  // record by record, so only legacy files are read whole here.
+  char header[262] = {};
+  file.read(header, sizeof(header));
+  const auto header_size = static_cast<size_t>(file.gcount());
+  if (header_size >= 4 && std::memcmp(header, "PK\x03\x04", 4) == 0) {
     try {
       return read_zip(path);
     } catch (const c10::Error& e) {
       throw CheckpointError(path + ": corrupt zip archive (" + e.what_without_backtrace() + ")");
     }
   }
-  if (bytes.size() > 262 && std::memcmp(bytes.data() + 257, "ustar", 5) == 0)
+  if (header_size == sizeof(header) && std::memcmp(header + 257, "ustar", 5) == 0)
     throw CheckpointError(path + ": tar-format checkpoint (PyTorch < 0.4) is not supported");
-  if (bytes.size() < 2 || static_cast<unsigned char>(bytes[0]) != 0x80)
+  if (header_size < 2 || static_cast<unsigned char>(header[0]) != 0x80)
     throw CheckpointError(path + ": not a PyTorch checkpoint (neither a zip archive nor a pickle)");
+  file.clear();
+  file.seekg(0);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(file)),
+                                std::istreambuf_iterator<char>());
   return read_legacy(bytes, path);
 }
 
