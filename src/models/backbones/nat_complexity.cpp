@@ -5,9 +5,6 @@
 namespace vitrine::models {
 namespace {
 
-int64_t halve(int64_t side) {
-  return (side + 1) / 2;
-}  // 3x3 s2 conv, or padded 2x2 merge
 double norm_flops(double elements) {
   return 5 * elements;
 }
@@ -48,8 +45,8 @@ double nat_flops(const NATConfig& c, int64_t img_size) {
   double total = 0;
   int64_t side = 0;
   if (nat_layout) {
-    const int64_t s1 = halve(img_size);
-    side = halve(s1);
+    const int64_t s1 = halve_side(img_size);
+    side = halve_side(s1);
     total += double(s1 * s1) * c.in_chans * (C / 2) * 9 + double(side * side) * (C / 2) * C * 9;
   } else {
     side = (img_size + 3) / 4;
@@ -72,7 +69,7 @@ double nat_flops(const NATConfig& c, int64_t img_size) {
       total += tokens * 2 * dim * hidden;                         // mlp
     }
     if (i + 1 < c.depths.size()) {
-      const int64_t next = halve(side);
+      const int64_t next = halve_side(side);
       const double out_tokens = double(next * next);
       total += nat_layout ? out_tokens * dim * 2 * dim * 9 + norm_flops(out_tokens * 2 * dim)
                           : norm_flops(out_tokens * 4 * dim) + out_tokens * 4 * dim * 2 * dim;

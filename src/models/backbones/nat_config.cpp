@@ -47,7 +47,7 @@ std::vector<std::vector<int64_t>> dinat_dilations(const std::vector<int64_t>& de
     std::vector<int64_t> level;
     for (int64_t j = 0; j < depth; ++j) level.push_back(j % 2 == 0 ? 1 : widest);
     out.push_back(std::move(level));
-    side = (side + 1) / 2;
+    side = halve_side(side);
   }
   return out;
 }

@@ -39,6 +39,11 @@ struct NATConfig {
   void validate(const std::string& where) const;
 };
 
+// Token side after one downsampling (3x3 stride-2 conv with padding 1, or a padded 2x2 merge).
+inline int64_t halve_side(int64_t side) {
+  return (side + 1) / 2;
+}
+
 // DiNAT's schedule for images of `img_size`: within each level, layers alternate dilation 1
 // and floor(level side / kernel_size) (at least 1), starting with 1. At 224 with K=7 this is
 // the paper's [1,8,1], [1,4,1,4], [1,2,...], [1,...]; at 384, [1,13,1], [1,6,...], [1,3,...].
