@@ -1,7 +1,10 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "config/job.h"
 #include "config/resolve.h"
+#include "core/text.h"
+#include "train/trainer.h"
 
 namespace vitrine::cli {
 
@@ -10,21 +13,31 @@ int run_train(const HydraFlags& flags) {
     print_config(flags, flags.cfg);
     return kExitOk;
   }
-  // Compose and resolve now so config mistakes are reported (exit 2) even before the
-  // trainer exists; the run directory is created only by a real run.
-  std::vector<config::Override> overrides = config::parse_overrides(flags.request.overrides);
-  const auto points = flags.request.multirun
-                          ? config::expand_sweep(overrides)
-                          : std::vector<std::vector<config::Override>>{overrides};
-  config::ConfigRepository repo = config::make_repository(flags.request.config_dirs);
-  for (const auto& point : points) {
-    config::ComposeOptions options;
-    options.config_name = flags.request.config_name;
-    options.job_name = "train";
-    config::require_complete(
-        config::Resolver(config::compose(repo, point, options).config).resolve_all());
-  }
-  return run_not_built("train", "#5 (classification training)");
+  config::JobRequest request = flags.request;
+  request.job_name = "train";
+  config::run_jobs(request, [](const config::JobContext& job) {
+    train::Trainer trainer(job.config, job.output_dir);
+    const train::TrainOutcome outcome = trainer.run();
+    char line[512];
+    std::string final_metrics;
+    for (const auto& [key, value] : outcome.final_eval) {
+      std::snprintf(line, sizeof(line), "%s%s %.2f", final_metrics.empty() ? "" : ", ",
+                    key.c_str(), value);
+      final_metrics += line;
+    }
+    std::snprintf(line, sizeof(line), "final: %s", final_metrics.c_str());
+    std::cout << line;
+    if (outcome.best_metric) {
+      std::snprintf(line, sizeof(line), " | best %s %.2f (epoch %lld)", outcome.metric_name.c_str(),
+                    *outcome.best_metric, static_cast<long long>(outcome.best_epoch + 1));
+      std::cout << line;
+    }
+    std::snprintf(line, sizeof(line), " | %lld epochs in %.1f s, %.0f train img/s | %s",
+                  static_cast<long long>(outcome.epochs_run), outcome.seconds,
+                  outcome.train_images_per_second, job.output_dir.c_str());
+    std::cout << line << std::endl;
+  });
+  return kExitOk;
 }
 
 int run_not_built(const std::string& command, const std::string& issue) {

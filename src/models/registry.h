@@ -29,6 +29,9 @@ class Model : public torch::nn::Module {
   // the papers count them (fvcore: one multiply-add = one FLOP; norms 5 per element;
   // activations, residual adds and pooling free).
   virtual double flops(int64_t img_size) const = 0;
+  // Name fragments of parameters the paper trains without weight decay beyond norms and
+  // biases (NAT/DiNAT: the relative positional bias "rpb").
+  virtual std::vector<std::string> no_weight_decay_keywords() const { return {}; }
 };
 using ModelPtr = std::shared_ptr<Model>;
 

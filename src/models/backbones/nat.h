@@ -42,6 +42,7 @@ class NAT : public Model {
   at::Tensor forward_head(const at::Tensor& last_level) override;
   std::vector<int64_t> feature_channels() const override;
   double flops(int64_t img_size) const override;
+  std::vector<std::string> no_weight_decay_keywords() const override { return {"rpb"}; }
 
   const NATConfig& config() const { return config_; }
   int64_t num_features() const { return config_.embed_dim << (config_.depths.size() - 1); }

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "core/files.h"
 #include "models/checkpoint/torch_file.h"
 
 namespace vitrine::models::checkpoint {
@@ -115,20 +116,10 @@ void save_state_dict(const torch::nn::Module& module, const std::string& path) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& [name, tensor] : state_dict_of(module))
     dict.insert(name, tensor.detach().contiguous());
-  const std::vector<char> bytes = torch::pickle_save(dict);
-  const std::string temporary = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      std::remove(temporary.c_str());
-      throw CheckpointError("cannot write checkpoint '" + temporary + "'");
-    }
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw CheckpointError("cannot move checkpoint into place at '" + path + "'");
+  try {
+    write_file_atomically(path, torch::pickle_save(dict));
+  } catch (const std::runtime_error& e) {
+    throw CheckpointError(std::string("cannot save checkpoint: ") + e.what());
   }
 }
 

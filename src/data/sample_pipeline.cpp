@@ -1,0 +1,203 @@
+#include "data/sample_pipeline.h"
+
+#include <opencv2/imgproc.hpp>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/text.h"
+#include "data/dataset.h"
+#include "data/transforms/color_jitter.h"
+#include "data/transforms/geometry.h"
+#include "data/transforms/rand_augment.h"
+
+namespace vitrine::data {
+
+void RandomErasing::apply(float* chw, int channels, int height, int width, Rng& rng) const {
+  if (rng.uniform() > probability) return;
+  const double area = static_cast<double>(height) * width;
+  const int count = min_count == max_count
+                        ? min_count
+                        : static_cast<int>(rng.randint(min_count, max_count));
+  const double log_lo = std::log(min_aspect), log_hi = std::log(1.0 / min_aspect);
+  for (int box = 0; box < count; ++box) {
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      const double target_area = rng.uniform(min_area, max_area) * area / count;
+      const double aspect = std::exp(rng.uniform(log_lo, log_hi));
+      const int h = static_cast<int>(std::nearbyint(std::sqrt(target_area * aspect)));
+      const int w = static_cast<int>(std::nearbyint(std::sqrt(target_area / aspect)));
+      if (w < width && h < height) {
+        const int top = static_cast<int>(rng.randint(0, height - h));
+        const int left = static_cast<int>(rng.randint(0, width - w));
+        for (int c = 0; c < channels; ++c) {
+          const float channel_value = mode == "rand" ? static_cast<float>(rng.normal()) : 0.0f;
+          for (int y = top; y < top + h; ++y)
+            for (int x = left; x < left + w; ++x)
+              chw[(static_cast<size_t>(c) * height + y) * width + x] =
+                  mode == "pixel" ? static_cast<float>(rng.normal()) : channel_value;
+        }
+        break;
+      }
+    }
+  }
+}
+
+SamplePipeline::SamplePipeline(std::vector<ImageTransformPtr> transforms, std::vector<float> mean,
+                               std::vector<float> std, std::optional<RandomErasing> erasing,
+                               int channels, int height, int width)
+    : transforms_(std::move(transforms)),
+      mean_(std::move(mean)),
+      std_(std::move(std)),
+      erasing_(std::move(erasing)),
+      channels_(channels),
+      height_(height),
+      width_(width) {
+  if (static_cast<int>(mean_.size()) != channels_ || static_cast<int>(std_.size()) != channels_)
+    throw ConfigError("data.mean and data.std need " + std::to_string(channels_) +
+                      " values (one per input channel)");
+  for (float s : std_)
+    if (!(s > 0)) throw ConfigError("data.std values must be positive");
+}
+
+namespace {
+
+std::vector<float> floats(const config::ConfigView& view, const std::string& key) {
+  std::vector<float> out;
+  for (double v : view.get_float_list(key)) out.push_back(static_cast<float>(v));
+  return out;
+}
+
+std::pair<double, double> range(const config::ConfigView& view, const std::string& key) {
+  const std::vector<double> v = view.get_float_list(key);
+  if (v.size() != 2)
+    throw ConfigError(view.path() + "." + key + " must be a [min, max] pair");
+  return {v[0], v[1]};
+}
+
+cv::Scalar fill_from_mean(const std::vector<float>& mean) {
+  // timm: img_mean = round(255 * mean) per channel.
+  cv::Scalar fill;
+  for (size_t c = 0; c < mean.size() && c < 4; ++c) fill[static_cast<int>(c)] =
+      std::min(255.0, std::nearbyint(255.0 * mean[c]));
+  return fill;
+}
+
+}  // namespace
+
+SamplePipeline SamplePipeline::train(const config::ConfigView& data) {
+  const config::ConfigView aug = data.child("augment");
+  aug.expect_keys({"crop", "crop_padding", "scale", "ratio", "hflip", "color_jitter",
+                   "auto_augment", "reprob", "remode", "recount", "mixup", "cutmix",
+                   "mixup_prob", "mixup_switch_prob", "mixup_mode"});
+  const int size = static_cast<int>(data.get_int("img_size"));
+  const int channels = static_cast<int>(data.get_int("in_chans"));
+  const Interpolation interpolation =
+      parse_interpolation(data.get_string("interpolation"), data.path() + ".interpolation");
+  const std::vector<float> mean = floats(data, "mean");
+  std::vector<ImageTransformPtr> transforms;
+
+  const std::string crop = aug.get_string("crop");
+  if (crop == "random_resized_crop") {
+    transforms.push_back(std::make_shared<RandomResizedCrop>(size, range(aug, "scale"),
+                                                             range(aug, "ratio"), interpolation));
+  } else if (crop == "random_crop") {
+    transforms.push_back(
+        std::make_shared<RandomCrop>(size, static_cast<int>(aug.get_int("crop_padding"))));
+  } else if (crop != "none") {
+    throw ConfigError(aug.path() + ".crop must be random_resized_crop, random_crop or none, got '" +
+                      crop + "'");
+  }
+  const double hflip = aug.get_float("hflip");
+  if (hflip > 0) transforms.push_back(std::make_shared<HorizontalFlip>(hflip));
+
+  const std::optional<std::string> auto_augment = aug.get_optional_string("auto_augment");
+  if (auto_augment && !auto_augment->empty()) {
+    RandAugmentSpec spec = parse_rand_augment(*auto_augment, aug.path() + ".auto_augment");
+    transforms.push_back(
+        std::make_shared<RandAugment>(std::move(spec), interpolation, fill_from_mean(mean)));
+  } else if (aug.has("color_jitter") && !aug.node().find("color_jitter")->is_null()) {
+    // A number x means (x, x, x, 0) as timm's --color-jitter; a list gives all four.
+    std::vector<double> jitter;
+    if (aug.node().find("color_jitter")->is_list())
+      jitter = aug.get_float_list("color_jitter");
+    else
+      jitter.assign(3, aug.get_float("color_jitter"));
+    if (jitter.size() == 3) jitter.push_back(0.0);
+    if (jitter.size() != 4)
+      throw ConfigError(aug.path() + ".color_jitter must be a number or 3-4 numbers");
+    if (jitter[0] > 0 || jitter[1] > 0 || jitter[2] > 0 || jitter[3] > 0)
+      transforms.push_back(
+          std::make_shared<ColorJitter>(jitter[0], jitter[1], jitter[2], jitter[3]));
+  }
+
+  std::optional<RandomErasing> erasing;
+  const double reprob = aug.get_float("reprob");
+  if (reprob > 0) {
+    RandomErasing e;
+    e.probability = reprob;
+    e.mode = aug.get_string("remode");
+    if (e.mode != "pixel" && e.mode != "rand" && e.mode != "const")
+      throw ConfigError(aug.path() + ".remode must be pixel, rand or const, got '" + e.mode + "'");
+    e.max_count = static_cast<int>(aug.get_int("recount"));
+    if (e.max_count < 1) throw ConfigError(aug.path() + ".recount must be >= 1");
+    erasing = e;
+  }
+  return SamplePipeline(std::move(transforms), mean, floats(data, "std"), erasing, channels, size,
+                        size);
+}
+
+SamplePipeline SamplePipeline::eval(const config::ConfigView& data) {
+  const int size = static_cast<int>(data.get_int("img_size"));
+  const double crop_pct = data.get_float("crop_pct");
+  if (!(crop_pct > 0 && crop_pct <= 1))
+    throw ConfigError(data.path() + ".crop_pct must be in (0, 1], got " + std::to_string(crop_pct));
+  const Interpolation interpolation =
+      parse_interpolation(data.get_string("interpolation"), data.path() + ".interpolation");
+  // timm: scale_size = floor(img_size / crop_pct).
+  const int scale_size = static_cast<int>(std::floor(size / crop_pct));
+  std::vector<ImageTransformPtr> transforms = {
+      std::make_shared<ResizeShorter>(scale_size,
+                                      interpolation == Interpolation::kRandom
+                                          ? Interpolation::kBilinear
+                                          : interpolation),
+      std::make_shared<CenterCrop>(size)};
+  return SamplePipeline(std::move(transforms), floats(data, "mean"), floats(data, "std"),
+                        std::nullopt, static_cast<int>(data.get_int("in_chans")), size, size);
+}
+
+void SamplePipeline::run(const cv::Mat& image, Rng& rng, float* out) const {
+  cv::Mat pixels = image;
+  if (pixels.channels() != channels_) {
+    if (pixels.channels() == 1 && channels_ == 3)
+      cv::cvtColor(pixels, pixels, cv::COLOR_GRAY2RGB);
+    else if (pixels.channels() == 3 && channels_ == 1)
+      cv::cvtColor(pixels, pixels, cv::COLOR_RGB2GRAY);
+    else
+      throw DataError("image has " + std::to_string(pixels.channels()) +
+                      " channels; the model takes " + std::to_string(channels_));
+  }
+  for (const auto& transform : transforms_) pixels = transform->apply(pixels, rng);
+  if (pixels.rows != height_ || pixels.cols != width_)
+    throw DataError("after the transforms the image is " + std::to_string(pixels.cols) + "x" +
+                    std::to_string(pixels.rows) + ", the batch needs " + std::to_string(width_) +
+                    "x" + std::to_string(height_) + " (set data.augment.crop or data.img_size)");
+  const size_t plane = static_cast<size_t>(height_) * width_;
+  for (int y = 0; y < height_; ++y) {
+    const uint8_t* row = pixels.ptr<uint8_t>(y);
+    for (int x = 0; x < width_; ++x)
+      for (int c = 0; c < channels_; ++c)
+        out[c * plane + static_cast<size_t>(y) * width_ + x] =
+            (row[x * channels_ + c] / 255.0f - mean_[c]) / std_[c];
+  }
+  if (erasing_) erasing_->apply(out, channels_, height_, width_, rng);
+}
+
+std::string SamplePipeline::describe() const {
+  std::vector<std::string> parts;
+  for (const auto& t : transforms_) parts.push_back(t->describe());
+  parts.push_back("Normalize");
+  if (erasing_) parts.push_back("RandomErasing(p=" + std::to_string(erasing_->probability) + ")");
+  return join(parts, " -> ");
+}
+
+}  // namespace vitrine::data

@@ -1,0 +1,77 @@
+#include "train/classification_task.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+
+#include "core/error.h"
+#include "train/losses.h"
+
+namespace vitrine::train {
+
+Accuracy batch_accuracy(const at::Tensor& logits, const at::Tensor& labels,
+                        const std::vector<int64_t>& ks) {
+  Accuracy out;
+  out.samples = logits.size(0);
+  out.loss = at::cross_entropy_loss(logits.to(at::kFloat), labels).item<double>() *
+             static_cast<double>(out.samples);
+  const int64_t max_k = std::min<int64_t>(*std::max_element(ks.begin(), ks.end()), logits.size(1));
+  const at::Tensor top = std::get<1>(logits.topk(max_k, 1, true, true));
+  const at::Tensor hits = top.eq(labels.view({-1, 1}));
+  for (int64_t k : ks) {
+    const int64_t kk = std::min<int64_t>(k, logits.size(1));
+    out.topk.push_back(hits.narrow(1, 0, kk).any(1).sum().item<double>() * 100.0 /
+                       static_cast<double>(out.samples));
+  }
+  return out;
+}
+
+ClassificationTask::ClassificationTask(const config::ConfigView& task,
+                                       const config::ConfigView& augment, int64_t num_classes)
+    : smoothing_(task.get_float("label_smoothing")),
+      topk_(task.get_int_list("topk")),
+      mixup_(data::Mixup::from_config(augment, task.get_float("label_smoothing"), num_classes)),
+      num_classes_(num_classes) {
+  task.expect_keys({"name", "label_smoothing", "topk"});
+  if (smoothing_ < 0 || smoothing_ >= 1)
+    throw ConfigError(task.path() + ".label_smoothing must be in [0, 1)");
+  if (topk_.empty()) throw ConfigError(task.path() + ".topk must list at least one k");
+  for (int64_t k : topk_)
+    if (k < 1) throw ConfigError(task.path() + ".topk values must be >= 1");
+}
+
+at::Tensor ClassificationTask::training_loss(models::Model& model, const data::Batch& batch,
+                                             data::Rng& rng) {
+  if (mixup_.enabled()) {
+    const data::MixedBatch mixed = mixup_.apply(batch.images, batch.labels.cpu(), rng);
+    return soft_target_cross_entropy(model.forward(mixed.images),
+                                     mixed.targets.to(batch.images.device()));
+  }
+  return label_smoothing_cross_entropy(model.forward(batch.images), batch.labels, smoothing_);
+}
+
+MetricList ClassificationTask::evaluate(models::Model& model, data::DataLoader& loader,
+                                        const at::Device& device) {
+  c10::InferenceMode inference;
+  model.eval();
+  double loss = 0;
+  std::vector<double> hits(topk_.size(), 0.0);
+  int64_t samples = 0;
+  loader.start_epoch(0);
+  data::Batch batch;
+  while (loader.next(batch)) {
+    const at::Tensor logits = model.forward(batch.images.to(device));
+    const Accuracy acc = batch_accuracy(logits, batch.labels.to(device), topk_);
+    loss += acc.loss;
+    for (size_t i = 0; i < topk_.size(); ++i) hits[i] += acc.topk[i] * acc.samples / 100.0;
+    samples += acc.samples;
+  }
+  if (samples == 0) throw std::runtime_error("evaluation loader produced no samples");
+  MetricList out = {{"loss", loss / samples}};
+  for (size_t i = 0; i < topk_.size(); ++i)
+    out.emplace_back("top" + std::to_string(topk_[i]), hits[i] * 100.0 / samples);
+  return out;
+}
+
+}  // namespace vitrine::train

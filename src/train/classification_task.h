@@ -1,0 +1,45 @@
+// Image classification: cross-entropy with label smoothing, or soft-target cross-entropy when
+// Mixup/CutMix is on (smoothing folded into the targets, as timm does); evaluation reports
+// loss (plain cross-entropy, as timm's validate), top-1 and top-5 accuracy in percent.
+#pragma once
+
+#include <vector>
+
+#include "config/view.h"
+#include "data/mixup.h"
+#include "train/task.h"
+
+namespace vitrine::train {
+
+struct Accuracy {
+  double loss = 0;
+  std::vector<double> topk;  // percent, one per k
+  int64_t samples = 0;
+};
+
+// Top-k accuracies (percent) and summed loss of one batch of logits; k clipped to classes.
+Accuracy batch_accuracy(const at::Tensor& logits, const at::Tensor& labels,
+                        const std::vector<int64_t>& ks);
+
+class ClassificationTask : public Task {
+ public:
+  // `task` node: label_smoothing, topk; `augment`: data.augment (mixup settings).
+  ClassificationTask(const config::ConfigView& task, const config::ConfigView& augment,
+                     int64_t num_classes);
+
+  std::string name() const override { return "classification"; }
+  at::Tensor training_loss(models::Model& model, const data::Batch& batch,
+                           data::Rng& rng) override;
+  MetricList evaluate(models::Model& model, data::DataLoader& loader,
+                      const at::Device& device) override;
+  std::string primary_metric() const override { return "top1"; }
+  const data::Mixup& mixup() const { return mixup_; }
+
+ private:
+  double smoothing_;
+  std::vector<int64_t> topk_;
+  data::Mixup mixup_;
+  int64_t num_classes_;
+};
+
+}  // namespace vitrine::train

@@ -1,0 +1,82 @@
+#include "train/lr_schedule.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace vitrine::train {
+
+LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t epochs,
+                       int64_t updates_per_epoch)
+    : base_lr_(base_lr), updates_per_epoch_(std::max<int64_t>(1, updates_per_epoch)) {
+  sched.expect_keys({"name", "warmup_epochs", "warmup_lr", "min_lr", "cooldown_epochs",
+                     "decay_epochs", "decay_milestones", "decay_rate", "step_on"});
+  const std::string name = sched.get_string("name");
+  if (name == "cosine")
+    kind_ = Kind::kCosine;
+  else if (name == "step")
+    kind_ = Kind::kStep;
+  else if (name == "multistep")
+    kind_ = Kind::kMultiStep;
+  else if (name == "constant")
+    kind_ = Kind::kConstant;
+  else
+    throw ConfigError(sched.path() + ".name must be cosine, step, multistep or constant, got '" +
+                      name + "'");
+  const std::string step_on = sched.get_string("step_on", "epoch");
+  if (step_on != "epoch" && step_on != "update")
+    throw ConfigError(sched.path() + ".step_on must be 'epoch' or 'update', got '" + step_on + "'");
+  per_update_ = step_on == "update";
+  if (epochs < 1) throw ConfigError("trainer.epochs must be >= 1");
+  const double scale = per_update_ ? static_cast<double>(updates_per_epoch_) : 1.0;
+  warmup_t_ = sched.get_float("warmup_epochs", 0) * scale;
+  warmup_lr_ = sched.get_float("warmup_lr", 0);
+  min_lr_ = sched.get_float("min_lr", 0);
+  decay_rate_ = sched.get_float("decay_rate", 0.1);
+  const int64_t cooldown = sched.get_int("cooldown_epochs", 0);
+  if (cooldown < 0 || warmup_t_ < 0) throw ConfigError(sched.path() + ": negative epochs");
+  t_initial_ = static_cast<double>(epochs) * scale;
+  total_epochs_ = epochs + cooldown;
+  if (kind_ == Kind::kStep) {
+    const double period = sched.get_float("decay_epochs") * scale;
+    if (!(period > 0)) throw ConfigError(sched.path() + ".decay_epochs must be positive");
+    decay_t_ = {period};
+  } else if (kind_ == Kind::kMultiStep) {
+    for (double m : sched.get_float_list("decay_milestones")) decay_t_.push_back(m * scale);
+    if (!std::is_sorted(decay_t_.begin(), decay_t_.end()))
+      throw ConfigError(sched.path() + ".decay_milestones must be increasing");
+  }
+}
+
+double LrSchedule::lr_at_time(double t) const {
+  if (t < warmup_t_) return warmup_lr_ + t * (base_lr_ - warmup_lr_) / warmup_t_;
+  switch (kind_) {
+    case Kind::kCosine:
+      if (t >= t_initial_) return min_lr_;
+      return min_lr_ + 0.5 * (base_lr_ - min_lr_) * (1.0 + std::cos(M_PI * t / t_initial_));
+    case Kind::kStep:
+      return base_lr_ * std::pow(decay_rate_, std::floor(t / decay_t_[0]));
+    case Kind::kMultiStep: {
+      // bisect_right: milestones <= t have passed.
+      const auto passed = std::upper_bound(decay_t_.begin(), decay_t_.end(), t) - decay_t_.begin();
+      return base_lr_ * std::pow(decay_rate_, static_cast<double>(passed));
+    }
+    case Kind::kConstant:
+      return base_lr_;
+  }
+  return base_lr_;
+}
+
+double LrSchedule::lr_at(int64_t epoch, int64_t update) const {
+  return lr_at_time(per_update_ ? static_cast<double>(epoch * updates_per_epoch_ + update)
+                                : static_cast<double>(epoch));
+}
+
+std::string LrSchedule::describe() const {
+  const char* names[] = {"cosine", "step", "multistep", "constant"};
+  return std::string(names[static_cast<int>(kind_)]) + " (base " + std::to_string(base_lr_) +
+         ", warmup " + std::to_string(warmup_t_) + (per_update_ ? " updates" : " epochs") + ")";
+}
+
+}  // namespace vitrine::train

@@ -1,0 +1,277 @@
+#include "train/optimizer.h"
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/generated/variable_factories.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "core/error.h"
+
+namespace vitrine::train {
+
+std::vector<ParamGroup> weight_decay_groups(const torch::nn::Module& model, double weight_decay,
+                                            const std::vector<std::string>& no_decay_keywords) {
+  ParamGroup decay{"decay", weight_decay, {}, {}};
+  ParamGroup no_decay{"no_decay", 0.0, {}, {}};
+  for (const auto& item : model.named_parameters(true)) {
+    if (!item.value().requires_grad()) continue;
+    const std::string& name = item.key();
+    bool excluded = item.value().dim() <= 1 ||
+                    (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
+    for (const auto& keyword : no_decay_keywords)
+      if (name.find(keyword) != std::string::npos) excluded = true;
+    ParamGroup& group = excluded ? no_decay : decay;
+    group.names.push_back(name);
+    group.params.push_back(item.value());
+  }
+  std::vector<ParamGroup> groups;
+  if (!no_decay.params.empty()) groups.push_back(std::move(no_decay));
+  if (!decay.params.empty()) groups.push_back(std::move(decay));
+  return groups;
+}
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : groups_(std::move(groups)), lr_(lr) {
+  size_t count = 0;
+  for (const auto& g : groups_) count += g.params.size();
+  slots_.resize(count);
+}
+
+void Optimizer::zero_grad() {
+  for (auto& g : groups_)
+    for (auto& p : g.params)
+      if (p.grad().defined()) p.mutable_grad() = at::Tensor();
+}
+
+void Optimizer::step() {
+  at::NoGradGuard no_grad;
+  ++steps_;
+  prepare_step();
+  size_t flat = 0;
+  for (auto& g : groups_)
+    for (auto& p : g.params) {
+      auto& slots = slots_[flat++];
+      if (!p.grad().defined()) continue;
+      update(p, p.grad(), slots, g.weight_decay);
+    }
+}
+
+NamedTensors Optimizer::state() const {
+  NamedTensors out;
+  out.emplace_back("step", at::scalar_tensor(steps_, at::kLong));
+  size_t flat = 0;
+  for (const auto& g : groups_)
+    for (const auto& name : g.names) {
+      for (const auto& [slot, tensor] : slots_[flat]) out.emplace_back(name + "." + slot, tensor);
+      ++flat;
+    }
+  return out;
+}
+
+void Optimizer::load_state(const NamedTensors& state) {
+  std::map<std::string, at::Tensor> by_name(state.begin(), state.end());
+  auto step = by_name.find("step");
+  if (step == by_name.end()) throw std::runtime_error("optimizer state has no 'step'");
+  steps_ = step->second.item<int64_t>();
+  size_t flat = 0;
+  for (const auto& g : groups_)
+    for (size_t i = 0; i < g.names.size(); ++i, ++flat) {
+      slots_[flat].clear();
+      const std::string prefix = g.names[i] + ".";
+      for (auto it = by_name.lower_bound(prefix);
+           it != by_name.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+        const std::string slot = it->first.substr(prefix.size());
+        if (slot.find('.') != std::string::npos) continue;  // a deeper parameter's state
+        if (!it->second.sizes().equals(g.params[i].sizes()) && it->second.dim() != 0)
+          throw std::runtime_error("optimizer state '" + it->first + "' has shape " +
+                                   std::to_string(it->second.dim()) +
+                                   "-d not matching its parameter");
+        slots_[flat][slot] = it->second.clone();
+      }
+    }
+}
+
+namespace {
+
+// torch.optim.SGD.
+class Sgd : public Optimizer {
+ public:
+  Sgd(std::vector<ParamGroup> groups, double lr, SgdOptions o) : Optimizer(std::move(groups), lr), o_(o) {}
+  std::string name() const override { return "sgd"; }
+
+ protected:
+  void update(at::Tensor& p, const at::Tensor& grad, std::map<std::string, at::Tensor>& slots,
+              double wd) override {
+    at::Tensor d_p = wd != 0 ? grad.add(p, wd) : grad;
+    if (o_.momentum != 0) {
+      auto it = slots.find("momentum_buffer");
+      at::Tensor buf;
+      if (it == slots.end()) {
+        buf = d_p.clone();
+        slots["momentum_buffer"] = buf;
+      } else {
+        buf = it->second;
+        buf.mul_(o_.momentum).add_(d_p, 1.0 - o_.dampening);
+      }
+      d_p = o_.nesterov ? d_p.add(buf, o_.momentum) : buf;
+    }
+    p.add_(d_p, -lr_);
+  }
+
+ private:
+  SgdOptions o_;
+};
+
+// torch.optim.AdamW (decoupled weight decay, bias-corrected moments).
+class AdamW : public Optimizer {
+ public:
+  AdamW(std::vector<ParamGroup> groups, double lr, AdamOptions o) : Optimizer(std::move(groups), lr), o_(o) {}
+  std::string name() const override { return "adamw"; }
+
+ protected:
+  void update(at::Tensor& p, const at::Tensor& grad, std::map<std::string, at::Tensor>& slots,
+              double wd) override {
+    if (!slots.count("exp_avg")) {
+      slots["exp_avg"] = at::zeros_like(p);
+      slots["exp_avg_sq"] = at::zeros_like(p);
+    }
+    at::Tensor& m = slots["exp_avg"];
+    at::Tensor& v = slots["exp_avg_sq"];
+    p.mul_(1.0 - lr_ * wd);
+    m.lerp_(grad, 1.0 - o_.beta1);
+    v.mul_(o_.beta2).addcmul_(grad, grad, 1.0 - o_.beta2);
+    const double step = static_cast<double>(steps_);
+    const double bias1 = 1.0 - std::pow(o_.beta1, step);
+    const double bias2 = 1.0 - std::pow(o_.beta2, step);
+    const at::Tensor denom = (v.sqrt() / std::sqrt(bias2)).add_(o_.eps);
+    p.addcdiv_(m, denom, -lr_ / bias1);
+  }
+
+ private:
+  AdamOptions o_;
+};
+
+// timm's Lamb (Layer-wise Adaptive Moments, You et al. 2019), with its global gradient-norm
+// clipping inside the step.
+class Lamb : public Optimizer {
+ public:
+  Lamb(std::vector<ParamGroup> groups, double lr, LambOptions o) : Optimizer(std::move(groups), lr), o_(o) {}
+  std::string name() const override { return "lamb"; }
+
+ protected:
+  void prepare_step() override {
+    grad_divisor_ = 1.0;
+    if (o_.max_grad_norm <= 0) return;
+    double sum = 0;
+    for (const auto& g : groups_)
+      for (const auto& p : g.params)
+        if (p.grad().defined()) sum += p.grad().pow(2).sum().item<double>();
+    grad_divisor_ = std::max(std::sqrt(sum) / o_.max_grad_norm, 1.0);
+  }
+
+  void update(at::Tensor& p, const at::Tensor& raw_grad, std::map<std::string, at::Tensor>& slots,
+              double wd) override {
+    const at::Tensor grad = grad_divisor_ != 1.0 ? raw_grad / grad_divisor_ : raw_grad;
+    if (!slots.count("exp_avg")) {
+      slots["exp_avg"] = at::zeros_like(p);
+      slots["exp_avg_sq"] = at::zeros_like(p);
+    }
+    at::Tensor& m = slots["exp_avg"];
+    at::Tensor& v = slots["exp_avg_sq"];
+    const double step = static_cast<double>(steps_);
+    const double bias1 = 1.0 - std::pow(o_.beta1, step);
+    const double bias2 = 1.0 - std::pow(o_.beta2, step);
+    m.mul_(o_.beta1).add_(grad, 1.0 - o_.beta1);
+    v.mul_(o_.beta2).addcmul_(grad, grad, 1.0 - o_.beta2);
+    const at::Tensor denom = (v.sqrt() / std::sqrt(bias2)).add_(o_.eps);
+    at::Tensor update = (m / bias1).div_(denom);
+    if (wd != 0) update.add_(p, wd);
+    if (wd != 0 || o_.always_adapt) {
+      const double w_norm = p.norm().item<double>();
+      const double g_norm = update.norm().item<double>();
+      double trust = (w_norm > 0 && g_norm > 0) ? w_norm / g_norm : 1.0;
+      if (o_.trust_clip) trust = std::min(trust, 1.0);
+      update.mul_(trust);
+    }
+    p.add_(update, -lr_);
+  }
+
+ private:
+  LambOptions o_;
+  double grad_divisor_ = 1.0;
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_sgd(std::vector<ParamGroup> groups, double lr, SgdOptions o) {
+  return std::make_unique<Sgd>(std::move(groups), lr, o);
+}
+std::unique_ptr<Optimizer> make_adamw(std::vector<ParamGroup> groups, double lr, AdamOptions o) {
+  return std::make_unique<AdamW>(std::move(groups), lr, o);
+}
+std::unique_ptr<Optimizer> make_lamb(std::vector<ParamGroup> groups, double lr, LambOptions o) {
+  return std::make_unique<Lamb>(std::move(groups), lr, o);
+}
+
+double scaled_lr(const config::ConfigView& optim, int64_t global_batch) {
+  const double lr = optim.get_float("lr");
+  if (!(lr > 0)) throw ConfigError(optim.path() + ".lr must be positive");
+  if (!optim.has("lr_base_batch") || optim.node().find("lr_base_batch")->is_null()) return lr;
+  const int64_t base = optim.get_int("lr_base_batch");
+  if (base < 1) throw ConfigError(optim.path() + ".lr_base_batch must be >= 1");
+  const std::string rule = optim.get_string("lr_base_scale", "linear");
+  const double ratio = static_cast<double>(global_batch) / static_cast<double>(base);
+  if (rule == "linear") return lr * ratio;
+  if (rule == "sqrt") return lr * std::sqrt(ratio);
+  throw ConfigError(optim.path() + ".lr_base_scale must be linear or sqrt, got '" + rule + "'");
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const config::ConfigView& optim,
+                                          const torch::nn::Module& model,
+                                          const std::vector<std::string>& model_no_decay,
+                                          int64_t global_batch) {
+  optim.expect_keys({"name", "lr", "weight_decay", "betas", "eps", "momentum", "nesterov",
+                     "dampening", "lr_base_batch", "lr_base_scale", "no_weight_decay",
+                     "max_grad_norm", "trust_clip", "always_adapt"});
+  const std::string name = optim.get_string("name");
+  const double lr = scaled_lr(optim, global_batch);
+  const double wd = optim.get_float("weight_decay", 0.0);
+  std::vector<std::string> keywords = model_no_decay;
+  if (optim.has("no_weight_decay"))
+    for (const auto& item : optim.node().find("no_weight_decay")->as_list())
+      keywords.push_back(item.as_string());
+  auto groups = weight_decay_groups(model, wd, keywords);
+  auto betas = [&]() -> std::pair<double, double> {
+    if (!optim.has("betas")) return {0.9, 0.999};
+    const auto b = optim.get_float_list("betas");
+    if (b.size() != 2) throw ConfigError(optim.path() + ".betas must be [beta1, beta2]");
+    return {b[0], b[1]};
+  };
+  if (name == "sgd") {
+    SgdOptions o;
+    o.momentum = optim.get_float("momentum", 0.9);
+    o.nesterov = optim.get_bool("nesterov", false);
+    o.dampening = optim.get_float("dampening", 0.0);
+    if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
+      throw ConfigError(optim.path() + ": Nesterov momentum needs momentum > 0 and dampening 0");
+    return make_sgd(std::move(groups), lr, o);
+  }
+  if (name == "adamw") {
+    AdamOptions o;
+    std::tie(o.beta1, o.beta2) = betas();
+    o.eps = optim.get_float("eps", 1e-8);
+    return make_adamw(std::move(groups), lr, o);
+  }
+  if (name == "lamb") {
+    LambOptions o;
+    std::tie(o.beta1, o.beta2) = betas();
+    o.eps = optim.get_float("eps", 1e-6);
+    o.max_grad_norm = optim.get_float("max_grad_norm", 1.0);
+    o.trust_clip = optim.get_bool("trust_clip", false);
+    o.always_adapt = optim.get_bool("always_adapt", false);
+    return make_lamb(std::move(groups), lr, o);
+  }
+  throw ConfigError(optim.path() + ".name must be sgd, adamw or lamb, got '" + name + "'");
+}
+
+}  // namespace vitrine::train

@@ -1,0 +1,127 @@
+#include "train/run_log.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "core/files.h"
+
+namespace vitrine::train {
+namespace {
+
+// Keeps the lines of `path` for which keep(line) is true (the header is kept by the caller's
+// predicate).
+template <typename Keep>
+void filter_lines(const std::string& path, Keep keep) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string line, kept;
+  while (std::getline(in, line))
+    if (keep(line)) kept += line + "\n";
+  write_file_atomically(path, kept);
+}
+
+int64_t json_epoch(const std::string& line) {
+  const size_t at = line.find("\"epoch\":");
+  return at == std::string::npos ? -1 : std::atoll(line.c_str() + at + 8);
+}
+
+void append(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::app);
+  out << text;
+}
+
+}  // namespace
+
+std::string json_number(double value) {
+  if (!std::isfinite(value)) return "null";
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.8g", value);
+  return buffer;
+}
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buffer[8];
+          std::snprintf(buffer, sizeof(buffer), "\\u%04x", c);
+          out += buffer;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+RunLog::RunLog(const std::string& directory, int64_t resume_epoch, bool tensorboard)
+    : directory_(directory) {
+  if (resume_epoch > 0) {
+    filter_lines(directory + "/metrics.jsonl",
+                 [&](const std::string& line) { return json_epoch(line) < resume_epoch; });
+    filter_lines(directory + "/summary.csv", [&](const std::string& line) {
+      return line.rfind("epoch", 0) == 0 || std::atoll(line.c_str()) < resume_epoch;
+    });
+  } else {
+    std::remove((directory + "/metrics.jsonl").c_str());
+    std::remove((directory + "/summary.csv").c_str());
+  }
+  if (tensorboard) tensorboard_ = std::make_unique<TensorBoardWriter>(directory);
+}
+
+void RunLog::log_step(int64_t epoch, int64_t global_step, const MetricList& values) {
+  std::ostringstream line;
+  line << "{\"kind\":\"step\",\"epoch\":" << epoch << ",\"step\":" << global_step;
+  for (const auto& [key, value] : values) line << "," << json_string(key) << ":" << json_number(value);
+  line << "}\n";
+  append(directory_ + "/metrics.jsonl", line.str());
+  if (tensorboard_) {
+    for (const auto& [key, value] : values) tensorboard_->add_scalar("train/" + key, value, global_step);
+    tensorboard_->flush();
+  }
+}
+
+void RunLog::log_epoch(int64_t epoch, const MetricList& train, const MetricList& eval, double lr,
+                       const MetricList& extra) {
+  std::ostringstream line;
+  line << "{\"kind\":\"epoch\",\"epoch\":" << epoch;
+  for (const auto& [key, value] : train) line << ",\"train_" << key << "\":" << json_number(value);
+  for (const auto& [key, value] : eval) line << ",\"eval_" << key << "\":" << json_number(value);
+  line << ",\"lr\":" << json_number(lr);
+  for (const auto& [key, value] : extra) line << "," << json_string(key) << ":" << json_number(value);
+  line << "}\n";
+  append(directory_ + "/metrics.jsonl", line.str());
+
+  const std::string csv = directory_ + "/summary.csv";
+  std::ifstream probe(csv);
+  const bool fresh = !probe.good() || probe.peek() == std::ifstream::traits_type::eof();
+  std::ostringstream row;
+  if (fresh) {
+    row << "epoch";
+    for (const auto& [key, value] : train) row << ",train_" << key;
+    for (const auto& [key, value] : eval) row << ",eval_" << key;
+    row << ",lr\n";
+  }
+  row << epoch;
+  for (const auto& [key, value] : train) row << "," << json_number(value);
+  for (const auto& [key, value] : eval) row << "," << json_number(value);
+  row << "," << json_number(lr) << "\n";
+  append(csv, row.str());
+
+  if (tensorboard_) {
+    for (const auto& [key, value] : train) tensorboard_->add_scalar("epoch/train_" + key, value, epoch);
+    for (const auto& [key, value] : eval) tensorboard_->add_scalar("epoch/eval_" + key, value, epoch);
+    tensorboard_->add_scalar("epoch/lr", lr, epoch);
+    tensorboard_->flush();
+  }
+}
+
+}  // namespace vitrine::train

@@ -1,0 +1,480 @@
+#include "train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <mutex>
+#include <set>
+
+#include "config/view.h"
+#include "config/yaml_io.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/runtime.h"
+#include "core/text.h"
+#include "data/dataset_factory.h"
+#include "data/loader.h"
+#include "models/checkpoint/state_dict.h"
+#include "models/registry.h"
+#include "train/checkpoint.h"
+#include "train/classification_task.h"
+#include "train/ema.h"
+#include "train/grad_scaler.h"
+#include "train/lr_schedule.h"
+#include "train/optimizer.h"
+#include "train/progress.h"
+
+namespace vitrine::train {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::string format_duration(double seconds) {
+  const int64_t total = static_cast<int64_t>(seconds + 0.5);
+  char buffer[32];
+  if (total >= 3600)
+    std::snprintf(buffer, sizeof(buffer), "%lldh%02lldm%02llds", static_cast<long long>(total / 3600),
+                  static_cast<long long>(total / 60 % 60), static_cast<long long>(total % 60));
+  else
+    std::snprintf(buffer, sizeof(buffer), "%lldm%02llds", static_cast<long long>(total / 60),
+                  static_cast<long long>(total % 60));
+  return buffer;
+}
+
+std::string format_metrics(const MetricList& metrics) {
+  std::string out;
+  char buffer[64];
+  for (const auto& [key, value] : metrics) {
+    std::snprintf(buffer, sizeof(buffer), "%s%s %.4f", out.empty() ? "" : " ", key.c_str(), value);
+    out += buffer;
+  }
+  return out;
+}
+
+double metric_value(const MetricList& metrics, const std::string& name) {
+  for (const auto& [key, value] : metrics)
+    if (key == name) return value;
+  throw std::runtime_error("evaluation did not report metric '" + name + "'");
+}
+
+at::Device parse_device(const std::string& name) {
+  if (name == "cpu") return at::kCPU;
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!at::hasCUDA())
+      throw ConfigError("device=" + name +
+                        " but this libtorch has no CUDA support (or no GPU is visible); use "
+                        "device=cpu");
+    return at::Device(name);
+  }
+  throw ConfigError("device must be cpu or cuda[:N], got '" + name + "'");
+}
+
+// Mixed precision for the forward pass: bfloat16 autocast on CPU, bf16/fp16 on CUDA.
+class AutocastScope {
+ public:
+  AutocastScope(const std::string& amp, const at::Device& device) : active_(!amp.empty()) {
+    if (!active_) return;
+    const at::ScalarType dtype = amp == "fp16" ? at::kHalf : at::kBFloat16;
+    cuda_ = device.is_cuda();
+    if (cuda_) {
+      previous_ = at::autocast::is_enabled();
+      at::autocast::set_enabled(true);
+      at::autocast::set_autocast_gpu_dtype(dtype);
+    } else {
+      previous_ = at::autocast::is_cpu_enabled();
+      at::autocast::set_cpu_enabled(true);
+      at::autocast::set_autocast_cpu_dtype(dtype);
+    }
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    if (cuda_)
+      at::autocast::set_enabled(previous_);
+    else
+      at::autocast::set_cpu_enabled(previous_);
+  }
+
+ private:
+  bool active_, cuda_ = false, previous_ = false;
+};
+
+}  // namespace
+
+struct Trainer::State {
+  config::Node config;
+  std::string output_dir;
+  uint64_t seed = 0;
+  at::Device device = at::kCPU;
+
+  // Settings from trainer.*
+  int64_t epochs = 1, log_every = 50, eval_every = 1, accum_steps = 1, keep_top_k = 3;
+  std::optional<int64_t> limit_train_batches;
+  std::optional<double> clip_grad;
+  std::string clip_mode = "norm";
+  std::string amp;  // "", "bf16", "fp16"
+  std::optional<std::string> resume;
+  bool tensorboard = true;
+
+  std::string model_name;
+  models::ModelPtr model;
+  std::unique_ptr<ModelEma> ema;
+  std::unique_ptr<Task> task;
+  std::unique_ptr<data::DataLoader> train_loader, eval_loader;
+  std::unique_ptr<Optimizer> optimizer;
+  std::unique_ptr<LrSchedule> schedule;
+  GradScaler scaler{false};
+  RunProgress progress;
+  std::mutex skip_mutex;
+  int64_t skipped_samples = 0;
+
+  void build();
+  void restore(const std::string& path);
+  MetricList train_one_epoch(int64_t epoch, Progress& bar, RunLog& log, double& images_per_second);
+  void save_checkpoints(int64_t epoch);
+};
+
+Trainer::Trainer(const config::Node& config, std::string output_dir)
+    : state_(std::make_unique<State>()) {
+  state_->config = config;
+  state_->output_dir = std::move(output_dir);
+  state_->build();
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::State::build() {
+  const config::ConfigView root(config, "");
+  root.expect_keys({"model", "data", "task", "optim", "sched", "trainer", "seed", "threads",
+                    "device"});
+  seed = static_cast<uint64_t>(root.get_int("seed"));
+  configure_runtime(static_cast<int>(root.get_int("threads")));
+  device = parse_device(root.get_string("device"));
+  at::manual_seed(seed);
+
+  const config::ConfigView t = root.child("trainer");
+  t.expect_keys({"epochs", "log_every", "eval_every", "accum_steps", "clip_grad", "clip_mode",
+                 "resume", "keep_top_k", "amp", "ema", "tensorboard", "limit_train_batches"});
+  epochs = t.get_int("epochs");
+  log_every = t.get_int("log_every");
+  eval_every = t.get_int("eval_every");
+  accum_steps = t.get_int("accum_steps");
+  keep_top_k = t.get_int("keep_top_k");
+  tensorboard = t.get_bool("tensorboard", true);
+  if (epochs < 1 || log_every < 1 || eval_every < 1 || accum_steps < 1 || keep_top_k < 0)
+    throw ConfigError("trainer.epochs, log_every, eval_every and accum_steps must be >= 1 and "
+                      "keep_top_k >= 0");
+  if (t.has("limit_train_batches") && !t.node().find("limit_train_batches")->is_null())
+    limit_train_batches = t.get_int("limit_train_batches");
+  if (t.has("clip_grad") && !t.node().find("clip_grad")->is_null()) {
+    clip_grad = t.get_float("clip_grad");
+    if (!(*clip_grad > 0)) throw ConfigError("trainer.clip_grad must be positive (or null)");
+  }
+  clip_mode = t.get_string("clip_mode", "norm");
+  if (clip_mode != "norm" && clip_mode != "value")
+    throw ConfigError("trainer.clip_mode must be norm or value, got '" + clip_mode + "'");
+  amp = t.get_optional_string("amp").value_or("");
+  if (amp == "false" || amp == "none") amp.clear();
+  if (!amp.empty() && amp != "bf16" && amp != "fp16")
+    throw ConfigError("trainer.amp must be null, bf16 or fp16, got '" + amp + "'");
+  if (amp == "fp16" && !device.is_cuda())
+    throw ConfigError("trainer.amp=fp16 needs device=cuda (CPU autocast supports bf16 only)");
+  scaler = GradScaler(amp == "fp16");
+  resume = t.get_optional_string("resume");
+
+  // Data.
+  const config::ConfigView data_view = root.child("data");
+  data::validate_data_config(data_view);
+  const data::DatasetPtr train_set = data::make_dataset(data_view, true);
+  const data::DatasetPtr eval_set = data::make_dataset(data_view, false);
+  if (!train_set->classes().empty() && !eval_set->classes().empty() &&
+      train_set->classes() != eval_set->classes())
+    throw data::DataError("the training and evaluation splits have different classes (" +
+                          std::to_string(train_set->num_classes()) + " vs " +
+                          std::to_string(eval_set->num_classes()) + "); labels would not agree");
+  data::LoaderOptions train_options;
+  train_options.batch_size = data_view.get_int("batch_size");
+  train_options.workers = static_cast<int>(data_view.get_int("workers"));
+  train_options.prefetch = static_cast<int>(data_view.get_int("prefetch", 2));
+  train_options.seed = seed;
+  train_options.skip_bad_samples = data_view.get_string("on_bad_image", "error") == "skip";
+  data::LoaderOptions eval_options = train_options;
+  eval_options.batch_size = data_view.get_int("eval_batch_size");
+  eval_options.shuffle = false;
+  eval_options.drop_last = false;
+  train_loader = std::make_unique<data::DataLoader>(
+      train_set, std::make_shared<data::SamplePipeline>(data::SamplePipeline::train(data_view)),
+      train_options);
+  eval_loader = std::make_unique<data::DataLoader>(
+      eval_set, std::make_shared<data::SamplePipeline>(data::SamplePipeline::eval(data_view)),
+      eval_options);
+  auto report_skip = [this](const std::string& message) {
+    std::lock_guard<std::mutex> lock(skip_mutex);
+    ++skipped_samples;
+    std::cerr << "warning: skipped unreadable sample " << message << std::endl;
+  };
+  train_loader->on_skip(report_skip);
+  eval_loader->on_skip(report_skip);
+
+  // Task.
+  const config::ConfigView task_view = root.child("task");
+  const std::string task_name = task_view.get_string("name");
+  const int64_t num_classes = data_view.get_int("num_classes");
+  if (task_name != "classification")
+    throw ConfigError("task.name '" + task_name +
+                      "' is not available yet (this build trains: classification)");
+  task = std::make_unique<ClassificationTask>(task_view, data_view.child("augment"), num_classes);
+  if (static_cast<const ClassificationTask&>(*task).mixup().enabled() &&
+      train_options.batch_size % 2 != 0)
+    throw ConfigError("mixup/cutmix need an even data.batch_size, got " +
+                      std::to_string(train_options.batch_size));
+
+  // Model (+ EMA copy).
+  const config::ConfigView model_view = root.child("model");
+  model_name = model_view.get_string("name");
+  model = models::ModelRegistry::builtin().create(model_view);
+  model->to(device);
+  const config::ConfigView ema_view = t.child("ema");
+  ema_view.expect_keys({"enabled", "decay", "warmup"});
+  if (ema_view.get_bool("enabled")) {
+    models::ModelPtr shadow = models::ModelRegistry::builtin().create(model_view);
+    shadow->to(device);
+    ema = std::make_unique<ModelEma>(shadow, *model, ema_view.get_float("decay"),
+                                     ema_view.get_bool("warmup"));
+  }
+
+  // Optimisation.
+  const int64_t world_size = 1;
+  const int64_t global_batch = train_options.batch_size * world_size * accum_steps;
+  optimizer = make_optimizer(root.child("optim"), *model, model->no_weight_decay_keywords(),
+                             global_batch);
+  int64_t batches = train_loader->batches_per_epoch();
+  if (limit_train_batches) batches = std::min(batches, *limit_train_batches);
+  const int64_t updates_per_epoch = (batches + accum_steps - 1) / accum_steps;
+  schedule = std::make_unique<LrSchedule>(root.child("sched"), optimizer->lr(), epochs,
+                                          updates_per_epoch);
+}
+
+void Trainer::State::restore(const std::string& path) {
+  CheckpointContents c = read_checkpoint(path);
+  if (!c.arch.empty() && c.arch != model_name)
+    throw ConfigError("cannot resume from '" + path + "': it was written for model '" + c.arch +
+                      "', this run builds '" + model_name + "'");
+  models::checkpoint::load_state_dict(*model, c.model, true, path);
+  optimizer->load_state(c.optimizer);
+  if (ema) {
+    if (!c.ema)
+      throw ConfigError("cannot resume from '" + path +
+                        "': the run has EMA on but the checkpoint holds no EMA weights");
+    models::checkpoint::load_state_dict(ema->module(), *c.ema, true, path + " (EMA)");
+    ema->set_updates(c.progress.ema_updates);
+  }
+  set_torch_rng_state(c.rng_state);
+  progress = c.progress;
+  std::cout << "resumed from " << path << " after epoch " << progress.epoch << " (step "
+            << progress.global_step << ")" << std::endl;
+}
+
+MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog& log,
+                                           double& images_per_second) {
+  model->train();
+  train_loader->start_epoch(epoch);
+  int64_t batches = train_loader->batches_per_epoch();
+  if (limit_train_batches) batches = std::min(batches, *limit_train_batches);
+  const int64_t last_full_group_end = batches / accum_steps * accum_steps;
+  const std::vector<at::Tensor> params = model->parameters();
+  double loss_sum = 0;
+  int64_t samples = 0;
+  const Clock::time_point start = Clock::now();
+  data::Batch batch;
+  for (int64_t b = 0; b < batches && train_loader->next(batch); ++b) {
+    const int64_t update_index = b / accum_steps;
+    // The tail of an epoch may hold fewer batches than accum_steps (timm divides by that).
+    const int64_t group_size = b >= last_full_group_end ? batches - last_full_group_end : accum_steps;
+    const bool last_in_group = (b + 1) % accum_steps == 0 || b + 1 == batches;
+    if (b % accum_steps == 0) optimizer->set_lr(schedule->lr_at(epoch, update_index));
+
+    data::Batch on_device{batch.images.to(device), batch.labels.to(device), batch.index};
+    data::Rng mix_rng(data::mix_seed(data::mix_seed(seed ^ 0x6d69787570ULL, epoch), b));
+    at::Tensor loss;
+    {
+      AutocastScope autocast(amp, device);
+      loss = task->training_loss(*model, on_device, mix_rng);
+    }
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value))
+      throw std::runtime_error("training loss is " + std::to_string(loss_value) + " at epoch " +
+                               std::to_string(epoch) + ", batch " + std::to_string(b) +
+                               " (lower optim.lr, or set trainer.clip_grad)");
+    scaler.scale(loss / static_cast<double>(group_size)).backward();
+
+    if (last_in_group) {
+      const bool finite = scaler.unscale(params);
+      if (finite && clip_grad) {
+        if (clip_mode == "norm")
+          torch::nn::utils::clip_grad_norm_(params, *clip_grad);
+        else
+          torch::nn::utils::clip_grad_value_(params, *clip_grad);
+      }
+      if (finite) {
+        optimizer->step();
+        if (ema) ema->update(*model);
+        ++progress.global_step;
+      }
+      scaler.update(!finite);
+      optimizer->zero_grad();
+    }
+
+    loss_sum += loss_value * static_cast<double>(batch.images.size(0));
+    samples += batch.images.size(0);
+    const double elapsed = seconds_since(start);
+    images_per_second = samples / std::max(elapsed, 1e-9);
+    if ((b + 1) % log_every == 0 || b + 1 == batches) {
+      log.log_step(epoch, progress.global_step,
+                   {{"loss", loss_value}, {"lr", optimizer->lr()}, {"img_per_s", images_per_second}});
+    }
+    char text[160];
+    std::snprintf(text, sizeof(text), "loss %.4f (%.4f) lr %.2e %.0f img/s", loss_value,
+                  loss_sum / samples, optimizer->lr(), images_per_second);
+    bar.update("train " + std::to_string(epoch + 1) + "/" + std::to_string(schedule->total_epochs()),
+               b + 1, batches, text);
+  }
+  bar.finish();
+  return {{"loss", loss_sum / std::max<int64_t>(samples, 1)}};
+}
+
+void Trainer::State::save_checkpoints(int64_t epoch) {
+  CheckpointContents c;
+  c.arch = model_name;
+  c.model = models::checkpoint::state_dict_of(*model);
+  c.optimizer = optimizer->state();
+  if (ema) {
+    c.ema = models::checkpoint::state_dict_of(ema->module());
+    progress.ema_updates = ema->updates();
+  }
+  c.rng_state = torch_rng_state();
+  c.config_yaml = config::dump_yaml(config);
+
+  const bool higher = task->higher_is_better();
+  auto better = [&](double a, double b) { return higher ? a > b : a < b; };
+  bool is_best = false;
+  std::optional<int64_t> evicted;
+  if (progress.metric) {
+    const double m = *progress.metric;
+    if (!progress.best_metric || better(m, *progress.best_metric)) {
+      progress.best_metric = m;
+      progress.best_epoch = epoch;
+      is_best = true;
+    }
+    if (keep_top_k > 0) {
+      auto& top = progress.top_k;
+      top.emplace_back(m, epoch);
+      std::stable_sort(top.begin(), top.end(),
+                       [&](const auto& a, const auto& b) { return better(a.first, b.first); });
+      if (static_cast<int64_t>(top.size()) > keep_top_k) {
+        evicted = top.back().second;
+        top.pop_back();
+      }
+    }
+  }
+  c.progress = progress;
+  const std::vector<char> bytes = encode_checkpoint(c);
+  const auto path = [&](const std::string& name) { return output_dir + "/" + name; };
+  bool kept = false;
+  for (const auto& entry : progress.top_k) kept |= entry.second == epoch;
+  if (kept) write_file_atomically(path("checkpoint-" + std::to_string(epoch) + ".pt"), bytes);
+  if (is_best) write_file_atomically(path("best.pt"), bytes);
+  write_file_atomically(path("last.pt"), bytes);
+  if (evicted && *evicted != epoch)
+    std::remove(path("checkpoint-" + std::to_string(*evicted) + ".pt").c_str());
+}
+
+TrainOutcome Trainer::run() {
+  State& s = *state_;
+  TrainOutcome outcome;
+  outcome.metric_name = s.task->primary_metric();
+  const Clock::time_point start = Clock::now();
+
+  if (s.resume && !s.resume->empty()) {
+    std::string path = *s.resume;
+    if (path == "auto") {
+      path = s.output_dir + "/last.pt";
+      if (!fs::exists(path)) {
+        std::cout << "trainer.resume=auto: no last.pt in " << s.output_dir << ", starting fresh"
+                  << std::endl;
+        path.clear();
+      }
+    } else if (!fs::exists(path)) {
+      throw ConfigError("trainer.resume: checkpoint '" + path + "' does not exist");
+    }
+    if (!path.empty()) s.restore(path);
+  }
+
+  const int64_t total_epochs = s.schedule->total_epochs();
+  std::cout << "model " << s.model_name << ": " << with_thousands(models::count_parameters(*s.model))
+            << " parameters; " << s.train_loader->samples_per_epoch() << " training / "
+            << s.eval_loader->samples_per_epoch() << " evaluation images; " << total_epochs
+            << " epochs; " << s.optimizer->name() << " lr " << s.optimizer->lr() << ", "
+            << s.schedule->describe() << "; " << at::get_num_threads() << " threads; output "
+            << s.output_dir << std::endl;
+
+  RunLog log(s.output_dir, s.progress.epoch, s.tensorboard);
+  Progress bar(s.log_every);
+  double images_per_second_sum = 0;
+  for (int64_t epoch = s.progress.epoch; epoch < total_epochs; ++epoch) {
+    const Clock::time_point epoch_start = Clock::now();
+    double images_per_second = 0;
+    const MetricList train_metrics = s.train_one_epoch(epoch, bar, log, images_per_second);
+    const double train_seconds = seconds_since(epoch_start);
+    images_per_second_sum += images_per_second;
+    ++outcome.epochs_run;
+
+    MetricList eval_metrics;
+    s.progress.metric.reset();
+    const bool last_epoch = epoch + 1 == total_epochs;
+    if ((epoch + 1) % s.eval_every == 0 || last_epoch) {
+      models::Model& evaluated =
+          s.ema ? static_cast<models::Model&>(s.ema->module()) : *s.model;
+      {
+        AutocastScope autocast(s.amp, s.device);
+        eval_metrics = s.task->evaluate(evaluated, *s.eval_loader, s.device);
+      }
+      s.progress.metric = metric_value(eval_metrics, outcome.metric_name);
+      outcome.final_eval = eval_metrics;
+    }
+    s.progress.epoch = epoch + 1;
+    s.save_checkpoints(epoch);
+    log.log_epoch(epoch, train_metrics, eval_metrics, s.optimizer->lr(),
+                  {{"epoch_seconds", seconds_since(epoch_start)},
+                   {"train_img_per_s", images_per_second}});
+    std::cout << "epoch " << epoch + 1 << "/" << total_epochs << ": train "
+              << format_metrics(train_metrics) << (s.ema ? " | eval (EMA) " : " | eval ")
+              << format_metrics(eval_metrics) << " | " << static_cast<int64_t>(images_per_second)
+              << " img/s, " << format_duration(train_seconds) << " train, "
+              << format_duration(seconds_since(epoch_start)) << " total" << std::endl;
+  }
+  outcome.best_metric = s.progress.best_metric;
+  outcome.best_epoch = s.progress.best_epoch;
+  outcome.seconds = seconds_since(start);
+  outcome.train_images_per_second =
+      outcome.epochs_run ? images_per_second_sum / static_cast<double>(outcome.epochs_run) : 0;
+  if (s.skipped_samples)
+    std::cerr << "warning: " << s.skipped_samples << " unreadable samples were skipped"
+              << std::endl;
+  return outcome;
+}
+
+}  // namespace vitrine::train
