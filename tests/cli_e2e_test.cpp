@@ -1,56 +1,13 @@
 // End-to-end: the `vitrine` binary as a user runs it — exit codes, messages, output.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
+
+#include "cli_runner.h"
 
 namespace fs = std::filesystem;
-
-namespace {
-
-struct Result {
-  int code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-class Cli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("vitrine_cli_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // Runs `vitrine <args>` inside the test's scratch directory. Arguments are passed
-  // through the shell, so tests quote them as a user would.
-  Result run(const std::string& args, const std::string& env = "") {
-    const fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const std::string cmd = "cd '" + dir_.string() + "' && " + env + " '" VITRINE_BINARY "' " +
-                            args + " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
-    int status = std::system(cmd.c_str());
-    Result r;
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out);
-    r.err = slurp(err);
-    return r;
-  }
-
-  fs::path dir_;
-};
-
-}  // namespace
+using Cli = vitrine::testing::CliTest;
+using vitrine::testing::Result;
 
 TEST_F(Cli, HelpListsEverySubcommand) {
   Result r = run("--help");

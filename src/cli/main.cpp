@@ -28,6 +28,12 @@ int dispatch(int argc, char** argv) {
   add_hydra_flags(*train, train_flags);
   auto* eval = app.add_subcommand("eval", "Evaluate a checkpoint");
   add_hydra_flags(*eval, eval_flags);
+  EvalOptions eval_options;
+  eval->add_option("--checkpoint", eval_options.checkpoint,
+                   "Checkpoint to evaluate (or checkpoint=PATH)");
+  eval->add_flag("--use-ema", eval_options.use_ema, "Evaluate the EMA weights");
+  eval->add_option("--results-file", eval_options.results_file,
+                   "Write the results as JSON (.json) or CSV (.csv)");
   auto* exporter = app.add_subcommand("export", "Export a trained model to TorchScript");
   exporter->allow_extras();
   auto* bench = app.add_subcommand("bench", "Benchmark ops and models");
@@ -61,7 +67,7 @@ int dispatch(int argc, char** argv) {
 
   vitrine::configure_runtime(threads);
   if (train->parsed()) return run_train(train_flags);
-  if (eval->parsed()) return run_not_built("eval", "#5 (classification training)");
+  if (eval->parsed()) return run_eval(eval_flags, eval_options);
   if (exporter->parsed()) return run_not_built("export", "#10 (TorchScript export)");
   if (bench_ops->parsed()) return vitrine::bench::run_ops_bench(ops_options);
   if (models->parsed()) return run_models(model_filter);

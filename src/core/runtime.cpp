@@ -1,9 +1,12 @@
 #include "core/runtime.h"
 
+#include <ATen/Context.h>
 #include <ATen/Parallel.h>
 #include <malloc.h>
 
 #include <thread>
+
+#include "core/error.h"
 
 namespace vitrine {
 
@@ -12,6 +15,18 @@ void configure_runtime(int threads) {
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
   at::set_num_threads(threads > 0 ? threads : (cores > 0 ? cores : 1));
+}
+
+c10::Device parse_device(const std::string& name) {
+  if (name == "cpu") return c10::kCPU;
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!at::hasCUDA())
+      throw ConfigError("device=" + name +
+                        " but this libtorch has no CUDA support (or no GPU is visible); use "
+                        "device=cpu");
+    return c10::Device(name);
+  }
+  throw ConfigError("device must be cpu or cuda[:N], got '" + name + "'");
 }
 
 }  // namespace vitrine

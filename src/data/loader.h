@@ -55,6 +55,7 @@ class DataLoader {
   int64_t batches_per_epoch() const;
   int64_t samples_per_epoch() const;
   const Dataset& dataset() const { return *dataset_; }
+  const SamplePipeline& pipeline() const { return *pipeline_; }
   void on_skip(SkipReporter reporter) { reporter_ = std::move(reporter); }
 
   // Starts producing the batches of `epoch` (stopping any unfinished epoch).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 #include "core/error.h"
 
@@ -75,8 +76,11 @@ double LrSchedule::lr_at(int64_t epoch, int64_t update) const {
 
 std::string LrSchedule::describe() const {
   const char* names[] = {"cosine", "step", "multistep", "constant"};
-  return std::string(names[static_cast<int>(kind_)]) + " (base " + std::to_string(base_lr_) +
-         ", warmup " + std::to_string(warmup_t_) + (per_update_ ? " updates" : " epochs") + ")";
+  char text[160];
+  std::snprintf(text, sizeof(text), "%s schedule (warmup %g %s from %g, min %g, per %s)",
+                names[static_cast<int>(kind_)], warmup_t_, per_update_ ? "updates" : "epochs",
+                warmup_lr_, min_lr_, per_update_ ? "update" : "epoch");
+  return text;
 }
 
 }  // namespace vitrine::train

@@ -37,7 +37,7 @@ void append(const std::string& path, const std::string& text) {
 std::string json_number(double value) {
   if (!std::isfinite(value)) return "null";
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.8g", value);
+  std::snprintf(buffer, sizeof(buffer), "%.9g", value);  // round-trips float32 exactly
   return buffer;
 }
 

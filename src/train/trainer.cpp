@@ -19,8 +19,7 @@
 #include "core/files.h"
 #include "core/runtime.h"
 #include "core/text.h"
-#include "data/dataset_factory.h"
-#include "data/loader.h"
+#include "data/loader_factory.h"
 #include "models/checkpoint/state_dict.h"
 #include "models/registry.h"
 #include "train/checkpoint.h"
@@ -67,18 +66,6 @@ double metric_value(const MetricList& metrics, const std::string& name) {
   for (const auto& [key, value] : metrics)
     if (key == name) return value;
   throw std::runtime_error("evaluation did not report metric '" + name + "'");
-}
-
-at::Device parse_device(const std::string& name) {
-  if (name == "cpu") return at::kCPU;
-  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
-    if (!at::hasCUDA())
-      throw ConfigError("device=" + name +
-                        " but this libtorch has no CUDA support (or no GPU is visible); use "
-                        "device=cpu");
-    return at::Device(name);
-  }
-  throw ConfigError("device must be cpu or cuda[:N], got '" + name + "'");
 }
 
 // Mixed precision for the forward pass: bfloat16 autocast on CPU, bf16/fp16 on CUDA.
@@ -197,30 +184,14 @@ void Trainer::State::build() {
 
   // Data.
   const config::ConfigView data_view = root.child("data");
-  data::validate_data_config(data_view);
-  const data::DatasetPtr train_set = data::make_dataset(data_view, true);
-  const data::DatasetPtr eval_set = data::make_dataset(data_view, false);
-  if (!train_set->classes().empty() && !eval_set->classes().empty() &&
-      train_set->classes() != eval_set->classes())
+  train_loader = data::make_loader(data_view, true, seed);
+  eval_loader = data::make_loader(data_view, false, seed);
+  const auto train_classes = train_loader->dataset().classes();
+  const auto eval_classes = eval_loader->dataset().classes();
+  if (!train_classes.empty() && !eval_classes.empty() && train_classes != eval_classes)
     throw data::DataError("the training and evaluation splits have different classes (" +
-                          std::to_string(train_set->num_classes()) + " vs " +
-                          std::to_string(eval_set->num_classes()) + "); labels would not agree");
-  data::LoaderOptions train_options;
-  train_options.batch_size = data_view.get_int("batch_size");
-  train_options.workers = static_cast<int>(data_view.get_int("workers"));
-  train_options.prefetch = static_cast<int>(data_view.get_int("prefetch", 2));
-  train_options.seed = seed;
-  train_options.skip_bad_samples = data_view.get_string("on_bad_image", "error") == "skip";
-  data::LoaderOptions eval_options = train_options;
-  eval_options.batch_size = data_view.get_int("eval_batch_size");
-  eval_options.shuffle = false;
-  eval_options.drop_last = false;
-  train_loader = std::make_unique<data::DataLoader>(
-      train_set, std::make_shared<data::SamplePipeline>(data::SamplePipeline::train(data_view)),
-      train_options);
-  eval_loader = std::make_unique<data::DataLoader>(
-      eval_set, std::make_shared<data::SamplePipeline>(data::SamplePipeline::eval(data_view)),
-      eval_options);
+                          std::to_string(train_classes.size()) + " vs " +
+                          std::to_string(eval_classes.size()) + "); their labels would not agree");
   auto report_skip = [this](const std::string& message) {
     std::lock_guard<std::mutex> lock(skip_mutex);
     ++skipped_samples;
@@ -238,9 +209,9 @@ void Trainer::State::build() {
                       "' is not available yet (this build trains: classification)");
   task = std::make_unique<ClassificationTask>(task_view, data_view.child("augment"), num_classes);
   if (static_cast<const ClassificationTask&>(*task).mixup().enabled() &&
-      train_options.batch_size % 2 != 0)
+      data_view.get_int("batch_size") % 2 != 0)
     throw ConfigError("mixup/cutmix need an even data.batch_size, got " +
-                      std::to_string(train_options.batch_size));
+                      std::to_string(data_view.get_int("batch_size")));
 
   // Model (+ EMA copy).
   const config::ConfigView model_view = root.child("model");
@@ -258,7 +229,7 @@ void Trainer::State::build() {
 
   // Optimisation.
   const int64_t world_size = 1;
-  const int64_t global_batch = train_options.batch_size * world_size * accum_steps;
+  const int64_t global_batch = data_view.get_int("batch_size") * world_size * accum_steps;
   optimizer = make_optimizer(root.child("optim"), *model, model->no_weight_decay_keywords(),
                              global_batch);
   int64_t batches = train_loader->batches_per_epoch();
@@ -430,6 +401,7 @@ TrainOutcome Trainer::run() {
             << " epochs; " << s.optimizer->name() << " lr " << s.optimizer->lr() << ", "
             << s.schedule->describe() << "; " << at::get_num_threads() << " threads; output "
             << s.output_dir << std::endl;
+  std::cout << "train transforms: " << s.train_loader->pipeline().describe() << std::endl;
 
   RunLog log(s.output_dir, s.progress.epoch, s.tensorboard);
   Progress bar(s.log_every);

@@ -202,7 +202,7 @@ cv::Mat sharpness(const cv::Mat& image, double factor) {
 
 cv::Mat adjust_hue(const cv::Mat& image, double hue_factor) {
   if (image.channels() == 1) return image.clone();
-  const uint8_t shift = static_cast<uint8_t>(static_cast<int>(std::lround(hue_factor * 255.0)) &
+  const uint8_t shift = static_cast<uint8_t>(static_cast<int>(hue_factor * 255.0) &
                                              0xff);
   cv::Mat out(image.size(), image.type());
   for (int y = 0; y < image.rows; ++y) {
@@ -214,6 +214,7 @@ cv::Mat adjust_hue(const cv::Mat& image, double hue_factor) {
       const uint8_t maxc = std::max({r, g, b}), minc = std::min({r, g, b});
       uint8_t h8 = 0, s8 = 0;
       const uint8_t v8 = maxc;
+      // The C types of PIL's Convert.c on purpose: float variables, double literals.
       if (maxc != minc) {
         const float cr = static_cast<float>(maxc - minc);
         const float s = cr / static_cast<float>(maxc);
@@ -222,12 +223,12 @@ cv::Mat adjust_hue(const cv::Mat& image, double hue_factor) {
         if (r == maxc)
           h = bc - gc;
         else if (g == maxc)
-          h = 2.0f + rc - bc;
+          h = static_cast<float>(2.0 + rc - bc);
         else
-          h = 4.0f + gc - rc;
-        h = std::fmod(h / 6.0f + 1.0f, 1.0f);
-        h8 = clip8(static_cast<int>(h * 255.0f));
-        s8 = clip8(static_cast<int>(s * 255.0f));
+          h = static_cast<float>(4.0 + gc - rc);
+        h = static_cast<float>(std::fmod(h / 6.0 + 1.0, 1.0));
+        h8 = clip8(static_cast<int>(h * 255.0));
+        s8 = clip8(static_cast<int>(s * 255.0));
       }
       h8 = static_cast<uint8_t>(h8 + shift);
       // PIL's hsv2rgb.
@@ -235,12 +236,12 @@ cv::Mat adjust_hue(const cv::Mat& image, double hue_factor) {
       if (s8 == 0) {
         rr = gg = bb = v8;
       } else {
-        const int i = static_cast<int>(std::floor(h8 * 6.0f / 255.0f));
-        const float f = h8 * 6.0f / 255.0f - static_cast<float>(i);
-        const float fs = s8 / 255.0f;
-        const uint8_t p = clip8(std::round(v8 * (1.0f - fs)));
-        const uint8_t q = clip8(std::round(v8 * (1.0f - fs * f)));
-        const uint8_t t = clip8(std::round(v8 * (1.0f - fs * (1.0f - f))));
+        const int i = static_cast<int>(std::floor(static_cast<float>(h8) * 6.0 / 255.0));
+        const float f = static_cast<float>(static_cast<float>(h8) * 6.0 / 255.0 - static_cast<float>(i));
+        const float fs = static_cast<float>(static_cast<float>(s8) / 255.0);
+        const uint8_t p = clip8(std::round(static_cast<float>(v8) * (1.0 - fs)));
+        const uint8_t q = clip8(std::round(static_cast<float>(v8) * (1.0 - fs * f)));
+        const uint8_t t = clip8(std::round(static_cast<float>(v8) * (1.0 - fs * (1.0 - f))));
         switch (i % 6) {
           case 0: rr = v8, gg = t, bb = p; break;
           case 1: rr = q, gg = v8, bb = p; break;
@@ -256,21 +257,117 @@ cv::Mat adjust_hue(const cv::Mat& image, double hue_factor) {
   return out;
 }
 
+namespace {
+
+// PIL's ImagingTransformAffine for NEAREST: the pure scale/translate path pretabulates
+// positions in double precision; every other matrix runs in 16.16 fixed point.
+cv::Mat affine_nearest(const cv::Mat& in, const std::array<double, 6>& a, const cv::Scalar& fill) {
+  const int w = in.cols, h = in.rows, c = in.channels();
+  cv::Mat out(in.size(), in.type());
+  auto put = [&](int x, int y, int xin, int yin) {
+    uint8_t* o = out.ptr<uint8_t>(y) + x * c;
+    if (xin >= 0 && xin < w && yin >= 0 && yin < h) {
+      const uint8_t* src = in.ptr<uint8_t>(yin) + xin * c;
+      for (int k = 0; k < c; ++k) o[k] = src[k];
+    } else {
+      for (int k = 0; k < c; ++k) o[k] = static_cast<uint8_t>(fill[k]);
+    }
+  };
+  auto coord = [](double v) { return v < 0.0 ? -1 : static_cast<int>(v); };
+  if (a[1] == 0 && a[3] == 0) {
+    double yo = a[5] + a[4] * 0.5;
+    for (int y = 0; y < h; ++y, yo += a[4]) {
+      double xo = a[2] + a[0] * 0.5;
+      for (int x = 0; x < w; ++x, xo += a[0]) put(x, y, coord(xo), coord(yo));
+    }
+    return out;
+  }
+  auto fix = [](double v) { return static_cast<int64_t>(std::floor(v * 65536.0 + 0.5)); };
+  const int64_t a0 = fix(a[0]), a1 = fix(a[1]), a3 = fix(a[3]), a4 = fix(a[4]);
+  int64_t a2 = fix(a[2] + a[0] * 0.5 + a[1] * 0.5), a5 = fix(a[5] + a[3] * 0.5 + a[4] * 0.5);
+  for (int y = 0; y < h; ++y, a2 += a1, a5 += a4) {
+    int64_t xx = a2, yy = a5;
+    for (int x = 0; x < w; ++x, xx += a0, yy += a3)
+      put(x, y, static_cast<int>(xx >> 16), static_cast<int>(yy >> 16));
+  }
+  return out;
+}
+
+// PIL's generic transform with its bilinear / bicubic filters: a sample whose centre falls
+// outside the input gets the fill colour; neighbours past the edge are clamped.
+cv::Mat affine_filtered(const cv::Mat& in, const std::array<double, 6>& a, bool bicubic,
+                        const cv::Scalar& fill) {
+  const int w = in.cols, h = in.rows, c = in.channels();
+  cv::Mat out(in.size(), in.type());
+  auto xclip = [&](int x) { return std::clamp(x, 0, w - 1); };
+  auto yclip = [&](int y) { return std::clamp(y, 0, h - 1); };
+  auto pixel = [&](int x, int y, int k) { return static_cast<double>(in.ptr<uint8_t>(y)[x * c + k]); };
+  auto cubic = [](double v1, double v2, double v3, double v4, double d) {
+    const double p1 = v2, p2 = -v1 + v3, p3 = 2 * (v1 - v2) + v3 - v4, p4 = -v1 + v2 - v3 + v4;
+    return p1 + d * (p2 + d * (p3 + d * p4));
+  };
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      double xin = a[0] * (x + 0.5) + a[1] * (y + 0.5) + a[2];
+      double yin = a[3] * (x + 0.5) + a[4] * (y + 0.5) + a[5];
+      uint8_t* o = out.ptr<uint8_t>(y) + x * c;
+      if (xin < 0.0 || xin >= w || yin < 0.0 || yin >= h) {
+        for (int k = 0; k < c; ++k) o[k] = static_cast<uint8_t>(fill[k]);
+        continue;
+      }
+      xin -= 0.5;
+      yin -= 0.5;
+      const int xi = static_cast<int>(std::floor(xin)), yi = static_cast<int>(std::floor(yin));
+      const double dx = xin - xi, dy = yin - yi;
+      for (int k = 0; k < c; ++k) {
+        double v;
+        if (!bicubic) {
+          const int x0 = xclip(xi), x1 = xclip(xi + 1);
+          v = pixel(x0, yclip(yi), k) + (pixel(x1, yclip(yi), k) - pixel(x0, yclip(yi), k)) * dx;
+          if (yi + 1 >= 0 && yi + 1 < h) {
+            const double v2 = pixel(x0, yi + 1, k) + (pixel(x1, yi + 1, k) - pixel(x0, yi + 1, k)) * dx;
+            v = v + (v2 - v) * dy;
+          }
+        } else {
+          const int xs[4] = {xclip(xi - 1), xclip(xi), xclip(xi + 1), xclip(xi + 2)};
+          auto row = [&](int yy) {
+            return cubic(pixel(xs[0], yy, k), pixel(xs[1], yy, k), pixel(xs[2], yy, k),
+                         pixel(xs[3], yy, k), dx);
+          };
+          const double v1 = row(yclip(yi - 1));
+          const double v2 = (yi >= 0 && yi < h) ? row(yi) : v1;
+          const double v3 = (yi + 1 >= 0 && yi + 1 < h) ? row(yi + 1) : v2;
+          const double v4 = (yi + 2 >= 0 && yi + 2 < h) ? row(yi + 2) : v3;
+          v = cubic(v1, v2, v3, v4, dy);
+        }
+        o[k] = clip8(v);
+      }
+    }
+  return out;
+}
+
+}  // namespace
+
 cv::Mat affine(const cv::Mat& image, const std::array<double, 6>& k, int interpolation,
                const cv::Scalar& fill) {
-  // PIL samples input (a(x+.5) + b(y+.5) + c) - .5 in pixel-index coordinates; OpenCV's
-  // inverse map uses pixel indices directly, so shift the translation terms.
-  cv::Mat m = (cv::Mat_<double>(2, 3) << k[0], k[1], k[2] + 0.5 * (k[0] + k[1]) - 0.5, k[3],
-               k[4], k[5] + 0.5 * (k[3] + k[4]) - 0.5);
-  cv::Mat out;
-  cv::warpAffine(image, out, m, image.size(), interpolation | cv::WARP_INVERSE_MAP,
-                 cv::BORDER_CONSTANT, fill);
-  return out;
+  if (interpolation == cv::INTER_NEAREST) return affine_nearest(image, k, fill);
+  return affine_filtered(image, k, interpolation == cv::INTER_CUBIC, fill);
 }
 
 cv::Mat rotate(const cv::Mat& image, double degrees, int interpolation, const cv::Scalar& fill) {
   // Image.rotate's matrix: the inverse rotation about (w/2, h/2), coefficients rounded to 15
   // decimals as PIL does (so 90-degree multiples are exact).
+  // PIL transposes instead of resampling for these angles.
+  const double turn = std::fmod(std::fmod(degrees, 360.0) + 360.0, 360.0);
+  if (turn == 0.0) return image.clone();
+  if (turn == 180.0 || (image.rows == image.cols && (turn == 90.0 || turn == 270.0))) {
+    cv::Mat out;
+    cv::rotate(image,
+               out,
+               turn == 90.0 ? cv::ROTATE_90_COUNTERCLOCKWISE
+                            : (turn == 180.0 ? cv::ROTATE_180 : cv::ROTATE_90_CLOCKWISE));
+    return out;
+  }
   const double angle = -degrees * M_PI / 180.0;
   auto round15 = [](double v) { return std::round(v * 1e15) / 1e15; };
   std::array<double, 6> m = {round15(std::cos(angle)), round15(std::sin(angle)), 0.0,

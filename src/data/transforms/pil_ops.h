@@ -24,12 +24,13 @@ cv::Mat brightness(const cv::Mat& image, double factor);  // degenerate: black
 cv::Mat sharpness(const cv::Mat& image, double factor);   // degenerate: ImageFilter.SMOOTH
 
 // torchvision's adjust_hue on a PIL image: RGB -> HSV (PIL's 8-bit HSV), hue shifted by
-// uint8(hue_factor * 255) with wrap-around, back to RGB. hue_factor in [-0.5, 0.5].
+// uint8(trunc(hue_factor * 255)) with wrap-around (numpy casting), back to RGB. hue_factor in [-0.5, 0.5].
 cv::Mat adjust_hue(const cv::Mat& image, double hue_factor);
 
 // Image.transform(size, AFFINE, coeffs, resample, fillcolor): output pixel (x, y) samples the
 // input at (a x + b y + c, d x + e y + f) in PIL's coordinates (pixel centres at +0.5).
-// `interpolation` is an OpenCV flag (nearest, linear, cubic).
+// `interpolation` is an OpenCV flag naming the filter (nearest, linear, cubic); the sampling
+// itself is PIL's (its fixed-point nearest path, its bilinear/bicubic kernels and edge rules).
 cv::Mat affine(const cv::Mat& image, const std::array<double, 6>& coeffs, int interpolation,
                const cv::Scalar& fill);
 // Image.rotate(degrees, resample, fillcolor): counter-clockwise about the image centre, same

@@ -1,0 +1,198 @@
+// End-to-end training through the CLI on real images in the real on-disk formats: a
+// Fashion-MNIST ImageFolder fixture written by vitrine-make-image-folder.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <thread>
+
+#include "cli_runner.h"
+
+namespace fs = std::filesystem;
+using vitrine::testing::Result;
+using vitrine::testing::slurp;
+
+namespace {
+
+const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
+
+// One fixture per test binary: 100 training and 50 validation images per class, plus a copy
+// with an undecodable file in class 0.
+class TrainE2E : public vitrine::testing::CliTest {
+ protected:
+  static void SetUpTestSuite() {
+    fixtures_ = fs::temp_directory_path() / ("vitrine_train_fixtures_" + std::to_string(::getpid()));
+    fs::remove_all(fixtures_);
+    if (!fs::exists(kFashionMnist)) return;
+    for (const auto& [name, extra] : {std::make_pair("fmnist", ""), std::make_pair("corrupt", " --corrupt 1")}) {
+      const std::string cmd = std::string("'") + VITRINE_MAKE_FOLDER + "' --out '" +
+                              (fixtures_ / name).string() + "' --train-per-class 100 --val-per-class 50" +
+                              extra + " > /dev/null";
+      ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    }
+  }
+  static void TearDownTestSuite() { fs::remove_all(fixtures_); }
+
+  void SetUp() override {
+    CliTest::SetUp();
+    if (!fs::exists(kFashionMnist)) GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    // A data config for the fixture, as a user would add one with --config-dir.
+    fs::create_directories(dir_ / "conf" / "data");
+    std::ofstream(dir_ / "conf" / "data" / "fixture.yaml")
+        << "defaults:\n  - fashion_mnist\n  - _self_\n"
+        << "format: image_folder\nroot: " << (fixtures_ / "fmnist").string() << "\n"
+        << "train_split: train\nval_split: val\nbatch_size: 50\neval_batch_size: 100\n";
+  }
+
+  // Flags every fixture run shares.
+  std::string train_args(const std::string& extra) const {
+    return "train --config-dir conf data=fixture threads=1 trainer.log_every=1 " + extra;
+  }
+
+  static fs::path fixtures_;
+};
+fs::path TrainE2E::fixtures_;
+
+double number_after(const std::string& text, const std::string& key) {
+  const std::regex pattern(key + " ([0-9.]+)");
+  std::smatch m;
+  if (!std::regex_search(text, m, pattern)) return -1;
+  return std::stod(m[1]);
+}
+
+// The "loss" of every step record in metrics.jsonl, keyed by step.
+std::map<int64_t, std::string> step_losses(const fs::path& metrics) {
+  std::map<int64_t, std::string> out;
+  std::ifstream in(metrics);
+  std::string line;
+  const std::regex pattern("\"kind\":\"step\",\"epoch\":[0-9]+,\"step\":([0-9]+),\"loss\":([^,]+)");
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, pattern)) out[std::stoll(m[1])] = m[2];
+  return out;
+}
+
+TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
+  Result r = run(train_args("trainer.epochs=6 run.dir=run"));
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  // 1000 training images of 10 classes, 6 epochs: well above chance (10%).
+  const double top1 = number_after(r.out, "final: loss [0-9.]+, top1");
+  EXPECT_GE(top1, 65.0) << r.out;
+  for (const char* file : {"last.pt", "best.pt", "metrics.jsonl", "summary.csv", ".hydra/config.yaml"})
+    EXPECT_TRUE(fs::exists(dir_ / "run" / file)) << file;
+  bool events = false;
+  for (const auto& entry : fs::directory_iterator(dir_ / "run"))
+    events |= entry.path().filename().string().rfind("events.out.tfevents.", 0) == 0;
+  EXPECT_TRUE(events);
+  // Top-k: three epoch checkpoints kept.
+  int kept = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "run"))
+    kept += entry.path().filename().string().rfind("checkpoint-", 0) == 0;
+  EXPECT_EQ(kept, 3);
+  const std::string summary = slurp(dir_ / "run" / "summary.csv");
+  EXPECT_EQ(summary.rfind("epoch,train_loss,eval_loss,eval_top1,eval_top5,lr\n", 0), 0u) << summary;
+  EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 7);
+
+  // vitrine eval on best.pt reproduces the best epoch's accuracy, in timm's fields.
+  Result e = run("eval --config-dir conf data=fixture threads=1 checkpoint=run/best.pt --results-file res.json");
+  ASSERT_EQ(e.code, 0) << e.err;
+  const double best = number_after(r.out, "best top1");
+  EXPECT_NEAR(number_after(e.out, "top1:"), best, 0.0051) << e.out << r.out;
+  const std::string json = slurp(dir_ / "res.json");
+  for (const char* field : {"\"model\": \"dinat_nano\"", "\"top1\":", "\"top1_err\":", "\"top5\":",
+                            "\"param_count\": 0.54", "\"img_size\": 28", "\"images_per_second\":"})
+    EXPECT_NE(json.find(field), std::string::npos) << field << "\n" << json;
+  Result csv = run("eval --config-dir conf data=fixture checkpoint=run/last.pt --results-file res.csv");
+  ASSERT_EQ(csv.code, 0) << csv.err;
+  EXPECT_EQ(slurp(dir_ / "res.csv").rfind("model,loss,top1,top1_err,top5,top5_err,param_count", 0), 0u);
+  EXPECT_EQ(run("eval --config-dir conf data=fixture").code, 2);  // no checkpoint
+  EXPECT_EQ(run("eval --config-dir conf data=fixture checkpoint=run/nothing.pt").code, 1);
+}
+
+TEST_F(TrainE2E, KilledRunResumesWithTheSameLosses) {
+  const std::string args = train_args("trainer.epochs=4 data.augment.mixup=0.8 data.augment.cutmix=1.0 "
+                                      "trainer.ema.enabled=true trainer.ema.decay=0.99 ");
+  Result whole = run(args + "run.dir=whole");
+  ASSERT_EQ(whole.code, 0) << whole.err;
+  const auto expected = step_losses(dir_ / "whole" / "metrics.jsonl");
+  ASSERT_EQ(expected.size(), 80u);  // 20 batches x 4 epochs
+
+  // Start the same run, SIGKILL it once its first checkpoint exists, resume with auto.
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::chdir(dir_.c_str());
+    const std::string cmd = "'" VITRINE_BINARY "' " + args + "run.dir=killed > killed.log 2>&1";
+    ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(dir_ / "killed" / "last.pt") && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
+
+  Result resumed = run(args + "run.dir=killed trainer.resume=auto");
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  const double after_epoch = number_after(resumed.out, "after epoch");
+  ASSERT_GE(after_epoch, 1) << resumed.out;
+  ASSERT_LT(after_epoch, 4) << resumed.out;
+  const auto got = step_losses(dir_ / "killed" / "metrics.jsonl");
+  // Bit-exact: every logged loss (17 significant digits) of the resumed epochs equals the
+  // uninterrupted run's, and the log holds each step once.
+  ASSERT_EQ(got.size(), expected.size());
+  for (const auto& [step, loss] : expected) EXPECT_EQ(got.at(step), loss) << "step " << step;
+  EXPECT_EQ(slurp(dir_ / "killed" / "summary.csv"), slurp(dir_ / "whole" / "summary.csv"));
+}
+
+TEST_F(TrainE2E, CorruptImagesFailOrAreSkippedAsConfigured) {
+  const std::string root = "data.root=" + (fixtures_ / "corrupt").string();
+  Result failed = run(train_args("trainer.epochs=1 run.dir=a " + root));
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_NE(failed.err.find("corrupt0.png"), std::string::npos) << failed.err;
+  EXPECT_NE(failed.err.find("on_bad_image=skip"), std::string::npos) << failed.err;
+  Result skipped = run(train_args("trainer.epochs=1 run.dir=b data.on_bad_image=skip " + root));
+  EXPECT_EQ(skipped.code, 0) << skipped.err;
+  EXPECT_NE(skipped.err.find("skipped unreadable sample"), std::string::npos) << skipped.err;
+  EXPECT_NE(skipped.err.find("corrupt0.png"), std::string::npos) << skipped.err;
+}
+
+TEST_F(TrainE2E, BadDataSettingsNameTheProblem) {
+  Result missing = run("train threads=1 run.dir=x", "VITRINE_FASHION_MNIST=/no/such/place");
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("/no/such/place"), std::string::npos) << missing.err;
+  EXPECT_NE(missing.err.find("data.root"), std::string::npos) << missing.err;
+  Result classes = run(train_args("trainer.epochs=1 run.dir=y data.num_classes=5 model.num_classes=5"));
+  EXPECT_EQ(classes.code, 1);
+  EXPECT_NE(classes.err.find("10 classes"), std::string::npos) << classes.err;
+  Result odd = run(train_args("trainer.epochs=1 run.dir=z data.batch_size=49 data.augment.mixup=0.8"));
+  EXPECT_EQ(odd.code, 2);
+  EXPECT_NE(odd.err.find("even"), std::string::npos) << odd.err;
+  Result typo = run(train_args("trainer.epochs=1 run.dir=w +data.augment.rand_augment=rand-m9"));
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.err.find("rand_augment"), std::string::npos) << typo.err;
+}
+
+TEST_F(TrainE2E, ImageNetRecipeRunsOnTheFixture) {
+  // The paper recipe (RandAugment, Mixup/CutMix, RandomErasing, clipping, accumulation) on an
+  // RGB copy of the fixture: one accumulated update, to prove the whole recipe composes.
+  const fs::path rgb = dir_ / "rgb";
+  const std::string cmd = std::string("'") + VITRINE_MAKE_FOLDER + "' --out '" + rgb.string() +
+                          "' --train-per-class 2 --val-per-class 1 --rgb --size 48 > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  Result r = run("train +experiment=dinat_tiny_imagenet data.root=" + rgb.string() +
+                 " data.num_classes=10 data.batch_size=2 data.eval_batch_size=5 data.workers=1"
+                 " trainer.accum_steps=2 trainer.limit_train_batches=2 trainer.epochs=1"
+                 " sched.cooldown_epochs=0 model.name=dinat_mini threads=2 run.dir=recipe");
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("RandAugment"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("final:"), std::string::npos) << r.out;
+}
+
+}  // namespace
