@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 #include <malloc.h>
 
 #include <thread>
@@ -14,7 +15,15 @@ void configure_runtime(int threads) {
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  at::set_num_threads(threads > 0 ? threads : (cores > 0 ? cores : 1));
+  const int count = threads > 0 ? threads : (cores > 0 ? cores : 1);
+  at::set_num_threads(count);
+  // OpenBLAS keeps its own thread pool, which at::set_num_threads does not reach: left at
+  // every core, its idle workers spin in sched_yield and took a third of the CPU time of a
+  // one-thread training run (perf). Found at run time, so other BLAS builds still link.
+  using SetThreads = void (*)(int);
+  if (auto set_blas_threads =
+          reinterpret_cast<SetThreads>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas_threads(count);
 }
 
 c10::Device parse_device(const std::string& name) {

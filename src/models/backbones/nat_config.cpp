@@ -55,7 +55,13 @@ std::vector<std::vector<int64_t>> dinat_dilations(const std::vector<int64_t>& de
 NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
   view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
                     "drop_path_rate", "drop_rate", "attn_drop_rate", "kernel_size", "dilations",
-                    "layer_scale"});
+                    "layer_scale", "embed_dim", "depths", "num_heads", "mlp_ratio"});
+  // Architecture keys (timm's create_model kwargs): a changed depth list needs dilations to
+  // match, which validate() reports.
+  c.embed_dim = view.get_int("embed_dim", c.embed_dim);
+  if (view.has("depths")) c.depths = view.get_int_list("depths");
+  if (view.has("num_heads")) c.num_heads = view.get_int_list("num_heads");
+  c.mlp_ratio = view.get_float("mlp_ratio", c.mlp_ratio);
   c.num_classes = view.get_int("num_classes", c.num_classes);
   c.in_chans = view.get_int("in_chans", c.in_chans);
   c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);
