@@ -88,6 +88,34 @@ TEST(NatModels, OfficialParameterNames) {
   EXPECT_EQ(p2["layers.0.downsample.norm.weight"].sizes(), (std::vector<int64_t>{384}));
 }
 
+TEST(NatModels, ArchitectureKeysOverrideTheVariant) {
+  config::Node o = config::Node::dict();
+  o.set("embed_dim", 16);
+  o.set("depths", config::Node(config::List{config::Node(1), config::Node(1)}));
+  o.set("num_heads", config::Node(config::List{config::Node(1), config::Node(2)}));
+  o.set("dilations", config::Node(config::List{config::Node(config::List{config::Node(2)}),
+                                               config::Node(config::List{config::Node(1)})}));
+  o.set("stem_stride", 2);
+  auto model = std::dynamic_pointer_cast<NAT>(create("dinat_nano", o));
+  ASSERT_TRUE(model);
+  EXPECT_EQ(count_parameters(*model), nat_parameter_count(model->config()));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  // Stem stride 2: 28x28 -> 14x14 tokens of 16 channels, then 7x7 of 32.
+  const auto levels = model->forward_features(torch::randn({2, 1, 28, 28}));
+  ASSERT_EQ(levels.size(), 2u);
+  EXPECT_EQ(levels[0].sizes(), (std::vector<int64_t>{2, 16, 14, 14}));
+  EXPECT_EQ(levels[1].sizes(), (std::vector<int64_t>{2, 32, 7, 7}));
+  // The same parameters as stride 4, four times the level-0 tokens in the FLOP count.
+  config::Node four = o;
+  four.set("stem_stride", 4);
+  auto coarse = std::dynamic_pointer_cast<NAT>(create("dinat_nano", four));
+  EXPECT_EQ(count_parameters(*coarse), count_parameters(*model));
+  EXPECT_GT(model->flops(28), 2 * coarse->flops(28));
+  four.set("stem_stride", 3);
+  EXPECT_THROW(create("dinat_nano", four), ConfigError);
+}
+
 TEST(NatModels, PyramidShapesAndLogits) {
   torch::manual_seed(0);
   for (const char* name : {"nat_mini", "dinat_s_tiny"}) {

@@ -46,7 +46,7 @@ double nat_flops(const NATConfig& c, int64_t img_size) {
   int64_t side = 0;
   if (nat_layout) {
     const int64_t s1 = halve_side(img_size);
-    side = halve_side(s1);
+    side = c.stem_stride == 4 ? halve_side(s1) : s1;
     total += double(s1 * s1) * c.in_chans * (C / 2) * 9 + double(side * side) * (C / 2) * C * 9;
   } else {
     side = (img_size + 3) / 4;

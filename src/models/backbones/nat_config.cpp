@@ -11,6 +11,8 @@ void NATConfig::validate(const std::string& where) const {
   if (num_heads.size() != depths.size())
     fail("num_heads has " + std::to_string(num_heads.size()) + " entries but depths has " +
          std::to_string(depths.size()));
+  if (stem_stride != 4 && (stem_stride != 2 || layout != NATLayout::kNAT))
+    fail("stem_stride must be 4, or 2 with NAT's conv tokenizer, got " + std::to_string(stem_stride));
   if (kernel_size < 1 || kernel_size % 2 == 0)
     fail("kernel_size must be odd and positive, got " + std::to_string(kernel_size));
   if (mlp_ratio <= 0) fail("mlp_ratio must be positive");
@@ -55,13 +57,14 @@ std::vector<std::vector<int64_t>> dinat_dilations(const std::vector<int64_t>& de
 NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
   view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
                     "drop_path_rate", "drop_rate", "attn_drop_rate", "kernel_size", "dilations",
-                    "layer_scale", "embed_dim", "depths", "num_heads", "mlp_ratio"});
+                    "layer_scale", "embed_dim", "depths", "num_heads", "mlp_ratio", "stem_stride"});
   // Architecture keys (timm's create_model kwargs): a changed depth list needs dilations to
   // match, which validate() reports.
   c.embed_dim = view.get_int("embed_dim", c.embed_dim);
   if (view.has("depths")) c.depths = view.get_int_list("depths");
   if (view.has("num_heads")) c.num_heads = view.get_int_list("num_heads");
   c.mlp_ratio = view.get_float("mlp_ratio", c.mlp_ratio);
+  c.stem_stride = view.get_int("stem_stride", c.stem_stride);
   c.num_classes = view.get_int("num_classes", c.num_classes);
   c.in_chans = view.get_int("in_chans", c.in_chans);
   c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);

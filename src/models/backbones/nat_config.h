@@ -21,6 +21,9 @@ struct NATConfig {
   std::vector<int64_t> num_heads{2, 4, 8, 16};
   double mlp_ratio = 3.0;
   int64_t kernel_size = 7;
+  // NAT's ConvTokenizer downsamples 4x with two stride-2 convs; 2 makes its second conv
+  // stride 1 (same parameters) for small images such as 28x28, where 4x leaves 7x7 tokens.
+  int64_t stem_stride = 4;
   // Per level, per layer; empty means dilation 1 everywhere (NAT).
   std::vector<std::vector<int64_t>> dilations;
   double drop_path_rate = 0.2;

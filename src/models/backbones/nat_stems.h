@@ -27,7 +27,8 @@ class Downsampler : public torch::nn::Module {
 // NAT: proj = [conv3x3 s2 (in -> C/2), conv3x3 s2 (C/2 -> C)] with no activation, then norm.
 class ConvTokenizer : public Stem {
  public:
-  ConvTokenizer(int64_t in_chans, int64_t embed_dim);
+  // `stride` 4: NAT's two stride-2 convs; 2: the second conv keeps the resolution.
+  ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride = 4);
   at::Tensor forward(const at::Tensor& images) override;
 
   torch::nn::Sequential proj{nullptr};
