@@ -41,18 +41,22 @@ ClassificationTask::ClassificationTask(const config::ConfigView& task,
     if (k < 1) throw ConfigError(task.path() + ".topk values must be >= 1");
 }
 
-at::Tensor ClassificationTask::training_loss(models::Model& model, const data::Batch& batch,
-                                             data::Rng& rng) {
-  if (mixup_.enabled()) {
-    const data::MixedBatch mixed = mixup_.apply(batch.images, batch.labels.cpu(), rng);
-    return soft_target_cross_entropy(model.forward(mixed.images),
-                                     mixed.targets.to(batch.images.device()));
-  }
-  return label_smoothing_cross_entropy(model.forward(batch.images), batch.labels, smoothing_);
+TrainingBatch ClassificationTask::prepare_training_batch(const data::Batch& batch, data::Rng& rng) {
+  if (!mixup_.enabled()) return {batch.images, batch.labels};
+  const data::MixedBatch mixed = mixup_.apply(batch.images, batch.labels.cpu(), rng);
+  return {mixed.images, mixed.targets.to(batch.images.device())};
+}
+
+at::Tensor ClassificationTask::training_loss(models::Model& model, const at::Tensor& inputs,
+                                             const at::Tensor& targets) {
+  const at::Tensor logits = model.forward(inputs);
+  // Mixup/CutMix give soft targets with the smoothing already folded in.
+  if (targets.dim() == 2) return soft_target_cross_entropy(logits, targets);
+  return label_smoothing_cross_entropy(logits, targets, smoothing_);
 }
 
 MetricList ClassificationTask::evaluate(models::Model& model, data::DataLoader& loader,
-                                        const at::Device& device) {
+                                        const at::Device& device, const ModelForward& forward) {
   c10::InferenceMode inference;
   model.eval();
   double loss = 0;
@@ -61,7 +65,8 @@ MetricList ClassificationTask::evaluate(models::Model& model, data::DataLoader& 
   loader.start_epoch(0);
   data::Batch batch;
   while (loader.next(batch)) {
-    const at::Tensor logits = model.forward(batch.images.to(device));
+    const at::Tensor images = batch.images.to(device);
+    const at::Tensor logits = forward ? forward(images) : model.forward(images);
     const Accuracy acc = batch_accuracy(logits, batch.labels.to(device), topk_);
     loss += acc.loss;
     for (size_t i = 0; i < topk_.size(); ++i) hits[i] += acc.topk[i] * acc.samples / 100.0;

@@ -28,10 +28,11 @@ class ClassificationTask : public Task {
                      int64_t num_classes);
 
   std::string name() const override { return "classification"; }
-  at::Tensor training_loss(models::Model& model, const data::Batch& batch,
-                           data::Rng& rng) override;
-  MetricList evaluate(models::Model& model, data::DataLoader& loader,
-                      const at::Device& device) override;
+  TrainingBatch prepare_training_batch(const data::Batch& batch, data::Rng& rng) override;
+  at::Tensor training_loss(models::Model& model, const at::Tensor& inputs,
+                           const at::Tensor& targets) override;
+  MetricList evaluate(models::Model& model, data::DataLoader& loader, const at::Device& device,
+                      const ModelForward& forward = {}) override;
   std::string primary_metric() const override { return "top1"; }
   const data::Mixup& mixup() const { return mixup_; }
 

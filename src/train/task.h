@@ -6,6 +6,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <string>
 
 #include "data/loader.h"
@@ -15,18 +16,30 @@
 
 namespace vitrine::train {
 
+using ModelForward = std::function<at::Tensor(const at::Tensor&)>;
+
+struct TrainingBatch {
+  at::Tensor inputs;
+  at::Tensor targets;  // class indices, or soft targets (one row per input)
+};
+
 class Task {
  public:
   virtual ~Task() = default;
   virtual std::string name() const = 0;
-  // The loss to minimise for one batch (already on the model's device); may augment the
-  // batch further (mixup) with `rng`.
-  virtual at::Tensor training_loss(models::Model& model, const data::Batch& batch,
-                                   data::Rng& rng) = 0;
+  // A training batch as the loss wants it (on the model's device): the task may augment it
+  // further here (mixup) with `rng`. Rows of inputs and targets correspond, so the trainer
+  // can cut the batch into slices along dim 0 (batch splitting over threads).
+  virtual TrainingBatch prepare_training_batch(const data::Batch& batch, data::Rng& rng) = 0;
+  // The loss to minimise, averaged over the rows of `inputs`.
+  virtual at::Tensor training_loss(models::Model& model, const at::Tensor& inputs,
+                                   const at::Tensor& targets) = 0;
   // Metrics of `model` over every batch of `loader` (e.g. loss, top1, top5), in the order
   // they should be reported.
+  // `forward` stands in for model.forward when given (the trainer splits eval batches over
+  // threads with it).
   virtual MetricList evaluate(models::Model& model, data::DataLoader& loader,
-                              const at::Device& device) = 0;
+                              const at::Device& device, const ModelForward& forward = {}) = 0;
   // The metric that picks the best checkpoint, and its direction.
   virtual std::string primary_metric() const = 0;
   virtual bool higher_is_better() const { return true; }

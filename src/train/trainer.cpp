@@ -1,6 +1,7 @@
 #include "train/trainer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 #include <torch/nn/utils/clip_grad.h>
@@ -21,7 +22,9 @@
 #include "core/text.h"
 #include "data/loader_factory.h"
 #include "models/checkpoint/state_dict.h"
+#include "models/layers/layer_random.h"
 #include "models/registry.h"
+#include "train/batch_split.h"
 #include "train/checkpoint.h"
 #include "train/classification_task.h"
 #include "train/ema.h"
@@ -44,8 +47,9 @@ std::string format_duration(double seconds) {
   const int64_t total = static_cast<int64_t>(seconds + 0.5);
   char buffer[32];
   if (total >= 3600)
-    std::snprintf(buffer, sizeof(buffer), "%lldh%02lldm%02llds", static_cast<long long>(total / 3600),
-                  static_cast<long long>(total / 60 % 60), static_cast<long long>(total % 60));
+    std::snprintf(buffer, sizeof(buffer), "%lldh%02lldm%02llds",
+                  static_cast<long long>(total / 3600), static_cast<long long>(total / 60 % 60),
+                  static_cast<long long>(total % 60));
   else
     std::snprintf(buffer, sizeof(buffer), "%lldm%02llds", static_cast<long long>(total / 60),
                   static_cast<long long>(total % 60));
@@ -115,6 +119,7 @@ struct Trainer::State {
   std::string amp;  // "", "bf16", "fp16"
   std::optional<std::string> resume;
   bool tensorboard = true;
+  std::unique_ptr<BatchSplit> batch_split;  // set when trainer.batch_split > 1
 
   std::string model_name;
   models::ModelPtr model;
@@ -131,6 +136,12 @@ struct Trainer::State {
   void build();
   void restore(const std::string& path);
   MetricList train_one_epoch(int64_t epoch, Progress& bar, RunLog& log, double& images_per_second);
+  // Forward and backward of one batch (on this thread, or split over threads); returns the
+  // batch's mean loss.
+  double forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b, int64_t group_size);
+  double split_forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
+                                int64_t group_size);
+  void check_finite(double loss_value, int64_t epoch, int64_t b) const;
   void save_checkpoints(int64_t epoch);
 };
 
@@ -145,8 +156,8 @@ Trainer::~Trainer() = default;
 
 void Trainer::State::build() {
   const config::ConfigView root(config, "");
-  root.expect_keys({"model", "data", "task", "optim", "sched", "trainer", "seed", "threads",
-                    "device"});
+  root.expect_keys(
+      {"model", "data", "task", "optim", "sched", "trainer", "seed", "threads", "device"});
   seed = static_cast<uint64_t>(root.get_int("seed"));
   configure_runtime(static_cast<int>(root.get_int("threads")));
   device = parse_device(root.get_string("device"));
@@ -154,7 +165,8 @@ void Trainer::State::build() {
 
   const config::ConfigView t = root.child("trainer");
   t.expect_keys({"epochs", "log_every", "eval_every", "accum_steps", "clip_grad", "clip_mode",
-                 "resume", "keep_top_k", "amp", "ema", "tensorboard", "limit_train_batches"});
+                 "resume", "keep_top_k", "amp", "ema", "tensorboard", "limit_train_batches",
+                 "batch_split"});
   epochs = t.get_int("epochs");
   log_every = t.get_int("log_every");
   eval_every = t.get_int("eval_every");
@@ -162,8 +174,9 @@ void Trainer::State::build() {
   keep_top_k = t.get_int("keep_top_k");
   tensorboard = t.get_bool("tensorboard", true);
   if (epochs < 1 || log_every < 1 || eval_every < 1 || accum_steps < 1 || keep_top_k < 0)
-    throw ConfigError("trainer.epochs, log_every, eval_every and accum_steps must be >= 1 and "
-                      "keep_top_k >= 0");
+    throw ConfigError(
+        "trainer.epochs, log_every, eval_every and accum_steps must be >= 1 and "
+        "keep_top_k >= 0");
   if (t.has("limit_train_batches") && !t.node().find("limit_train_batches")->is_null())
     limit_train_batches = t.get_int("limit_train_batches");
   if (t.has("clip_grad") && !t.node().find("clip_grad")->is_null()) {
@@ -181,6 +194,15 @@ void Trainer::State::build() {
     throw ConfigError("trainer.amp=fp16 needs device=cuda (CPU autocast supports bf16 only)");
   scaler = GradScaler(amp == "fp16");
   resume = t.get_optional_string("resume");
+  const int64_t split_parts = t.get_int("batch_split", 1);
+  if (split_parts < 1 || split_parts > 256)
+    throw ConfigError("trainer.batch_split must be between 1 and 256, got " +
+                      std::to_string(split_parts));
+  if (split_parts > 1 && !device.is_cpu())
+    throw ConfigError("trainer.batch_split=" + std::to_string(split_parts) +
+                      " splits batches over CPU threads; on " + device.str() +
+                      " leave it at 1 (a GPU runs the whole batch at once)");
+  if (split_parts > 1) batch_split = std::make_unique<BatchSplit>(static_cast<int>(split_parts));
 
   // Data.
   const config::ConfigView data_view = root.child("data");
@@ -230,13 +252,13 @@ void Trainer::State::build() {
   // Optimisation.
   const int64_t world_size = 1;
   const int64_t global_batch = data_view.get_int("batch_size") * world_size * accum_steps;
-  optimizer = make_optimizer(root.child("optim"), *model, model->no_weight_decay_keywords(),
-                             global_batch);
+  optimizer =
+      make_optimizer(root.child("optim"), *model, model->no_weight_decay_keywords(), global_batch);
   int64_t batches = train_loader->batches_per_epoch();
   if (limit_train_batches) batches = std::min(batches, *limit_train_batches);
   const int64_t updates_per_epoch = (batches + accum_steps - 1) / accum_steps;
-  schedule = std::make_unique<LrSchedule>(root.child("sched"), optimizer->lr(), epochs,
-                                          updates_per_epoch);
+  schedule =
+      std::make_unique<LrSchedule>(root.child("sched"), optimizer->lr(), epochs, updates_per_epoch);
 }
 
 void Trainer::State::restore(const std::string& path) {
@@ -259,6 +281,58 @@ void Trainer::State::restore(const std::string& path) {
             << progress.global_step << ")" << std::endl;
 }
 
+void Trainer::State::check_finite(double loss_value, int64_t epoch, int64_t b) const {
+  if (!std::isfinite(loss_value))
+    throw std::runtime_error("training loss is " + std::to_string(loss_value) + " at epoch " +
+                             std::to_string(epoch) + ", batch " + std::to_string(b) +
+                             " (lower optim.lr, or set trainer.clip_grad)");
+}
+
+double Trainer::State::forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
+                                        int64_t group_size) {
+  at::Tensor loss;
+  {
+    AutocastScope autocast(amp, device);
+    loss = task->training_loss(*model, batch.inputs, batch.targets);
+  }
+  const double loss_value = loss.item<double>();
+  check_finite(loss_value, epoch, b);
+  scaler.scale(loss / static_cast<double>(group_size)).backward();
+  return loss_value;
+}
+
+double Trainer::State::split_forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
+                                              int64_t group_size) {
+  const int64_t rows = batch.inputs.size(0);
+  std::vector<double> slice_means(batch_split->parts(), 0.0);
+  const uint64_t step_seed = data::mix_seed(data::mix_seed(seed ^ 0x73706c6974ULL, epoch), b);
+  batch_split->forward_backward(
+      rows, model->parameters(), [&](int part, int64_t first, int64_t count) {
+        // Each slice draws dropout/drop-path masks from its own generator: reproducible
+        // whatever the thread timing, and restored on resume with the step index.
+        models::LayerGeneratorScope generator(
+            at::make_generator<at::CPUGeneratorImpl>(data::mix_seed(step_seed, part)));
+        at::Tensor loss;
+        {
+          AutocastScope autocast(amp, device);
+          loss = task->training_loss(*model, batch.inputs.narrow(0, first, count),
+                                     batch.targets.narrow(0, first, count));
+        }
+        slice_means[part] = loss.item<double>();
+        // Weighted by the slice's share of the batch: the slices' gradients sum to the
+        // gradient of the batch mean.
+        const double weight = static_cast<double>(count) / static_cast<double>(rows);
+        return scaler.scale(loss * (weight / static_cast<double>(group_size)));
+      });
+  double loss_value = 0;
+  for (int part = 0; part < batch_split->parts(); ++part) {
+    const int64_t count = BatchSplit::slice(rows, batch_split->parts(), part).second;
+    loss_value += slice_means[part] * static_cast<double>(count) / static_cast<double>(rows);
+  }
+  check_finite(loss_value, epoch, b);
+  return loss_value;
+}
+
 MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog& log,
                                            double& images_per_second) {
   model->train();
@@ -274,23 +348,16 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
   for (int64_t b = 0; b < batches && train_loader->next(batch); ++b) {
     const int64_t update_index = b / accum_steps;
     // The tail of an epoch may hold fewer batches than accum_steps (timm divides by that).
-    const int64_t group_size = b >= last_full_group_end ? batches - last_full_group_end : accum_steps;
+    const int64_t group_size =
+        b >= last_full_group_end ? batches - last_full_group_end : accum_steps;
     const bool last_in_group = (b + 1) % accum_steps == 0 || b + 1 == batches;
     if (b % accum_steps == 0) optimizer->set_lr(schedule->lr_at(epoch, update_index));
 
     data::Batch on_device{batch.images.to(device), batch.labels.to(device), batch.index};
     data::Rng mix_rng(data::mix_seed(data::mix_seed(seed ^ 0x6d69787570ULL, epoch), b));
-    at::Tensor loss;
-    {
-      AutocastScope autocast(amp, device);
-      loss = task->training_loss(*model, on_device, mix_rng);
-    }
-    const double loss_value = loss.item<double>();
-    if (!std::isfinite(loss_value))
-      throw std::runtime_error("training loss is " + std::to_string(loss_value) + " at epoch " +
-                               std::to_string(epoch) + ", batch " + std::to_string(b) +
-                               " (lower optim.lr, or set trainer.clip_grad)");
-    scaler.scale(loss / static_cast<double>(group_size)).backward();
+    const TrainingBatch prepared = task->prepare_training_batch(on_device, mix_rng);
+    const double loss_value = batch_split ? split_forward_backward(prepared, epoch, b, group_size)
+                                          : forward_backward(prepared, epoch, b, group_size);
 
     if (last_in_group) {
       const bool finite = scaler.unscale(params);
@@ -314,14 +381,16 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
     const double elapsed = seconds_since(start);
     images_per_second = samples / std::max(elapsed, 1e-9);
     if ((b + 1) % log_every == 0 || b + 1 == batches) {
-      log.log_step(epoch, progress.global_step,
-                   {{"loss", loss_value}, {"lr", optimizer->lr()}, {"img_per_s", images_per_second}});
+      log.log_step(
+          epoch, progress.global_step,
+          {{"loss", loss_value}, {"lr", optimizer->lr()}, {"img_per_s", images_per_second}});
     }
     char text[160];
     std::snprintf(text, sizeof(text), "loss %.4f (%.4f) lr %.2e %.0f img/s", loss_value,
                   loss_sum / samples, optimizer->lr(), images_per_second);
-    bar.update("train " + std::to_string(epoch + 1) + "/" + std::to_string(schedule->total_epochs()),
-               b + 1, batches, text);
+    bar.update(
+        "train " + std::to_string(epoch + 1) + "/" + std::to_string(schedule->total_epochs()),
+        b + 1, batches, text);
   }
   bar.finish();
   return {{"loss", loss_sum / std::max<int64_t>(samples, 1)}};
@@ -395,8 +464,9 @@ TrainOutcome Trainer::run() {
   }
 
   const int64_t total_epochs = s.schedule->total_epochs();
-  std::cout << "model " << s.model_name << ": " << with_thousands(models::count_parameters(*s.model))
-            << " parameters; " << s.train_loader->samples_per_epoch() << " training / "
+  std::cout << "model " << s.model_name << ": "
+            << with_thousands(models::count_parameters(*s.model)) << " parameters; "
+            << s.train_loader->samples_per_epoch() << " training / "
             << s.eval_loader->samples_per_epoch() << " evaluation images; " << total_epochs
             << " epochs; " << s.optimizer->name() << " lr " << s.optimizer->lr() << ", "
             << s.schedule->describe() << "; " << at::get_num_threads() << " threads; output "
@@ -418,20 +488,27 @@ TrainOutcome Trainer::run() {
     s.progress.metric.reset();
     const bool last_epoch = epoch + 1 == total_epochs;
     if ((epoch + 1) % s.eval_every == 0 || last_epoch) {
-      models::Model& evaluated =
-          s.ema ? static_cast<models::Model&>(s.ema->module()) : *s.model;
+      models::Model& evaluated = s.ema ? static_cast<models::Model&>(s.ema->module()) : *s.model;
       {
         AutocastScope autocast(s.amp, s.device);
-        eval_metrics = s.task->evaluate(evaluated, *s.eval_loader, s.device);
+        ModelForward split_forward;
+        if (s.batch_split)
+          split_forward = [&](const at::Tensor& images) {
+            return s.batch_split->forward(images, [&](const at::Tensor& slice) {
+              AutocastScope slice_autocast(s.amp, s.device);
+              return evaluated.forward(slice);
+            });
+          };
+        eval_metrics = s.task->evaluate(evaluated, *s.eval_loader, s.device, split_forward);
       }
       s.progress.metric = metric_value(eval_metrics, outcome.metric_name);
       outcome.final_eval = eval_metrics;
     }
     s.progress.epoch = epoch + 1;
     s.save_checkpoints(epoch);
-    log.log_epoch(epoch, train_metrics, eval_metrics, s.optimizer->lr(),
-                  {{"epoch_seconds", seconds_since(epoch_start)},
-                   {"train_img_per_s", images_per_second}});
+    log.log_epoch(
+        epoch, train_metrics, eval_metrics, s.optimizer->lr(),
+        {{"epoch_seconds", seconds_since(epoch_start)}, {"train_img_per_s", images_per_second}});
     std::cout << "epoch " << epoch + 1 << "/" << total_epochs << ": train "
               << format_metrics(train_metrics) << (s.ema ? " | eval (EMA) " : " | eval ")
               << format_metrics(eval_metrics) << " | " << static_cast<int64_t>(images_per_second)

@@ -362,6 +362,7 @@ void av_forward_tiles(const AvForwardArgs& a, int64_t begin, int64_t end) {
 
 void av_forward(const AvForwardArgs& a, int64_t begin, int64_t end) {
   switch (a.value_dim) {
+    case 16: av_forward_tiles<16>(a, begin, end); break;
     case 32: av_forward_tiles<32>(a, begin, end); break;
     case 64: av_forward_tiles<64>(a, begin, end); break;
     default: av_forward_tiles<0>(a, begin, end); break;
@@ -371,6 +372,7 @@ void av_forward(const AvForwardArgs& a, int64_t begin, int64_t end) {
 void fused_forward(const FusedForwardArgs& a, int64_t begin, int64_t end) {
   // Fixed value widths let the compiler keep the accumulator row in registers.
   switch (a.value_dim) {
+    case 16: fused_forward_tiles<16>(a, begin, end); break;
     case 32: fused_forward_tiles<32>(a, begin, end); break;
     case 64: fused_forward_tiles<64>(a, begin, end); break;
     default: fused_forward_tiles<0>(a, begin, end); break;
@@ -450,6 +452,7 @@ void fused_backward_tiles(const FusedBackwardArgs& a, int64_t begin, int64_t end
 }
 
 void fused_backward(const FusedBackwardArgs& a, int64_t begin, int64_t end, int thread) {
+  if (a.dim == a.value_dim && a.dim == 16) return fused_backward_tiles<16>(a, begin, end, thread);
   if (a.dim == a.value_dim && a.dim == 32) return fused_backward_tiles<32>(a, begin, end, thread);
   if (a.dim == a.value_dim && a.dim == 64) return fused_backward_tiles<64>(a, begin, end, thread);
   fused_backward_tiles<0>(a, begin, end, thread);

@@ -28,7 +28,7 @@ NAT::NAT(NATConfig config) : config_(std::move(config)) {
   else
     patch_embed_ = std::make_shared<PatchEmbed>(c.in_chans, c.embed_dim);
   register_module("patch_embed", patch_embed_);
-  pos_drop_ = register_module("pos_drop", torch::nn::Dropout(c.drop_rate));
+  pos_drop_ = register_module("pos_drop", Dropout(c.drop_rate));
 
   // Stochastic depth grows linearly over all layers (float32, as torch.linspace gives it).
   int64_t total = 0;

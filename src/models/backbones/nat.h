@@ -6,7 +6,6 @@
 #pragma once
 
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
@@ -15,6 +14,7 @@
 
 #include "models/backbones/nat_config.h"
 #include "models/backbones/nat_stems.h"
+#include "models/layers/dropout.h"
 #include "models/layers/na_transformer_layer.h"
 #include "models/registry.h"
 
@@ -56,7 +56,7 @@ class NAT : public Model {
 
   NATConfig config_;
   std::shared_ptr<Stem> patch_embed_;
-  torch::nn::Dropout pos_drop_{nullptr};
+  Dropout pos_drop_{nullptr};
   std::vector<NATLevel> levels_;
   torch::nn::LayerNorm norm_{nullptr};
   torch::nn::Linear head_{nullptr};  // null when num_classes == 0

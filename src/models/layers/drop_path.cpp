@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "models/layers/layer_random.h"
+
 namespace vitrine::models {
 
 DropPathImpl::DropPathImpl(double drop_prob) : drop_prob_(drop_prob) {
@@ -15,7 +17,7 @@ at::Tensor DropPathImpl::forward(const at::Tensor& x) {
   // One draw per sample, broadcast over every other dimension.
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
-  at::Tensor mask = at::empty(shape, x.options()).bernoulli_(keep).div_(keep);
+  at::Tensor mask = at::empty(shape, x.options()).bernoulli_(keep, layer_generator()).div_(keep);
   return x * mask;
 }
 

@@ -1,0 +1,20 @@
+#include "models/layers/dropout.h"
+
+#include <ATen/ATen.h>
+
+#include "models/layers/layer_random.h"
+
+namespace vitrine::models {
+
+DropoutImpl::DropoutImpl(double p) : p_(p) {
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "Dropout: p must be in [0, 1), got ", p);
+}
+
+at::Tensor DropoutImpl::forward(const at::Tensor& x) {
+  if (!is_training() || p_ == 0.0) return x;
+  const double keep = 1.0 - p_;
+  at::Tensor mask = at::empty_like(x).bernoulli_(keep, layer_generator()).div_(keep);
+  return x * mask;
+}
+
+}  // namespace vitrine::models

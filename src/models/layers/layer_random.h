@@ -1,0 +1,26 @@
+// Where stochastic layers (dropout, drop path) draw their random numbers. By default that is
+// torch's global generator. A thread that runs one slice of a split batch installs its own
+// seeded generator with LayerGeneratorScope, so the draws of each slice depend only on the
+// seed and the slice, never on how the threads were scheduled.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <c10/util/Optional.h>
+
+namespace vitrine::models {
+
+// The generator stochastic layers on this thread should use; nullopt means torch's default.
+c10::optional<at::Generator> layer_generator();
+
+class LayerGeneratorScope {
+ public:
+  explicit LayerGeneratorScope(at::Generator generator);
+  ~LayerGeneratorScope();
+  LayerGeneratorScope(const LayerGeneratorScope&) = delete;
+  LayerGeneratorScope& operator=(const LayerGeneratorScope&) = delete;
+
+ private:
+  c10::optional<at::Generator> previous_;
+};
+
+}  // namespace vitrine::models
