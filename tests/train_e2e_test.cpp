@@ -26,13 +26,15 @@ const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
 class TrainE2E : public vitrine::testing::CliTest {
  protected:
   static void SetUpTestSuite() {
-    fixtures_ = fs::temp_directory_path() / ("vitrine_train_fixtures_" + std::to_string(::getpid()));
+    fixtures_ =
+        fs::temp_directory_path() / ("vitrine_train_fixtures_" + std::to_string(::getpid()));
     fs::remove_all(fixtures_);
     if (!fs::exists(kFashionMnist)) return;
-    for (const auto& [name, extra] : {std::make_pair("fmnist", ""), std::make_pair("corrupt", " --corrupt 1")}) {
+    for (const auto& [name, extra] :
+         {std::make_pair("fmnist", ""), std::make_pair("corrupt", " --corrupt 1")}) {
       const std::string cmd = std::string("'") + VITRINE_MAKE_FOLDER + "' --out '" +
-                              (fixtures_ / name).string() + "' --train-per-class 100 --val-per-class 50" +
-                              extra + " > /dev/null";
+                              (fixtures_ / name).string() +
+                              "' --train-per-class 100 --val-per-class 50" + extra + " > /dev/null";
       ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
     }
   }
@@ -83,7 +85,8 @@ TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
   // 1000 training images of 10 classes, 6 epochs: well above chance (10%).
   const double top1 = number_after(r.out, "final: loss [0-9.]+, top1");
   EXPECT_GE(top1, 65.0) << r.out;
-  for (const char* file : {"last.pt", "best.pt", "metrics.jsonl", "summary.csv", ".hydra/config.yaml"})
+  for (const char* file :
+       {"last.pt", "best.pt", "metrics.jsonl", "summary.csv", ".hydra/config.yaml"})
     EXPECT_TRUE(fs::exists(dir_ / "run" / file)) << file;
   bool events = false;
   for (const auto& entry : fs::directory_iterator(dir_ / "run"))
@@ -99,7 +102,9 @@ TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
   EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 7);
 
   // vitrine eval on best.pt reproduces the best epoch's accuracy, in timm's fields.
-  Result e = run("eval --config-dir conf data=fixture threads=1 checkpoint=run/best.pt --results-file res.json");
+  Result e =
+      run("eval --config-dir conf data=fixture threads=1 checkpoint=run/best.pt --results-file "
+          "res.json");
   ASSERT_EQ(e.code, 0) << e.err;
   const double best = number_after(r.out, "best top1");
   EXPECT_NEAR(number_after(e.out, "top1:"), best, 0.0051) << e.out << r.out;
@@ -107,16 +112,20 @@ TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
   for (const char* field : {"\"model\": \"dinat_nano\"", "\"top1\":", "\"top1_err\":", "\"top5\":",
                             "\"param_count\": 0.54", "\"img_size\": 28", "\"images_per_second\":"})
     EXPECT_NE(json.find(field), std::string::npos) << field << "\n" << json;
-  Result csv = run("eval --config-dir conf data=fixture checkpoint=run/last.pt --results-file res.csv");
+  Result csv =
+      run("eval --config-dir conf data=fixture checkpoint=run/last.pt --results-file res.csv");
   ASSERT_EQ(csv.code, 0) << csv.err;
-  EXPECT_EQ(slurp(dir_ / "res.csv").rfind("model,loss,top1,top1_err,top5,top5_err,param_count", 0), 0u);
+  EXPECT_EQ(slurp(dir_ / "res.csv").rfind("model,loss,top1,top1_err,top5,top5_err,param_count", 0),
+            0u);
   EXPECT_EQ(run("eval --config-dir conf data=fixture").code, 2);  // no checkpoint
   EXPECT_EQ(run("eval --config-dir conf data=fixture checkpoint=run/nothing.pt").code, 1);
 }
 
 TEST_F(TrainE2E, KilledRunResumesWithTheSameLosses) {
-  const std::string args = train_args("trainer.epochs=4 data.augment.mixup=0.8 data.augment.cutmix=1.0 "
-                                      "trainer.ema.enabled=true trainer.ema.decay=0.99 ");
+  const std::string args = train_args(
+      "trainer.epochs=4 data.augment.mixup=0.8 data.augment.cutmix=1.0 "
+      "trainer.ema.enabled=true trainer.ema.decay=0.99 "
+      "trainer.batch_split=2 ");
   Result whole = run(args + "run.dir=whole");
   ASSERT_EQ(whole.code, 0) << whole.err;
   const auto expected = step_losses(dir_ / "whole" / "metrics.jsonl");
@@ -168,10 +177,12 @@ TEST_F(TrainE2E, BadDataSettingsNameTheProblem) {
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("/no/such/place"), std::string::npos) << missing.err;
   EXPECT_NE(missing.err.find("data.root"), std::string::npos) << missing.err;
-  Result classes = run(train_args("trainer.epochs=1 run.dir=y data.num_classes=5 model.num_classes=5"));
+  Result classes =
+      run(train_args("trainer.epochs=1 run.dir=y data.num_classes=5 model.num_classes=5"));
   EXPECT_EQ(classes.code, 1);
   EXPECT_NE(classes.err.find("10 classes"), std::string::npos) << classes.err;
-  Result odd = run(train_args("trainer.epochs=1 run.dir=z data.batch_size=49 data.augment.mixup=0.8"));
+  Result odd =
+      run(train_args("trainer.epochs=1 run.dir=z data.batch_size=49 data.augment.mixup=0.8"));
   EXPECT_EQ(odd.code, 2);
   EXPECT_NE(odd.err.find("even"), std::string::npos) << odd.err;
   Result typo = run(train_args("trainer.epochs=1 run.dir=w +data.augment.rand_augment=rand-m9"));

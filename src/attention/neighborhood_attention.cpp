@@ -51,9 +51,9 @@ NeighborhoodAttentionImpl::NeighborhoodAttentionImpl(int axes, NeighborhoodAtten
     rpb = register_parameter("rpb", at::zeros(shape));
     trunc_normal_(rpb, 0.02);
   }
-  attn_drop = register_module("attn_drop", torch::nn::Dropout(options_.attn_drop));
+  attn_drop = register_module("attn_drop", models::Dropout(options_.attn_drop));
   proj = register_module("proj", torch::nn::Linear(options_.dim, options_.dim));
-  proj_drop = register_module("proj_drop", torch::nn::Dropout(options_.proj_drop));
+  proj_drop = register_module("proj_drop", models::Dropout(options_.proj_drop));
 }
 
 at::Tensor NeighborhoodAttentionImpl::forward(const at::Tensor& input) {

@@ -4,10 +4,11 @@
 #pragma once
 
 #include <torch/nn/module.h>
-#include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 
 #include <vector>
+
+#include "models/layers/dropout.h"
 
 namespace vitrine::attention {
 
@@ -38,8 +39,8 @@ class NeighborhoodAttentionImpl : public torch::nn::Module {
   torch::nn::Linear qkv{nullptr};
   torch::nn::Linear proj{nullptr};
   at::Tensor rpb;  // [heads, 2K-1, ...] when options.rpb
-  torch::nn::Dropout attn_drop{nullptr};
-  torch::nn::Dropout proj_drop{nullptr};
+  models::Dropout attn_drop{nullptr};
+  models::Dropout proj_drop{nullptr};
 
  private:
   int axes_;

@@ -13,6 +13,7 @@
 #include <iostream>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "config/view.h"
 #include "config/yaml_io.h"
@@ -202,7 +203,14 @@ void Trainer::State::build() {
     throw ConfigError("trainer.batch_split=" + std::to_string(split_parts) +
                       " splits batches over CPU threads; on " + device.str() +
                       " leave it at 1 (a GPU runs the whole batch at once)");
-  if (split_parts > 1) batch_split = std::make_unique<BatchSplit>(static_cast<int>(split_parts));
+  if (split_parts > 1) {
+    batch_split = std::make_unique<BatchSplit>(static_cast<int>(split_parts));
+    // threads: 0 means every core: shared among the slices rather than taken by each.
+    if (root.get_int("threads") == 0) {
+      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+      configure_runtime(std::max(1, cores / static_cast<int>(split_parts)));
+    }
+  }
 
   // Data.
   const config::ConfigView data_view = root.child("data");
@@ -469,8 +477,10 @@ TrainOutcome Trainer::run() {
             << s.train_loader->samples_per_epoch() << " training / "
             << s.eval_loader->samples_per_epoch() << " evaluation images; " << total_epochs
             << " epochs; " << s.optimizer->name() << " lr " << s.optimizer->lr() << ", "
-            << s.schedule->describe() << "; " << at::get_num_threads() << " threads; output "
-            << s.output_dir << std::endl;
+            << s.schedule->describe() << "; "
+            << (s.batch_split ? std::to_string(s.batch_split->parts()) + " batch slices x "
+                              : std::string())
+            << at::get_num_threads() << " threads; output " << s.output_dir << std::endl;
   std::cout << "train transforms: " << s.train_loader->pipeline().describe() << std::endl;
 
   RunLog log(s.output_dir, s.progress.epoch, s.tensorboard);
