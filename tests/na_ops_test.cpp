@@ -253,7 +253,7 @@ TEST(NaOps, EveryTiledKernelBuildMatchesReference) {
   cases.insert(cases.end(), three.begin(), three.end());
   cases.push_back({{9, 40}, {3, 7}, {1, 2}, {false, false}, true, 2, 2, 32});
   cases.push_back({{6, 37}, {5, 9}, {1, 4}, {false, true}, false, 1, 2, 64});
-  cases.push_back({{7, 7}, {3, 3}, {2, 2}, {false, false}, true, 3, 2, 16});  // dinat_nano
+  cases.push_back({{7, 7}, {3, 3}, {2, 2}, {false, false}, true, 3, 2, 16});  // 16-wide heads
   int builds = 0;
   for (const char* isa : {"baseline", "avx2", "avx512"}) {
     if (!na::fast::select_isa(isa)) continue;

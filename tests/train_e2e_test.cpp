@@ -110,7 +110,7 @@ TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
   EXPECT_NEAR(number_after(e.out, "top1:"), best, 0.0051) << e.out << r.out;
   const std::string json = slurp(dir_ / "res.json");
   for (const char* field : {"\"model\": \"dinat_nano\"", "\"top1\":", "\"top1_err\":", "\"top5\":",
-                            "\"param_count\": 0.54", "\"img_size\": 28", "\"images_per_second\":"})
+                            "\"param_count\": 0.53", "\"img_size\": 28", "\"images_per_second\":"})
     EXPECT_NE(json.find(field), std::string::npos) << field << "\n" << json;
   Result csv =
       run("eval --config-dir conf data=fixture checkpoint=run/last.pt --results-file res.csv");
