@@ -188,6 +188,10 @@ TEST_F(TrainE2E, BadDataSettingsNameTheProblem) {
   Result typo = run(train_args("trainer.epochs=1 run.dir=w +data.augment.rand_augment=rand-m9"));
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.err.find("rand_augment"), std::string::npos) << typo.err;
+  Result split = run(train_args("trainer.epochs=1 run.dir=v trainer.batch_split=0"));
+  EXPECT_EQ(split.code, 2);
+  EXPECT_NE(split.err.find("trainer.batch_split must be between 1 and 256"), std::string::npos)
+      << split.err;
 }
 
 TEST_F(TrainE2E, ImageNetRecipeRunsOnTheFixture) {

@@ -5,17 +5,18 @@
 #include <dlfcn.h>
 #include <malloc.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "core/error.h"
 
 namespace vitrine {
 
-void configure_runtime(int threads) {
+void configure_runtime(int threads, int concurrent) {
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  const int count = threads > 0 ? threads : (cores > 0 ? cores : 1);
+  const int count = threads > 0 ? threads : std::max(1, cores / std::max(1, concurrent));
   at::set_num_threads(count);
   // OpenBLAS keeps its own thread pool, which at::set_num_threads does not reach: left at
   // every core, its idle workers spin in sched_yield and took a third of the CPU time of a

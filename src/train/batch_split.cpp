@@ -49,7 +49,7 @@ void BatchSplit::run_parts(int used, const std::function<void(int part)>& task) 
     if (error) std::rethrow_exception(error);
 }
 
-std::vector<at::Tensor> BatchSplit::forward_backward(
+void BatchSplit::forward_backward(
     int64_t rows, const std::vector<at::Tensor>& params,
     const std::function<at::Tensor(int part, int64_t first, int64_t count)>& slice_loss) {
   std::vector<at::Tensor> trainable;
@@ -57,14 +57,12 @@ std::vector<at::Tensor> BatchSplit::forward_backward(
     if (p.requires_grad()) trainable.push_back(p);
 
   const int used = static_cast<int>(std::min<int64_t>(parts_, rows));
-  std::vector<at::Tensor> losses(used);
   std::vector<std::vector<at::Tensor>> grads(used);
   run_parts(used, [&](int part) {
     const auto [first, count] = slice(rows, parts_, part);
     const at::Tensor loss = slice_loss(part, first, count);
     grads[part] = torch::autograd::grad({loss}, trainable, {}, /*retain_graph=*/false,
                                         /*create_graph=*/false, /*allow_unused=*/true);
-    losses[part] = loss.detach();
   });
 
   // Summed in slice order: the same bits however the threads were scheduled.
@@ -79,7 +77,6 @@ std::vector<at::Tensor> BatchSplit::forward_backward(
         grad = at::empty_like(trainable[i]).copy_(g);
     }
   }
-  return losses;
 }
 
 at::Tensor BatchSplit::forward(const at::Tensor& inputs,

@@ -35,9 +35,9 @@ class BatchSplit {
 
   // For each non-empty slice, on that slice's thread: loss = slice_loss(part, first, count)
   // and its gradients with respect to `params` (those that require grad); then adds them to
-  // the params' gradients in slice order. Returns each slice's loss, detached, in slice
-  // order. An exception on any thread is rethrown here after all threads finish.
-  std::vector<at::Tensor> forward_backward(
+  // the params' gradients in slice order. An exception on any thread is rethrown here after
+  // all threads finish.
+  void forward_backward(
       int64_t rows, const std::vector<at::Tensor>& params,
       const std::function<at::Tensor(int part, int64_t first, int64_t count)>& slice_loss);
 

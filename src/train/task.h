@@ -35,9 +35,8 @@ class Task {
   virtual at::Tensor training_loss(models::Model& model, const at::Tensor& inputs,
                                    const at::Tensor& targets) = 0;
   // Metrics of `model` over every batch of `loader` (e.g. loss, top1, top5), in the order
-  // they should be reported.
-  // `forward` stands in for model.forward when given (the trainer splits eval batches over
-  // threads with it).
+  // they should be reported. `forward` stands in for model.forward when given (the trainer
+  // splits eval batches over threads with it).
   virtual MetricList evaluate(models::Model& model, data::DataLoader& loader,
                               const at::Device& device, const ModelForward& forward = {}) = 0;
   // The metric that picks the best checkpoint, and its direction.

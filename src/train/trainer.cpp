@@ -13,7 +13,6 @@
 #include <iostream>
 #include <mutex>
 #include <set>
-#include <thread>
 
 #include "config/view.h"
 #include "config/yaml_io.h"
@@ -160,7 +159,6 @@ void Trainer::State::build() {
   root.expect_keys(
       {"model", "data", "task", "optim", "sched", "trainer", "seed", "threads", "device"});
   seed = static_cast<uint64_t>(root.get_int("seed"));
-  configure_runtime(static_cast<int>(root.get_int("threads")));
   device = parse_device(root.get_string("device"));
   at::manual_seed(seed);
 
@@ -199,18 +197,15 @@ void Trainer::State::build() {
   if (split_parts < 1 || split_parts > 256)
     throw ConfigError("trainer.batch_split must be between 1 and 256, got " +
                       std::to_string(split_parts));
-  if (split_parts > 1 && !device.is_cpu())
-    throw ConfigError("trainer.batch_split=" + std::to_string(split_parts) +
-                      " splits batches over CPU threads; on " + device.str() +
-                      " leave it at 1 (a GPU runs the whole batch at once)");
   if (split_parts > 1) {
+    if (!device.is_cpu())
+      throw ConfigError("trainer.batch_split=" + std::to_string(split_parts) +
+                        " splits batches over CPU threads; on " + device.str() +
+                        " leave it at 1 (a GPU runs the whole batch at once)");
     batch_split = std::make_unique<BatchSplit>(static_cast<int>(split_parts));
-    // threads: 0 means every core: shared among the slices rather than taken by each.
-    if (root.get_int("threads") == 0) {
-      const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-      configure_runtime(std::max(1, cores / static_cast<int>(split_parts)));
-    }
   }
+  // threads: 0 means every core, shared among the slices rather than taken by each.
+  configure_runtime(static_cast<int>(root.get_int("threads")), static_cast<int>(split_parts));
 
   // Data.
   const config::ConfigView data_view = root.child("data");
@@ -312,7 +307,8 @@ double Trainer::State::forward_backward(const TrainingBatch& batch, int64_t epoc
 double Trainer::State::split_forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
                                               int64_t group_size) {
   const int64_t rows = batch.inputs.size(0);
-  std::vector<double> slice_means(batch_split->parts(), 0.0);
+  // Each slice's share of the batch-mean loss (slices past `rows` stay 0).
+  std::vector<double> slice_shares(batch_split->parts(), 0.0);
   const uint64_t step_seed = data::mix_seed(data::mix_seed(seed ^ 0x73706c6974ULL, epoch), b);
   batch_split->forward_backward(
       rows, model->parameters(), [&](int part, int64_t first, int64_t count) {
@@ -326,17 +322,14 @@ double Trainer::State::split_forward_backward(const TrainingBatch& batch, int64_
           loss = task->training_loss(*model, batch.inputs.narrow(0, first, count),
                                      batch.targets.narrow(0, first, count));
         }
-        slice_means[part] = loss.item<double>();
         // Weighted by the slice's share of the batch: the slices' gradients sum to the
         // gradient of the batch mean.
         const double weight = static_cast<double>(count) / static_cast<double>(rows);
+        slice_shares[part] = loss.item<double>() * weight;
         return scaler.scale(loss * (weight / static_cast<double>(group_size)));
       });
   double loss_value = 0;
-  for (int part = 0; part < batch_split->parts(); ++part) {
-    const int64_t count = BatchSplit::slice(rows, batch_split->parts(), part).second;
-    loss_value += slice_means[part] * static_cast<double>(count) / static_cast<double>(rows);
-  }
+  for (double share : slice_shares) loss_value += share;
   check_finite(loss_value, epoch, b);
   return loss_value;
 }

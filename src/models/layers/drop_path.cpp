@@ -13,12 +13,10 @@ DropPathImpl::DropPathImpl(double drop_prob) : drop_prob_(drop_prob) {
 
 at::Tensor DropPathImpl::forward(const at::Tensor& x) {
   if (!is_training() || drop_prob_ == 0.0) return x;
-  const double keep = 1.0 - drop_prob_;
   // One draw per sample, broadcast over every other dimension.
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
-  at::Tensor mask = at::empty(shape, x.options()).bernoulli_(keep, layer_generator()).div_(keep);
-  return x * mask;
+  return x * keep_mask(shape, x.options(), 1.0 - drop_prob_);
 }
 
 }  // namespace vitrine::models

@@ -12,9 +12,7 @@ DropoutImpl::DropoutImpl(double p) : p_(p) {
 
 at::Tensor DropoutImpl::forward(const at::Tensor& x) {
   if (!is_training() || p_ == 0.0) return x;
-  const double keep = 1.0 - p_;
-  at::Tensor mask = at::empty_like(x).bernoulli_(keep, layer_generator()).div_(keep);
-  return x * mask;
+  return x * keep_mask(x.sizes(), x.options(), 1.0 - p_);
 }
 
 }  // namespace vitrine::models

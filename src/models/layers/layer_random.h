@@ -5,12 +5,17 @@
 #pragma once
 
 #include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
 #include <c10/util/Optional.h>
 
 namespace vitrine::models {
 
 // The generator stochastic layers on this thread should use; nullopt means torch's default.
 c10::optional<at::Generator> layer_generator();
+
+// A dropout mask of `shape`: 1/keep with probability `keep`, else 0, drawn from
+// layer_generator().
+at::Tensor keep_mask(at::IntArrayRef shape, const at::TensorOptions& options, double keep);
 
 class LayerGeneratorScope {
  public:
