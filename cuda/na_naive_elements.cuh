@@ -132,23 +132,24 @@ VITRINE_HD Acc attn_grad(const Geometry& g, const T* grad_out, const T* v, int64
 }
 
 // One term of the rpb gradient: grad_attn[bh, t, w] goes to drpb[cell]; returns false for
-// slots without a key. The caller sums (atomically on the GPU) in float32.
-template <typename T>
+// slots without a key. The caller sums the terms (atomically on the GPU) in Acc: float32,
+// or float64 for float64 inputs.
+template <typename Acc, typename T>
 VITRINE_HD bool bias_grad_term(const Geometry& g, const T* grad_attn, int64_t index, int64_t& cell,
-                               float& value) {
+                               Acc& value) {
   const Flat f = split(g, index, g.window_size());
   const Coord3 i = attention::na::token_coord(g, f.token);
   Coord3 j;
   if (!attention::na::slot_key(g, i, f.inner, j)) return false;
   cell = (f.bh % g.heads) * g.bias_size() + attention::na::bias_offset(g, i, j);
-  value = static_cast<float>(grad_attn[index]);
+  value = static_cast<Acc>(grad_attn[index]);
   return true;
 }
 
 // delta[bh, t] = grad_out[t] . out[t]: the softmax-backward term of the fused backward.
-template <typename T>
-VITRINE_HD float row_dot(const Geometry& g, const T* grad_out, const T* out, int64_t index) {
-  return dot<float>(grad_out + index * g.value_dim, out + index * g.value_dim, g.value_dim);
+template <typename Acc, typename T>
+VITRINE_HD Acc row_dot(const Geometry& g, const T* grad_out, const T* out, int64_t index) {
+  return dot<Acc>(grad_out + index * g.value_dim, out + index * g.value_dim, g.value_dim);
 }
 
 }  // namespace vitrine::cuda::naive

@@ -19,10 +19,6 @@ using at::Tensor;
 using c10::optional;
 using BoolList = c10::List<bool>;
 
-std::string op_name(const char* stem, int axes) {
-  return "na" + std::to_string(axes) + "d" + stem;
-}
-
 // Half and bfloat16 run through the float kernels (upcast in, downcast out).
 at::ScalarType compute_type(at::ScalarType t) {
   return t == at::kDouble ? at::kDouble : at::kFloat;
@@ -57,10 +53,7 @@ int axes_of(const Tensor& q) {
 Tensor qk_cpu(const std::string& name, int axes, const Tensor& q, const Tensor& k,
               const optional<Tensor>& rpb, IntArrayRef kernel_size, IntArrayRef dilation,
               const BoolList& is_causal) {
-  Problem p = describe(name, axes, q, kernel_size, dilation, is_causal);
-  check_like_query(p, k, "key");
-  TORCH_CHECK(k.size(-1) == p.dim, name, ": key dim ", k.size(-1), " != query dim ", p.dim);
-  if (rpb && rpb->defined()) check_rpb(p, *rpb);
+  Problem p = describe_qk(name, axes, q, k, rpb, kernel_size, dilation, is_causal);
   const Problem c = compute_problem(p);
   Tensor attn = at::empty(
       {p.batch, p.heads, p.length[0], p.length[1], p.length[2], p.window_size()}, options_of(p));
@@ -70,9 +63,7 @@ Tensor qk_cpu(const std::string& name, int axes, const Tensor& q, const Tensor& 
 
 Tensor av_cpu(const std::string& name, int axes, const Tensor& attn, const Tensor& v,
               IntArrayRef kernel_size, IntArrayRef dilation, const BoolList& is_causal) {
-  Problem p = describe(name, axes, attn, kernel_size, dilation, is_causal);
-  check_attention(p, attn);
-  check_like_query(p, v, "value");
+  Problem p = describe_av(name, axes, attn, v, kernel_size, dilation, is_causal);
   const Problem c = compute_problem(p);
   Tensor out = at::empty({p.batch, p.heads, p.length[0], p.length[1], p.length[2], v.size(-1)},
                          options_of(p));
@@ -86,11 +77,7 @@ std::tuple<Tensor, Tensor> fused_forward_cpu(const Tensor& q, const Tensor& k, c
                                              double scale) {
   const int axes = axes_of(q);
   const std::string name = op_name("", axes);
-  Problem p = describe(name, axes, q, kernel_size, dilation, is_causal);
-  check_like_query(p, k, "key");
-  check_like_query(p, v, "value");
-  TORCH_CHECK(k.size(-1) == p.dim, name, ": key dim ", k.size(-1), " != query dim ", p.dim);
-  if (rpb && rpb->defined()) check_rpb(p, *rpb);
+  Problem p = describe_fused(name, axes, q, k, v, rpb, kernel_size, dilation, is_causal);
   const Problem c = compute_problem(p);
   Tensor out = at::empty({p.batch, p.heads, p.length[0], p.length[1], p.length[2], v.size(-1)},
                          options_of(p));

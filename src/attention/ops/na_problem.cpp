@@ -55,6 +55,55 @@ Problem describe(const std::string& op, int axes, const at::Tensor& q, at::IntAr
   return p;
 }
 
+std::string op_name(const char* stem, int axes) {
+  return "na" + std::to_string(axes) + "d" + stem;
+}
+
+Problem describe_qk(const std::string& op, int axes, const at::Tensor& q, const at::Tensor& k,
+                    const c10::optional<at::Tensor>& rpb, at::IntArrayRef kernel_size,
+                    at::IntArrayRef dilation, const c10::List<bool>& is_causal) {
+  Problem p = describe(op, axes, q, kernel_size, dilation, is_causal);
+  check_like_query(p, k, "key");
+  TORCH_CHECK(k.size(-1) == p.dim, op, ": key dim ", k.size(-1), " != query dim ", p.dim);
+  if (rpb && rpb->defined()) check_rpb(p, *rpb);
+  return p;
+}
+
+Problem describe_av(const std::string& op, int axes, const at::Tensor& attn, const at::Tensor& v,
+                    at::IntArrayRef kernel_size, at::IntArrayRef dilation,
+                    const c10::List<bool>& is_causal) {
+  Problem p = describe(op, axes, attn, kernel_size, dilation, is_causal);
+  check_attention(p, attn);
+  check_like_query(p, v, "value");
+  p.value_dim = v.size(-1);
+  return p;
+}
+
+Problem describe_fused(const std::string& op, int axes, const at::Tensor& q, const at::Tensor& k,
+                       const at::Tensor& v, const c10::optional<at::Tensor>& rpb,
+                       at::IntArrayRef kernel_size, at::IntArrayRef dilation,
+                       const c10::List<bool>& is_causal) {
+  Problem p = describe_qk(op, axes, q, k, rpb, kernel_size, dilation, is_causal);
+  check_like_query(p, v, "value");
+  p.value_dim = v.size(-1);
+  return p;
+}
+
+Geometry geometry(const Problem& p) {
+  Geometry g;
+  g.batch = p.batch;
+  g.heads = p.heads;
+  g.dim = p.dim;
+  g.value_dim = p.value_dim;
+  for (int a = 0; a < kMaxAxes; ++a) {
+    g.length[a] = p.length[a];
+    g.kernel[a] = p.kernel[a];
+    g.dilation[a] = p.dilation[a];
+    g.causal[a] = p.causal[a];
+  }
+  return g;
+}
+
 void check_like_query(const Problem& p, const at::Tensor& t, const char* name) {
   TORCH_CHECK(t.defined(), p.op, ": ", name, " is undefined");
   TORCH_CHECK(t.dim() == p.axes + 3, p.op, ": ", name, " must be ", p.axes + 3,

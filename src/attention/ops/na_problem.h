@@ -5,9 +5,12 @@
 
 #include <ATen/core/List.h>
 #include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
 
 #include <cstdint>
 #include <string>
+
+#include "attention/ops/na_geometry.h"
 
 namespace vitrine::attention::na {
 
@@ -37,6 +40,25 @@ struct Problem {
 // naming the op, the axis and the numbers at fault.
 Problem describe(const std::string& op, int axes, const at::Tensor& q, at::IntArrayRef kernel_size,
                  at::IntArrayRef dilation, const c10::List<bool>& is_causal);
+
+// "na2d_qk" from ("_qk", 2).
+std::string op_name(const char* stem, int axes);
+
+// The validated problem of each op (the checks every backend shares): naNd_qk (q, k, rpb),
+// naNd_av (attn, v; value_dim = v's last dim) and the fused naNd (q, k, v, rpb).
+Problem describe_qk(const std::string& op, int axes, const at::Tensor& q, const at::Tensor& k,
+                    const c10::optional<at::Tensor>& rpb, at::IntArrayRef kernel_size,
+                    at::IntArrayRef dilation, const c10::List<bool>& is_causal);
+Problem describe_av(const std::string& op, int axes, const at::Tensor& attn, const at::Tensor& v,
+                    at::IntArrayRef kernel_size, at::IntArrayRef dilation,
+                    const c10::List<bool>& is_causal);
+Problem describe_fused(const std::string& op, int axes, const at::Tensor& q, const at::Tensor& k,
+                       const at::Tensor& v, const c10::optional<at::Tensor>& rpb,
+                       at::IntArrayRef kernel_size, at::IntArrayRef dilation,
+                       const c10::List<bool>& is_causal);
+
+// The problem's sizes as kernel data.
+Geometry geometry(const Problem& p);
 
 // Checks that `t` has q's batch, heads and spatial sizes (last dim free) and dtype.
 void check_like_query(const Problem& p, const at::Tensor& t, const char* name);

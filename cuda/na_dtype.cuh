@@ -1,0 +1,41 @@
+// Maps the DType of na_kernels.h to storage and accumulator types for the kernels.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <utility>
+
+#include "na_kernels.h"
+
+namespace vitrine::cuda {
+
+template <typename T>
+struct AccumulatorOf {
+  using type = float;
+};
+template <>
+struct AccumulatorOf<double> {
+  using type = double;
+};
+
+// Calls fn(T{}) with T the storage type of `dtype`.
+template <typename Fn>
+cudaError_t dispatch_dtype(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat32: return fn(float{});
+    case DType::kFloat16: return fn(__half{});
+    case DType::kBFloat16: return fn(__nv_bfloat16{});
+    case DType::kFloat64: return fn(double{});
+  }
+  return cudaErrorInvalidValue;
+}
+
+// Grid for a grid-stride loop over n elements.
+inline unsigned grid_for(int64_t n, int threads) {
+  const int64_t blocks = (n + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < (int64_t{1} << 20) ? (blocks > 0 ? blocks : 1)
+                                                           : (int64_t{1} << 20));
+}
+
+}  // namespace vitrine::cuda
