@@ -32,6 +32,15 @@ TEST_F(Cli, NoSubcommandOrUnknownFlagIsAUsageError) {
   EXPECT_EQ(run("nosuchcommand").code, 2);
 }
 
+TEST_F(Cli, BenchOpsRejectsUnknownDevicesAndDtypes) {
+  Result r = run("bench ops --device tpu");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--device must be cpu or cuda, got 'tpu'"), std::string::npos) << r.err;
+  r = run("bench ops --device cpu --dtype float16");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("float16/bfloat16 with --device cuda"), std::string::npos) << r.err;
+}
+
 TEST_F(Cli, ConfigPrintsTheComposedTreeWithOverrides) {
   Result r = run("config model=dinat_tiny trainer.epochs=3 +trainer.note=hi");
   ASSERT_EQ(r.code, 0) << r.err;
@@ -102,8 +111,8 @@ TEST_F(Cli, EnvInterpolationReachesTheConfig) {
 TEST_F(Cli, ModelsListsTheZoo) {
   Result r = run("models");
   EXPECT_EQ(r.code, 0) << r.err;
-  for (const char* row : {"nat_tiny", "27,901,582", "dinat_large", "200,943,514",
-                          "dinat_s_base", "87,768,224", "dinat_nano"})
+  for (const char* row : {"nat_tiny", "27,901,582", "dinat_large", "200,943,514", "dinat_s_base",
+                          "87,768,224", "dinat_nano"})
     EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
   Result filtered = run("models DiNAT_s");
   EXPECT_EQ(filtered.code, 0);

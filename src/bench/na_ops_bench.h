@@ -9,14 +9,15 @@
 namespace vitrine::bench {
 
 struct OpsBenchOptions {
-  std::string dtype = "float32";  // float32 | float64
+  std::string device = "cpu";     // cpu | cuda
+  std::string dtype = "float32";  // float32 | float64 (| float16 | bfloat16 on cuda)
   int warmup = 1;
   int repeats = 5;
-  std::string only;          // run cases whose name contains this
-  bool baselines = true;     // include the gather and full-attention baselines
+  std::string only;           // run cases whose name contains this
+  bool baselines = true;      // include the gather and full-attention baselines
   std::string pass = "both";  // fwd | fwd+bwd | both
   std::string impl;           // run implementations whose name contains this
-  std::string results_file;  // markdown table appended here when set
+  std::string results_file;   // markdown table appended here when set
 };
 
 // Prints the table; returns the process exit code.

@@ -41,7 +41,13 @@ int dispatch(int argc, char** argv) {
   vitrine::bench::OpsBenchOptions ops_options;
   auto* bench_ops = bench->add_subcommand(
       "ops", "Neighborhood-attention ops vs stock-libtorch and full-attention baselines");
-  bench_ops->add_option("--dtype", ops_options.dtype, "float32 or float64")->capture_default_str();
+  bench_ops
+      ->add_option("--device", ops_options.device,
+                   "cpu, or cuda (NATTEN's GPU problem set: batch 128, 16 heads)")
+      ->capture_default_str();
+  bench_ops
+      ->add_option("--dtype", ops_options.dtype, "float32 or float64; float16, bfloat16 on cuda")
+      ->capture_default_str();
   bench_ops->add_option("--warmup", ops_options.warmup, "Untimed runs per measurement")
       ->capture_default_str();
   bench_ops->add_option("--repeats", ops_options.repeats, "Timed runs (median reported)")
