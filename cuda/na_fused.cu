@@ -53,6 +53,19 @@ cudaError_t launch_tiled(const Kernel& kernel, bool inverse, cudaStream_t stream
   return cudaGetLastError();
 }
 
+// The inputs both passes read.
+template <typename T>
+tiled::Tensors<T> inputs(const void* q, const void* k, const void* v, const void* rpb,
+                         float scale) {
+  tiled::Tensors<T> t;
+  t.q = static_cast<const T*>(q);
+  t.k = static_cast<const T*>(k);
+  t.v = static_cast<const T*>(v);
+  t.rpb = static_cast<const T*>(rpb);
+  t.scale = scale;
+  return t;
+}
+
 // Calls fn(std::integral_constant<int, D>) for the supported head dims.
 template <typename Fn>
 cudaError_t dispatch_dim(int64_t dim, Fn&& fn) {
@@ -62,6 +75,17 @@ cudaError_t dispatch_dim(int64_t dim, Fn&& fn) {
     case 128: return fn(std::integral_constant<int, 128>{});
     default: return cudaErrorInvalidValue;
   }
+}
+
+// Calls fn(T{}, std::integral_constant<int, D>) for the tiled kernels' dtypes and head dims.
+template <typename Fn>
+cudaError_t dispatch_tiled(DType dtype, int64_t dim, Fn&& fn) {
+  return dispatch_dtype(dtype, [&](auto tag) {
+    if constexpr (std::is_same_v<decltype(tag), double>)
+      return cudaErrorInvalidValue;
+    else
+      return dispatch_dim(dim, [&](auto d) { return fn(tag, d); });
+  });
 }
 
 size_t shared_bytes_needed(const Geometry& g) {
@@ -94,24 +118,14 @@ cudaError_t na_fused_forward(DType dtype, const Geometry& g, const void* q, cons
                              const void* v, const void* rpb, float scale, void* out, float* lse,
                              cudaStream_t stream) {
   if (dtype == DType::kFloat64) return cudaErrorInvalidValue;
-  return dispatch_dtype(dtype, [&](auto tag) {
+  return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) {
     using T = decltype(tag);
-    if constexpr (std::is_same_v<T, double>)
-      return cudaErrorInvalidValue;
-    else
-      return dispatch_dim(g.dim, [&](auto dim) {
-        constexpr int D = decltype(dim)::value;
-        tiled::Tensors<T> t;
-        t.q = static_cast<const T*>(q);
-        t.k = static_cast<const T*>(k);
-        t.v = static_cast<const T*>(v);
-        t.rpb = static_cast<const T*>(rpb);
-        t.out_w = static_cast<T*>(out);
-        t.lse_w = lse;
-        t.scale = scale;
-        return launch_tiled(tiled::ForwardKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kForward)},
-                            false, stream);
-      });
+    constexpr int D = decltype(dim)::value;
+    tiled::Tensors<T> t = inputs<T>(q, k, v, rpb, scale);
+    t.out_w = static_cast<T*>(out);
+    t.lse_w = lse;
+    return launch_tiled(tiled::ForwardKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kForward)},
+                        false, stream);
   });
 }
 
@@ -124,34 +138,23 @@ cudaError_t na_fused_backward(DType dtype, const Geometry& g, const void* grad_o
   if (e == cudaSuccess && grad_rpb != nullptr)
     e = cudaMemsetAsync(grad_rpb, 0, sizeof(float) * g.heads * g.bias_size(), stream);
   if (e != cudaSuccess) return e;
-  return dispatch_dtype(dtype, [&](auto tag) {
+  return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) {
     using T = decltype(tag);
-    if constexpr (std::is_same_v<T, double>)
-      return cudaErrorInvalidValue;
-    else
-      return dispatch_dim(g.dim, [&](auto dim) {
-        constexpr int D = decltype(dim)::value;
-        tiled::Tensors<T> t;
-        t.q = static_cast<const T*>(q);
-        t.k = static_cast<const T*>(k);
-        t.v = static_cast<const T*>(v);
-        t.rpb = static_cast<const T*>(rpb);
-        t.out = static_cast<const T*>(out);
-        t.grad_out = static_cast<const T*>(grad_out);
-        t.lse = lse;
-        t.delta = delta;
-        t.grad_q = static_cast<T*>(grad_q);
-        t.grad_k = static_cast<T*>(grad_k);
-        t.grad_v = static_cast<T*>(grad_v);
-        t.grad_rpb = grad_rpb;
-        t.scale = scale;
-        cudaError_t status =
-            launch_tiled(tiled::QueryGradKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kQueryGrad)},
-                         false, stream);
-        if (status != cudaSuccess) return status;
-        return launch_tiled(tiled::KeyGradKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kKeyGrad)},
-                            true, stream);
-      });
+    constexpr int D = decltype(dim)::value;
+    tiled::Tensors<T> t = inputs<T>(q, k, v, rpb, scale);
+    t.out = static_cast<const T*>(out);
+    t.grad_out = static_cast<const T*>(grad_out);
+    t.lse = lse;
+    t.delta = delta;
+    t.grad_q = static_cast<T*>(grad_q);
+    t.grad_k = static_cast<T*>(grad_k);
+    t.grad_v = static_cast<T*>(grad_v);
+    t.grad_rpb = grad_rpb;
+    cudaError_t status = launch_tiled(
+        tiled::QueryGradKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kQueryGrad)}, false, stream);
+    if (status != cudaSuccess) return status;
+    return launch_tiled(tiled::KeyGradKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kKeyGrad)}, true,
+                        stream);
   });
 }
 

@@ -236,51 +236,111 @@ VITRINE_HD void stage_rows(const Geometry& g, const TilePlan& p, int64_t x0, int
   }
 }
 
-// Forward: out = softmax(q.k * scale + rpb) v, lse = log-sum-exp of the logits.
+// Position along axis 2 of tile member `member`.
+VITRINE_HD int64_t member_position(const Geometry& g, const TilePlan& p, int64_t member) {
+  return attention::na::from_group(p.first + member, p.group, g.dilation[2]);
+}
+
+// rpb[h, cell of (i, j)] as float, 0 without a bias.
+template <typename T>
+VITRINE_HD float bias_value(const Geometry& g, const T* rpb, int64_t bh, const Coord3& i,
+                            const Coord3& j) {
+  if (rpb == nullptr) return 0;
+  return static_cast<float>(
+      rpb[(bh % g.heads) * g.bias_size() + attention::na::bias_offset(g, i, j)]);
+}
+
+// Sum of the lanes' partial dot products stored at `partial[0..lanes)`.
+template <int D>
+VITRINE_HD float lane_sum(const float* partial) {
+  float sum = 0;
+  for (int l = 0; l < Tiling<D>::kLanes; ++l) sum += partial[l];
+  return sum;
+}
+
+// What every kernel shares: sizes, tensors, shared layout, and the thread -> (member, lane)
+// mapping. `Run` is the partner run of a member along axis 2 (window or inverse window).
 template <typename T, int D>
-struct ForwardKernel {
+struct KernelBase {
   using Tile = Tiling<D>;
-  struct State {
-    float q[Tile::kPerLane];
-    float acc[Tile::kPerLane];
-    float max, sum;
-  };
   Geometry g;
   Tensors<T> t;
   SharedLayout s;
 
-  VITRINE_HD bool owns(const TilePlan& p, int tid) const { return tid / Tile::kLanes < p.count; }
-
-  VITRINE_HD void begin(const TilePlan& p, float*, int tid, State& st) const {
-    for (int m = 0; m < Tile::kPerLane; ++m) st.acc[m] = 0;
-    st.max = -INFINITY;
-    st.sum = 0;
-    if (!owns(p, tid)) return;
-    const int64_t token = p.bh * g.tokens() + member_token(g, p, tid / Tile::kLanes);
-    load_slice<D>(t.q + token * D, tid % Tile::kLanes, st.q);
+  VITRINE_HD static int member_of(int tid) { return tid / Tile::kLanes; }
+  VITRINE_HD static int lane_of(int tid) { return tid % Tile::kLanes; }
+  VITRINE_HD bool owns(const TilePlan& p, int tid) const { return member_of(tid) < p.count; }
+  VITRINE_HD int64_t global_token(const TilePlan& p, int tid) const {
+    return p.bh * g.tokens() + member_token(g, p, member_of(tid));
   }
-
+  // Window along axis 2 of query member `member` (query tiles).
+  VITRINE_HD Span window2(const TilePlan& p, int member) const {
+    return attention::na::axis_window(g, 2, member_position(g, p, member));
+  }
+  // Stages the keys and values of window row r (query tiles).
   VITRINE_HD void stage(const TilePlan& p, float* smem, int64_t r, int tid) const {
     int64_t j0, j1;
     row_position(g, p, r, j0, j1);
     stage_rows<D>(g, p, j0, j1, t.k, t.v, smem + s.tile_a, smem + s.tile_b, tid);
   }
+  // First staged index of `run` (a partner run along axis 2).
+  VITRINE_HD int64_t staged_index(const TilePlan& p, const Span& run) const {
+    return attention::na::in_group(run.first, g.dilation[2]) - p.span_first;
+  }
+  // Partial dot products of the thread's slices `a` and `b` with every partner of `run`:
+  // partial_a/partial_b[member][x][lane] (`slots` entries per member).
+  VITRINE_HD void score_pair(const TilePlan& p, float* smem, int tid, const Span& run,
+                             int64_t slots, const float* a, const float* b) const {
+    const int member = member_of(tid), lane = lane_of(tid);
+    const int64_t u0 = staged_index(p, run), at = member * slots * Tile::kLanes;
+    for (int64_t x = 0; x < run.count; ++x) {
+      smem[s.partial_a + at + x * Tile::kLanes + lane] =
+          slice_dot<D>(a, smem + s.tile_a + (u0 + x) * D, lane);
+      smem[s.partial_b + at + x * Tile::kLanes + lane] =
+          slice_dot<D>(b, smem + s.tile_b + (u0 + x) * D, lane);
+    }
+  }
+};
+
+// Forward: out = softmax(q.k * scale + rpb) v, lse = log-sum-exp of the logits.
+template <typename T, int D>
+struct ForwardKernel : KernelBase<T, D> {
+  using Base = KernelBase<T, D>;
+  using Tile = typename Base::Tile;
+  using Base::g, Base::t, Base::s;
+  struct State {
+    float q[Tile::kPerLane];
+    float acc[Tile::kPerLane];
+    float max, sum;
+  };
+  VITRINE_HD ForwardKernel(const Geometry& g_, const Tensors<T>& t_, const SharedLayout& s_)
+      : Base{g_, t_, s_} {}
+
+  VITRINE_HD void begin(const TilePlan& p, float*, int tid, State& st) const {
+    for (int m = 0; m < Tile::kPerLane; ++m) st.acc[m] = 0;
+    st.max = -INFINITY;
+    st.sum = 0;
+    if (!this->owns(p, tid)) return;
+    load_slice<D>(t.q + this->global_token(p, tid) * D, Base::lane_of(tid), st.q);
+  }
+
+  using Base::stage, Base::window2;
 
   VITRINE_HD void score(const TilePlan& p, float* smem, int64_t, int tid, State& st) const {
-    if (!owns(p, tid)) return;
-    const int member = tid / Tile::kLanes, lane = tid % Tile::kLanes;
+    if (!this->owns(p, tid)) return;
+    const int member = Base::member_of(tid), lane = Base::lane_of(tid);
     const Span w = window2(p, member);
-    const int64_t u0 = attention::na::in_group(w.first, g.dilation[2]) - p.span_first;
+    const int64_t u0 = this->staged_index(p, w);
     float* partial = smem + s.partial_a + member * g.kernel[2] * Tile::kLanes;
     for (int64_t x = 0; x < w.count; ++x)
       partial[x * Tile::kLanes + lane] = slice_dot<D>(st.q, smem + s.tile_a + (u0 + x) * D, lane);
   }
 
   VITRINE_HD void accumulate(const TilePlan& p, float* smem, int64_t r, int tid, State& st) const {
-    if (!owns(p, tid)) return;
-    const int member = tid / Tile::kLanes, lane = tid % Tile::kLanes;
+    if (!this->owns(p, tid)) return;
+    const int member = Base::member_of(tid), lane = Base::lane_of(tid);
     const Span w = window2(p, member);
-    const int64_t u0 = attention::na::in_group(w.first, g.dilation[2]) - p.span_first;
+    const int64_t u0 = this->staged_index(p, w);
     const float* partial = smem + s.partial_a + member * g.kernel[2] * Tile::kLanes;
     float row_max = -INFINITY;
     for (int64_t x = 0; x < w.count; ++x) {
@@ -303,121 +363,80 @@ struct ForwardKernel {
   VITRINE_HD void flush(const TilePlan&, float*, int64_t, int) const {}
 
   VITRINE_HD void finish(const TilePlan& p, float*, int tid, const State& st) const {
-    if (!owns(p, tid)) return;
-    const int member = tid / Tile::kLanes, lane = tid % Tile::kLanes;
-    const int64_t token = p.bh * g.tokens() + member_token(g, p, member);
+    if (!this->owns(p, tid)) return;
+    const int lane = Base::lane_of(tid);
+    const int64_t token = this->global_token(p, tid);
     for (int m = 0; m < Tile::kPerLane; ++m)
       t.out_w[token * D + lane + Tile::kLanes * m] = static_cast<T>(st.acc[m] / st.sum);
     if (lane == 0) t.lse_w[token] = st.max + logf(st.sum);
   }
 
-  // Window along axis 2 of tile member `member`.
-  VITRINE_HD Span window2(const TilePlan& p, int member) const {
-    return attention::na::axis_window(
-        g, 2, attention::na::from_group(p.first + member, p.group, g.dilation[2]));
-  }
-
   // Scaled logit (+ bias) of member's x-th key of row r, from the lanes' partial sums.
   VITRINE_HD float logit(const TilePlan& p, int64_t r, int member, const Span& w, int64_t x,
                          const float* partial) const {
-    float dot = 0;
-    for (int l = 0; l < Tile::kLanes; ++l) dot += partial[x * Tile::kLanes + l];
-    float value = dot * t.scale;
-    if (t.rpb != nullptr) {
-      Coord3 i{{p.fixed[0], p.fixed[1],
-                attention::na::from_group(p.first + member, p.group, g.dilation[2])}};
-      Coord3 j;
-      row_position(g, p, r, j.at[0], j.at[1]);
-      j.at[2] = w.first + x * g.dilation[2];
-      value += static_cast<float>(
-          t.rpb[(p.bh % g.heads) * g.bias_size() + attention::na::bias_offset(g, i, j)]);
-    }
-    return value;
+    Coord3 i{{p.fixed[0], p.fixed[1], member_position(g, p, member)}}, j;
+    row_position(g, p, r, j.at[0], j.at[1]);
+    j.at[2] = w.first + x * g.dilation[2];
+    return lane_sum<D>(partial + x * Tile::kLanes) * t.scale + bias_value(g, t.rpb, p.bh, i, j);
   }
 };
 
 // Backward pass 1: dQ and the rpb gradient, tiles of queries.
 template <typename T, int D>
-struct QueryGradKernel {
-  using Tile = Tiling<D>;
+struct QueryGradKernel : KernelBase<T, D> {
+  using Base = KernelBase<T, D>;
+  using Tile = typename Base::Tile;
+  using Base::g, Base::t, Base::s;
   struct State {
     float q[Tile::kPerLane];
     float grad_out[Tile::kPerLane];
     float grad_q[Tile::kPerLane];
     float lse, delta;
   };
-  Geometry g;
-  Tensors<T> t;
-  SharedLayout s;
-
-  VITRINE_HD bool owns(const TilePlan& p, int tid) const { return tid / Tile::kLanes < p.count; }
-  VITRINE_HD Span window2(const TilePlan& p, int member) const {
-    return attention::na::axis_window(
-        g, 2, attention::na::from_group(p.first + member, p.group, g.dilation[2]));
-  }
+  VITRINE_HD QueryGradKernel(const Geometry& g_, const Tensors<T>& t_, const SharedLayout& s_)
+      : Base{g_, t_, s_} {}
 
   VITRINE_HD void begin(const TilePlan& p, float* smem, int tid, State& st) const {
     for (int64_t cell = tid; cell < g.bias_extent(2); cell += Tile::kThreads)
       smem[s.bias + cell] = 0;
     for (int m = 0; m < Tile::kPerLane; ++m) st.grad_q[m] = 0;
-    if (!owns(p, tid)) return;
-    const int64_t token = p.bh * g.tokens() + member_token(g, p, tid / Tile::kLanes);
-    load_slice<D>(t.q + token * D, tid % Tile::kLanes, st.q);
-    load_slice<D>(t.grad_out + token * D, tid % Tile::kLanes, st.grad_out);
+    if (!this->owns(p, tid)) return;
+    const int64_t token = this->global_token(p, tid);
+    load_slice<D>(t.q + token * D, Base::lane_of(tid), st.q);
+    load_slice<D>(t.grad_out + token * D, Base::lane_of(tid), st.grad_out);
     st.lse = t.lse[token];
     st.delta = t.delta[token];
   }
 
-  VITRINE_HD void stage(const TilePlan& p, float* smem, int64_t r, int tid) const {
-    int64_t j0, j1;
-    row_position(g, p, r, j0, j1);
-    stage_rows<D>(g, p, j0, j1, t.k, t.v, smem + s.tile_a, smem + s.tile_b, tid);
-  }
+  using Base::stage, Base::window2;
 
   VITRINE_HD void score(const TilePlan& p, float* smem, int64_t, int tid, State& st) const {
-    if (!owns(p, tid)) return;
-    const int member = tid / Tile::kLanes, lane = tid % Tile::kLanes;
-    const Span w = window2(p, member);
-    const int64_t u0 = attention::na::in_group(w.first, g.dilation[2]) - p.span_first;
-    const int64_t at = member * g.kernel[2] * Tile::kLanes;
-    for (int64_t x = 0; x < w.count; ++x) {
-      smem[s.partial_a + at + x * Tile::kLanes + lane] =
-          slice_dot<D>(st.q, smem + s.tile_a + (u0 + x) * D, lane);
-      smem[s.partial_b + at + x * Tile::kLanes + lane] =
-          slice_dot<D>(st.grad_out, smem + s.tile_b + (u0 + x) * D, lane);
-    }
+    if (!this->owns(p, tid)) return;
+    this->score_pair(p, smem, tid, window2(p, Base::member_of(tid)), g.kernel[2], st.q,
+                     st.grad_out);
   }
 
   VITRINE_HD void accumulate(const TilePlan& p, float* smem, int64_t r, int tid, State& st) const {
-    if (!owns(p, tid)) return;
-    const int member = tid / Tile::kLanes, lane = tid % Tile::kLanes;
+    if (!this->owns(p, tid)) return;
+    const int member = Base::member_of(tid), lane = Base::lane_of(tid);
     const Span w = window2(p, member);
-    const int64_t u0 = attention::na::in_group(w.first, g.dilation[2]) - p.span_first;
+    const int64_t u0 = this->staged_index(p, w);
     const int64_t at = member * g.kernel[2] * Tile::kLanes;
-    const int64_t i2 = attention::na::from_group(p.first + member, p.group, g.dilation[2]);
-    int64_t j0, j1;
-    row_position(g, p, r, j0, j1);
+    Coord3 i{{p.fixed[0], p.fixed[1], member_position(g, p, member)}}, j;
+    row_position(g, p, r, j.at[0], j.at[1]);
     for (int64_t x = 0; x < w.count; ++x) {
-      float dot = 0, grad_dot = 0;
-      for (int l = 0; l < Tile::kLanes; ++l) {
-        dot += smem[s.partial_a + at + x * Tile::kLanes + l];
-        grad_dot += smem[s.partial_b + at + x * Tile::kLanes + l];
-      }
-      const int64_t j2 = w.first + x * g.dilation[2];
-      float logit = dot * t.scale;
-      if (t.rpb != nullptr) {
-        Coord3 i{{p.fixed[0], p.fixed[1], i2}}, j{{j0, j1, j2}};
-        logit += static_cast<float>(
-            t.rpb[(p.bh % g.heads) * g.bias_size() + attention::na::bias_offset(g, i, j)]);
-      }
+      j.at[2] = w.first + x * g.dilation[2];
+      const float logit = lane_sum<D>(smem + s.partial_a + at + x * Tile::kLanes) * t.scale +
+                          bias_value(g, t.rpb, p.bh, i, j);
       const float prob = expf(logit - st.lse);
-      const float ds = prob * (grad_dot - st.delta);
+      const float ds = prob * (lane_sum<D>(smem + s.partial_b + at + x * Tile::kLanes) - st.delta);
       const float* key = smem + s.tile_a + (u0 + x) * D;
       for (int m = 0; m < Tile::kPerLane; ++m)
         st.grad_q[m] += ds * t.scale * key[lane + Tile::kLanes * m];
       if (lane == 0 && t.grad_rpb != nullptr)
-        atomic_add(smem + s.bias + attention::na::bias_index(i2, j2, g.kernel[2], g.dilation[2]),
-                   ds);
+        atomic_add(
+            smem + s.bias + attention::na::bias_index(i.at[2], j.at[2], g.kernel[2], g.dilation[2]),
+            ds);
     }
   }
 
@@ -439,9 +458,9 @@ struct QueryGradKernel {
   }
 
   VITRINE_HD void finish(const TilePlan& p, float*, int tid, const State& st) const {
-    if (!owns(p, tid)) return;
-    const int lane = tid % Tile::kLanes;
-    const int64_t token = p.bh * g.tokens() + member_token(g, p, tid / Tile::kLanes);
+    if (!this->owns(p, tid)) return;
+    const int lane = Base::lane_of(tid);
+    const int64_t token = this->global_token(p, tid);
     for (int m = 0; m < Tile::kPerLane; ++m)
       t.grad_q[token * D + lane + Tile::kLanes * m] = static_cast<T>(st.grad_q[m]);
   }
@@ -449,30 +468,29 @@ struct QueryGradKernel {
 
 // Backward pass 2: dK and dV, tiles of keys; partners are the queries of inverse windows.
 template <typename T, int D>
-struct KeyGradKernel {
-  using Tile = Tiling<D>;
+struct KeyGradKernel : KernelBase<T, D> {
+  using Base = KernelBase<T, D>;
+  using Tile = typename Base::Tile;
+  using Base::g, Base::t, Base::s;
   struct State {
     float k[Tile::kPerLane];
     float v[Tile::kPerLane];
     float grad_k[Tile::kPerLane];
     float grad_v[Tile::kPerLane];
   };
-  Geometry g;
-  Tensors<T> t;
-  SharedLayout s;
+  VITRINE_HD KeyGradKernel(const Geometry& g_, const Tensors<T>& t_, const SharedLayout& s_)
+      : Base{g_, t_, s_} {}
 
-  VITRINE_HD bool owns(const TilePlan& p, int tid) const { return tid / Tile::kLanes < p.count; }
   VITRINE_HD Span inverse2(const TilePlan& p, int member) const {
-    return attention::na::axis_inverse_window(
-        g, 2, attention::na::from_group(p.first + member, p.group, g.dilation[2]));
+    return attention::na::axis_inverse_window(g, 2, member_position(g, p, member));
   }
 
   VITRINE_HD void begin(const TilePlan& p, float*, int tid, State& st) const {
     for (int m = 0; m < Tile::kPerLane; ++m) st.grad_k[m] = st.grad_v[m] = 0;
-    if (!owns(p, tid)) return;
-    const int64_t token = p.bh * g.tokens() + member_token(g, p, tid / Tile::kLanes);
-    load_slice<D>(t.k + token * D, tid % Tile::kLanes, st.k);
-    load_slice<D>(t.v + token * D, tid % Tile::kLanes, st.v);
+    if (!this->owns(p, tid)) return;
+    const int64_t token = this->global_token(p, tid);
+    load_slice<D>(t.k + token * D, Base::lane_of(tid), st.k);
+    load_slice<D>(t.v + token * D, Base::lane_of(tid), st.v);
   }
 
   VITRINE_HD void stage(const TilePlan& p, float* smem, int64_t r, int tid) const {
@@ -488,42 +506,26 @@ struct KeyGradKernel {
   }
 
   VITRINE_HD void score(const TilePlan& p, float* smem, int64_t, int tid, State& st) const {
-    if (!owns(p, tid)) return;
-    const int member = tid / Tile::kLanes, lane = tid % Tile::kLanes;
-    const Span inv = inverse2(p, member);
-    const int64_t u0 = attention::na::in_group(inv.first, g.dilation[2]) - p.span_first;
-    const int64_t at = member * max_inverse(g) * Tile::kLanes;
-    for (int64_t x = 0; x < inv.count; ++x) {
-      smem[s.partial_a + at + x * Tile::kLanes + lane] =
-          slice_dot<D>(st.k, smem + s.tile_a + (u0 + x) * D, lane);
-      smem[s.partial_b + at + x * Tile::kLanes + lane] =
-          slice_dot<D>(st.v, smem + s.tile_b + (u0 + x) * D, lane);
-    }
+    if (!this->owns(p, tid)) return;
+    this->score_pair(p, smem, tid, inverse2(p, Base::member_of(tid)), max_inverse(g), st.k, st.v);
   }
 
   VITRINE_HD void accumulate(const TilePlan& p, float* smem, int64_t r, int tid, State& st) const {
-    if (!owns(p, tid)) return;
-    const int member = tid / Tile::kLanes, lane = tid % Tile::kLanes;
+    if (!this->owns(p, tid)) return;
+    const int member = Base::member_of(tid), lane = Base::lane_of(tid);
     const Span inv = inverse2(p, member);
-    const int64_t u0 = attention::na::in_group(inv.first, g.dilation[2]) - p.span_first;
+    const int64_t u0 = this->staged_index(p, inv);
     const int64_t at = member * max_inverse(g) * Tile::kLanes;
-    Coord3 i, j{{p.fixed[0], p.fixed[1],
-                 attention::na::from_group(p.first + member, p.group, g.dilation[2])}};
+    Coord3 i, j{{p.fixed[0], p.fixed[1], member_position(g, p, member)}};
     row_position(g, p, r, i.at[0], i.at[1]);
     for (int64_t x = 0; x < inv.count; ++x) {
-      float dot = 0, grad_dot = 0;
-      for (int l = 0; l < Tile::kLanes; ++l) {
-        dot += smem[s.partial_a + at + x * Tile::kLanes + l];
-        grad_dot += smem[s.partial_b + at + x * Tile::kLanes + l];
-      }
       i.at[2] = inv.first + x * g.dilation[2];
-      float logit = dot * t.scale;
-      if (t.rpb != nullptr)
-        logit += static_cast<float>(
-            t.rpb[(p.bh % g.heads) * g.bias_size() + attention::na::bias_offset(g, i, j)]);
       const int64_t u = u0 + x;
+      const float logit = lane_sum<D>(smem + s.partial_a + at + x * Tile::kLanes) * t.scale +
+                          bias_value(g, t.rpb, p.bh, i, j);
       const float prob = expf(logit - smem[s.scalar_a + u]);
-      const float ds = prob * (grad_dot - smem[s.scalar_b + u]);
+      const float ds =
+          prob * (lane_sum<D>(smem + s.partial_b + at + x * Tile::kLanes) - smem[s.scalar_b + u]);
       const float* query = smem + s.tile_a + u * D;
       const float* grad_out = smem + s.tile_b + u * D;
       for (int m = 0; m < Tile::kPerLane; ++m) {
@@ -536,9 +538,9 @@ struct KeyGradKernel {
   VITRINE_HD void flush(const TilePlan&, float*, int64_t, int) const {}
 
   VITRINE_HD void finish(const TilePlan& p, float*, int tid, const State& st) const {
-    if (!owns(p, tid)) return;
-    const int lane = tid % Tile::kLanes;
-    const int64_t token = p.bh * g.tokens() + member_token(g, p, tid / Tile::kLanes);
+    if (!this->owns(p, tid)) return;
+    const int lane = Base::lane_of(tid);
+    const int64_t token = this->global_token(p, tid);
     for (int m = 0; m < Tile::kPerLane; ++m) {
       t.grad_k[token * D + lane + Tile::kLanes * m] = static_cast<T>(st.grad_k[m]);
       t.grad_v[token * D + lane + Tile::kLanes * m] = static_cast<T>(st.grad_v[m]);

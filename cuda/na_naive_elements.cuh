@@ -53,25 +53,9 @@ VITRINE_HD Acc qk(const Geometry& g, const T* q, const T* k, const T* rpb, int64
   return s;
 }
 
-// out[bh, t, c] = sum over the window of attn[t, w] * v[key, c]; index over [..][value_dim].
-template <typename Acc, typename T>
-VITRINE_HD Acc av(const Geometry& g, const T* attn, const T* v, int64_t index) {
-  const Flat f = split(g, index, g.value_dim);
-  const Coord3 i = attention::na::token_coord(g, f.token);
-  const int64_t base = f.bh * g.tokens();
-  const T* weights = attn + (base + f.token) * g.window_size();
-  Acc sum = 0;
-  Coord3 j;
-  for (int64_t w = 0; w < g.window_size(); ++w) {
-    if (!attention::na::slot_key(g, i, w, j)) continue;
-    sum += static_cast<Acc>(weights[w]) *
-           static_cast<Acc>(v[(base + attention::na::token_index(g, j)) * g.value_dim + f.inner]);
-  }
-  return sum;
-}
-
-// Gradient of qk (or of av, by the same rule) w.r.t. its gathered operand:
-// dq[bh, t, c] = sum_w grad_attn[t, w] * k[key of w, c]. `width` is k's last dimension.
+// A window-weighted sum of gathered rows: out[bh, t, c] = sum_w weights[t, w] * x[key of w, c]
+// (`width` is x's last dim). This is av (weights = attn, x = v) and the gradient of qk
+// w.r.t. q (weights = grad_attn, x = k).
 template <typename Acc, typename T>
 VITRINE_HD Acc gather_grad(const Geometry& g, const T* grad_attn, const T* k, int64_t width,
                            int64_t index) {
@@ -87,6 +71,12 @@ VITRINE_HD Acc gather_grad(const Geometry& g, const T* grad_attn, const T* k, in
            static_cast<Acc>(k[(base + attention::na::token_index(g, j)) * width + f.inner]);
   }
   return sum;
+}
+
+// out[bh, t, c] = sum over the window of attn[t, w] * v[key, c]; index over [..][value_dim].
+template <typename Acc, typename T>
+VITRINE_HD Acc av(const Geometry& g, const T* attn, const T* v, int64_t index) {
+  return gather_grad<Acc>(g, attn, v, g.value_dim, index);
 }
 
 // Gradient w.r.t. the attended operand, gathered over the inverse window of key t:

@@ -153,6 +153,17 @@ Host host_fill(int64_t n, const Fn& fn) {
   return out;
 }
 
+// drpb on the host: every window slot's gradient summed into its bias cell.
+Host host_bias_grad(const Geometry& g, const Host& grad_attn) {
+  Host sum(static_cast<size_t>(g.heads * g.bias_size()), 0.0);
+  for (int64_t i = 0; i < static_cast<int64_t>(grad_attn.size()); ++i) {
+    int64_t cell;
+    double value;
+    if (naive::bias_grad_term(g, grad_attn.data(), i, cell, value)) sum[cell] += value;
+  }
+  return sum;
+}
+
 struct Case {
   std::string name;
   Geometry g;
@@ -282,12 +293,7 @@ void run_case(const Case& c, DType t, int device, std::mt19937& rng) {
                       }),
             tol);
     if (c.rpb) {
-      Host want(static_cast<size_t>(n_b), 0.0);
-      for (int64_t i = 0; i < n_a; ++i) {
-        int64_t cell;
-        double value;
-        if (naive::bias_grad_term(gq, grad_attn.data(), i, cell, value)) want[cell] += value;
-      }
+      const Host want = host_bias_grad(gq, grad_attn);
       compare(tag + " qk drpb", decode(t == DType::kFloat64 ? t : DType::kFloat32, grpb.download()),
               want, tol * 4);
     }
@@ -371,12 +377,7 @@ void run_case(const Case& c, DType t, int device, std::mt19937& rng) {
                     }),
           tol * 2);
   if (c.rpb) {
-    Host want(static_cast<size_t>(n_b), 0.0);
-    for (int64_t i = 0; i < n_a; ++i) {
-      int64_t cell;
-      double value;
-      if (naive::bias_grad_term(gq, ds.data(), i, cell, value)) want[cell] += value;
-    }
+    const Host want = host_bias_grad(gq, ds);
     compare(tag + " fused drpb", decode(DType::kFloat32, fgrpb.download()), want, tol * 8);
   }
 }

@@ -14,6 +14,7 @@
 
 #include <tuple>
 
+#include "attention/ops/na_backend.h"
 #include "attention/ops/na_problem.h"
 #include "na_kernels.h"
 
@@ -245,41 +246,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_backward_cuda(
           has_rpb ? drpb.view(rpb_shape(p)).to(p.dtype) : at::zeros({0}, q.options())};
 }
 
-template <int N>
-Tensor qk_cuda_n(const Tensor& q, const Tensor& k, const optional<Tensor>& rpb,
-                 IntArrayRef kernel_size, IntArrayRef dilation, const BoolList& is_causal) {
-  return qk_cuda(op_name("_qk", N), N, q, k, rpb, kernel_size, dilation, is_causal);
-}
-template <int N>
-Tensor av_cuda_n(const Tensor& attn, const Tensor& v, IntArrayRef kernel_size, IntArrayRef dilation,
-                 const BoolList& is_causal) {
-  return av_cuda(op_name("_av", N), N, attn, v, kernel_size, dilation, is_causal);
-}
-template <int N>
-Tensor fused_cuda_n(const Tensor& q, const Tensor& k, const Tensor& v, const optional<Tensor>& rpb,
-                    IntArrayRef kernel_size, IntArrayRef dilation, const BoolList& is_causal,
-                    double scale) {
-  TORCH_CHECK(q.dim() == N + 3, op_name("", N), ": expected a ", N + 3, "-D query, got shape ",
-              q.sizes());
-  return std::get<0>(fused_forward_cuda(q, k, v, rpb, kernel_size, dilation, is_causal, scale));
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(vitrine, CUDA, m) {
-  m.impl("na1d_qk", &qk_cuda_n<1>);
-  m.impl("na2d_qk", &qk_cuda_n<2>);
-  m.impl("na3d_qk", &qk_cuda_n<3>);
-  m.impl("na1d_av", &av_cuda_n<1>);
-  m.impl("na2d_av", &av_cuda_n<2>);
-  m.impl("na3d_av", &av_cuda_n<3>);
-  m.impl("na1d", &fused_cuda_n<1>);
-  m.impl("na2d", &fused_cuda_n<2>);
-  m.impl("na3d", &fused_cuda_n<3>);
-  m.impl("na_qk_backward", &qk_backward_cuda);
-  m.impl("na_av_backward", &av_backward_cuda);
-  m.impl("na_fused_forward", &fused_forward_cuda);
-  m.impl("na_fused_backward", &fused_backward_cuda);
+  register_backend<&qk_cuda, &av_cuda, &fused_forward_cuda>(m, &qk_backward_cuda, &av_backward_cuda,
+                                                            &fused_backward_cuda);
 }
 
 }  // namespace vitrine::attention::na

@@ -8,6 +8,7 @@
 
 #include <tuple>
 
+#include "attention/ops/na_backend.h"
 #include "attention/ops/na_cpu.h"
 #include "attention/ops/na_problem.h"
 
@@ -146,25 +147,6 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_backward_cpu(
                       prepare(p, out), lse_c, scale, dq, dk, dv, drpb);
   return {finish(p, dq, p.dim), finish(p, dk, p.dim), finish(p, dv, v.size(-1)),
           has_rpb ? finish_rpb(p, drpb) : at::zeros({0}, q.options())};
-}
-
-template <int N>
-Tensor qk_cpu_n(const Tensor& q, const Tensor& k, const optional<Tensor>& rpb,
-                IntArrayRef kernel_size, IntArrayRef dilation, const BoolList& is_causal) {
-  return qk_cpu(op_name("_qk", N), N, q, k, rpb, kernel_size, dilation, is_causal);
-}
-template <int N>
-Tensor av_cpu_n(const Tensor& attn, const Tensor& v, IntArrayRef kernel_size, IntArrayRef dilation,
-                const BoolList& is_causal) {
-  return av_cpu(op_name("_av", N), N, attn, v, kernel_size, dilation, is_causal);
-}
-template <int N>
-Tensor fused_cpu_n(const Tensor& q, const Tensor& k, const Tensor& v, const optional<Tensor>& rpb,
-                   IntArrayRef kernel_size, IntArrayRef dilation, const BoolList& is_causal,
-                   double scale) {
-  TORCH_CHECK(q.dim() == N + 3, op_name("", N), ": expected a ", N + 3, "-D query, got shape ",
-              q.sizes());
-  return std::get<0>(fused_forward_cpu(q, k, v, rpb, kernel_size, dilation, is_causal, scale));
 }
 
 // ---------------------------------------------------------------- autograd
@@ -331,19 +313,8 @@ TORCH_LIBRARY(vitrine, m) {
 }
 
 TORCH_LIBRARY_IMPL(vitrine, CPU, m) {
-  m.impl("na1d_qk", &qk_cpu_n<1>);
-  m.impl("na2d_qk", &qk_cpu_n<2>);
-  m.impl("na3d_qk", &qk_cpu_n<3>);
-  m.impl("na1d_av", &av_cpu_n<1>);
-  m.impl("na2d_av", &av_cpu_n<2>);
-  m.impl("na3d_av", &av_cpu_n<3>);
-  m.impl("na1d", &fused_cpu_n<1>);
-  m.impl("na2d", &fused_cpu_n<2>);
-  m.impl("na3d", &fused_cpu_n<3>);
-  m.impl("na_qk_backward", &qk_backward_cpu);
-  m.impl("na_av_backward", &av_backward_cpu);
-  m.impl("na_fused_forward", &fused_forward_cpu);
-  m.impl("na_fused_backward", &fused_backward_cpu);
+  register_backend<&qk_cpu, &av_cpu, &fused_forward_cpu>(m, &qk_backward_cpu, &av_backward_cpu,
+                                                         &fused_backward_cpu);
 }
 
 TORCH_LIBRARY_IMPL(vitrine, Autograd, m) {
