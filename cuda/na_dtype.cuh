@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <type_traits>
 #include <utility>
 
 #include "na_kernels.h"
@@ -29,6 +30,28 @@ cudaError_t dispatch_dtype(DType dtype, Fn&& fn) {
     case DType::kFloat64: return fn(double{});
   }
   return cudaErrorInvalidValue;
+}
+
+// Calls fn(std::integral_constant<int, D>) for the supported head dims.
+template <typename Fn>
+cudaError_t dispatch_dim(int64_t dim, Fn&& fn) {
+  switch (dim) {
+    case 32: return fn(std::integral_constant<int, 32>{});
+    case 64: return fn(std::integral_constant<int, 64>{});
+    case 128: return fn(std::integral_constant<int, 128>{});
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+// Calls fn(T{}, std::integral_constant<int, D>) for the tiled kernels' dtypes and head dims.
+template <typename Fn>
+cudaError_t dispatch_tiled(DType dtype, int64_t dim, Fn&& fn) {
+  return dispatch_dtype(dtype, [&](auto tag) {
+    if constexpr (std::is_same_v<decltype(tag), double>)
+      return cudaErrorInvalidValue;
+    else
+      return dispatch_dim(dim, [&](auto d) { return fn(tag, d); });
+  });
 }
 
 // Grid for a grid-stride loop over n elements.

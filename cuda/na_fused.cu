@@ -53,41 +53,6 @@ cudaError_t launch_tiled(const Kernel& kernel, bool inverse, cudaStream_t stream
   return cudaGetLastError();
 }
 
-// The inputs both passes read.
-template <typename T>
-tiled::Tensors<T> inputs(const void* q, const void* k, const void* v, const void* rpb,
-                         float scale) {
-  tiled::Tensors<T> t;
-  t.q = static_cast<const T*>(q);
-  t.k = static_cast<const T*>(k);
-  t.v = static_cast<const T*>(v);
-  t.rpb = static_cast<const T*>(rpb);
-  t.scale = scale;
-  return t;
-}
-
-// Calls fn(std::integral_constant<int, D>) for the supported head dims.
-template <typename Fn>
-cudaError_t dispatch_dim(int64_t dim, Fn&& fn) {
-  switch (dim) {
-    case 32: return fn(std::integral_constant<int, 32>{});
-    case 64: return fn(std::integral_constant<int, 64>{});
-    case 128: return fn(std::integral_constant<int, 128>{});
-    default: return cudaErrorInvalidValue;
-  }
-}
-
-// Calls fn(T{}, std::integral_constant<int, D>) for the tiled kernels' dtypes and head dims.
-template <typename Fn>
-cudaError_t dispatch_tiled(DType dtype, int64_t dim, Fn&& fn) {
-  return dispatch_dtype(dtype, [&](auto tag) {
-    if constexpr (std::is_same_v<decltype(tag), double>)
-      return cudaErrorInvalidValue;
-    else
-      return dispatch_dim(dim, [&](auto d) { return fn(tag, d); });
-  });
-}
-
 size_t shared_bytes_needed(const Geometry& g) {
   size_t most = 0;
   dispatch_dim(g.dim, [&](auto dim) {
@@ -121,7 +86,7 @@ cudaError_t na_fused_forward(DType dtype, const Geometry& g, const void* q, cons
   return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) {
     using T = decltype(tag);
     constexpr int D = decltype(dim)::value;
-    tiled::Tensors<T> t = inputs<T>(q, k, v, rpb, scale);
+    tiled::Tensors<T> t = tiled::inputs<T>(q, k, v, rpb, scale);
     t.out_w = static_cast<T*>(out);
     t.lse_w = lse;
     return launch_tiled(tiled::ForwardKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kForward)},
@@ -141,7 +106,7 @@ cudaError_t na_fused_backward(DType dtype, const Geometry& g, const void* grad_o
   return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) {
     using T = decltype(tag);
     constexpr int D = decltype(dim)::value;
-    tiled::Tensors<T> t = inputs<T>(q, k, v, rpb, scale);
+    tiled::Tensors<T> t = tiled::inputs<T>(q, k, v, rpb, scale);
     t.out = static_cast<const T*>(out);
     t.grad_out = static_cast<const T*>(grad_out);
     t.lse = lse;

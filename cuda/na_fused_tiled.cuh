@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cmath>
+#include <vector>
 
 #include "attention/ops/na_geometry.h"
 
@@ -207,6 +208,19 @@ struct Tensors {
   float* grad_rpb = nullptr;  // [heads][E0][E1][E2] float32, zeroed by the caller; may be null
   float scale = 1;
 };
+
+// The inputs every tiled kernel reads, from untyped pointers.
+template <typename T>
+VITRINE_HD Tensors<T> inputs(const void* q, const void* k, const void* v, const void* rpb,
+                             float scale) {
+  Tensors<T> t;
+  t.q = static_cast<const T*>(q);
+  t.k = static_cast<const T*>(k);
+  t.v = static_cast<const T*>(v);
+  t.rpb = static_cast<const T*>(rpb);
+  t.scale = scale;
+  return t;
+}
 
 // Loads the dims a lane owns (lane, lane + lanes, ...) of one row as float.
 template <int D, typename T>
@@ -567,5 +581,18 @@ VITRINE_HD void run_block(const Kernel& kernel, const TilePlan& p, float* smem, 
   }
   exec.each([&](int tid, State& st) { kernel.finish(p, smem, tid, st); });
 }
+
+// Runs a block on the CPU for run_block: every thread of a phase in turn, each keeping its
+// State, then the next phase (the tests and the host stand-in of the GPU use it).
+template <typename State>
+struct HostExec {
+  std::vector<State> states;
+  explicit HostExec(int threads) : states(static_cast<size_t>(threads)) {}
+  template <typename Fn>
+  void each(const Fn& fn) {
+    for (size_t t = 0; t < states.size(); ++t) fn(static_cast<int>(t), states[t]);
+  }
+  void sync() {}
+};
 
 }  // namespace vitrine::cuda::tiled

@@ -42,8 +42,8 @@ class CliTest : public ::testing::Test {
   Result run_program(const std::string& program, const std::string& args,
                      const std::string& env = "") {
     const std::filesystem::path out = dir_ / "stdout", err = dir_ / "stderr";
-    const std::string cmd = "cd '" + dir_.string() + "' && " + env + " '" + program + "' " +
-                            args + " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
+    const std::string cmd = "cd '" + dir_.string() + "' && " + env + " '" + program + "' " + args +
+                            " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
     const int status = std::system(cmd.c_str());
     Result r;
     r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

@@ -1,13 +1,12 @@
 // Datasets on disk (IDX, ImageFolder, file lists, corrupt files), the sharding sampler, the
 // threaded loader's determinism, and Mixup/CutMix targets.
+#include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
-#include <ATen/ATen.h>
-#include <opencv2/imgcodecs.hpp>
-
 #include <filesystem>
 #include <fstream>
+#include <opencv2/imgcodecs.hpp>
 #include <set>
 
 #include "core/error.h"
@@ -23,8 +22,8 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path dir = fs::temp_directory_path() / ("vitrine_data_test_" + name + "_" +
-                                                    std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("vitrine_data_test_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
@@ -107,7 +106,8 @@ TEST(Loader, SameSeedSameBatchesWhateverTheWorkers) {
   // Within an epoch every sample appears at most once.
   std::set<int> values;
   for (const auto& b : runs[0])
-    for (int64_t i = 0; i < b.size(0); ++i) values.insert(static_cast<int>(std::lround(b[i][0][0][0].item<float>())));
+    for (int64_t i = 0; i < b.size(0); ++i)
+      values.insert(static_cast<int>(std::lround(b[i][0][0][0].item<float>())));
   EXPECT_EQ(values.size(), 96u);
 }
 
@@ -286,7 +286,8 @@ TEST(ImageFolder, SortsClassesAndFilesAndDecodes) {
       cv::imwrite((dir / cls / (std::to_string(i) + ".png")).string(),
                   cv::Mat(3, 5, CV_8UC3, cv::Scalar(10 * i, 20, 30)));
   }
-  cv::imwrite((dir / "zebra" / "nested" / "0.jpg").string(), cv::Mat(4, 4, CV_8UC3, cv::Scalar(1, 2, 3)));
+  cv::imwrite((dir / "zebra" / "nested" / "0.jpg").string(),
+              cv::Mat(4, 4, CV_8UC3, cv::Scalar(1, 2, 3)));
   std::ofstream(dir / "ant" / "notes.txt") << "ignored";
   const ImageFolderDataset ds(dir.string(), 3);
   ASSERT_EQ(ds.classes(), (std::vector<std::string>{"ant", "zebra"}));

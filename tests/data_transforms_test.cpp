@@ -3,12 +3,11 @@
 // hand-computed pixels, RandAugment's spec parsing, seeded determinism.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
-
-#include <cmath>
-#include <functional>
 #include <set>
 #include <string>
 
@@ -41,8 +40,8 @@ std::pair<int, double> compare(const cv::Mat& a, const cv::Mat& b) {
   cv::absdiff(a, b, diff);
   double max_value = 0;
   cv::minMaxLoc(diff.reshape(1), nullptr, &max_value);
-  const double differing =
-      static_cast<double>(cv::countNonZero(diff.reshape(1))) / static_cast<double>(diff.total() * diff.channels());
+  const double differing = static_cast<double>(cv::countNonZero(diff.reshape(1))) /
+                           static_cast<double>(diff.total() * diff.channels());
   return {static_cast<int>(max_value), differing};
 }
 
@@ -96,8 +95,8 @@ TEST(PilGeometry, NearestNeighbourAffineMatchesPil) {
   const auto shift = compare(pil::affine(input, {1, 0, 5, 0, 1, 0}, cv::INTER_NEAREST, kFill),
                              load_rgb("translatex5_nearest"));
   EXPECT_EQ(shift.first, 0);
-  const auto quarter = compare(pil::rotate(input, -90, cv::INTER_NEAREST, kFill),
-                               load_rgb("rotate-90_nearest"));
+  const auto quarter =
+      compare(pil::rotate(input, -90, cv::INTER_NEAREST, kFill), load_rgb("rotate-90_nearest"));
   EXPECT_EQ(quarter.first, 0);
 }
 
@@ -106,15 +105,15 @@ TEST(PilGeometry, BilinearAffineMatchesPil) {
   const auto shear = compare(pil::affine(input, {1, 0, 0, -0.25, 1, 0}, cv::INTER_LINEAR, kFill),
                              load_rgb("sheary-0.25_bilinear"));
   EXPECT_EQ(shear.first, 0) << shear.second * 100 << "% differ";
-  const auto rotated = compare(pil::rotate(input, 17, cv::INTER_LINEAR, kFill),
-                               load_rgb("rotate17_bilinear"));
+  const auto rotated =
+      compare(pil::rotate(input, 17, cv::INTER_LINEAR, kFill), load_rgb("rotate17_bilinear"));
   EXPECT_EQ(rotated.first, 0) << rotated.second * 100 << "% differ";
 }
 
 TEST(PilGeometry, BicubicAffineMatchesPil) {
   const cv::Mat input = load_rgb("input");
-  const auto rotated = compare(pil::rotate(input, -23, cv::INTER_CUBIC, kFill),
-                               load_rgb("rotate-23_bicubic"));
+  const auto rotated =
+      compare(pil::rotate(input, -23, cv::INTER_CUBIC, kFill), load_rgb("rotate-23_bicubic"));
   EXPECT_EQ(rotated.first, 0) << rotated.second * 100 << "% differ";
   const auto shear = compare(pil::affine(input, {1, 0.15, 0, 0, 1, 0}, cv::INTER_CUBIC, kFill),
                              load_rgb("shearx0.15_bicubic"));
@@ -125,7 +124,7 @@ TEST(PilOps, GreyImagesWork) {
   cv::Mat grey(4, 4, CV_8UC1);
   for (int i = 0; i < 16; ++i) grey.at<uint8_t>(i / 4, i % 4) = static_cast<uint8_t>(i * 16);
   EXPECT_EQ(pil::invert(grey).at<uint8_t>(1, 1), 255 - 80);
-  EXPECT_EQ(pil::posterize(grey, 1).at<uint8_t>(2, 0), 128);  // 128 & 0x80
+  EXPECT_EQ(pil::posterize(grey, 1).at<uint8_t>(2, 0), 128);     // 128 & 0x80
   EXPECT_EQ(pil::brightness(grey, 0.5).at<uint8_t>(3, 3), 120);  // trunc(240 * 0.5)
   // autocontrast stretches 0..240 to 0..255: 80 -> int(80 * 255 / 240) = 85.
   EXPECT_EQ(pil::auto_contrast(grey).at<uint8_t>(1, 1), 85);
@@ -247,17 +246,20 @@ TEST(RandAugment, OpsAtKnownMagnitudesMatchTheirDefinitions) {
   Rng rng(5);
   // PosterizeIncreasing at m=5: 4 - int(0.5 * 4) = 2 bits; SolarizeIncreasing at m=5:
   // threshold 256 - 128 = 128; SolarizeAdd at m=5: add int(0.5 * 110) = 55 below 128.
-  EXPECT_TRUE(same(rand_augment_op("PosterizeIncreasing", input, 5, rng, Interpolation::kNearest, kFill),
-                   load_rgb("posterize2")));
-  EXPECT_TRUE(same(rand_augment_op("SolarizeIncreasing", input, 5, rng, Interpolation::kNearest, kFill),
-                   load_rgb("solarize128")));
+  EXPECT_TRUE(
+      same(rand_augment_op("PosterizeIncreasing", input, 5, rng, Interpolation::kNearest, kFill),
+           load_rgb("posterize2")));
+  EXPECT_TRUE(
+      same(rand_augment_op("SolarizeIncreasing", input, 5, rng, Interpolation::kNearest, kFill),
+           load_rgb("solarize128")));
   EXPECT_TRUE(same(rand_augment_op("SolarizeAdd", input, 5, rng, Interpolation::kNearest, kFill),
                    pil::solarize_add(input, 55, 128)));
   // Non-increasing Brightness at m=10: factor 1.9; increasing at m=0: factor exactly 1.
   EXPECT_TRUE(same(rand_augment_op("Brightness", input, 10, rng, Interpolation::kNearest, kFill),
                    pil::brightness(input, 1.9)));
-  EXPECT_TRUE(same(rand_augment_op("BrightnessIncreasing", input, 0, rng, Interpolation::kNearest, kFill),
-                   input));
+  EXPECT_TRUE(
+      same(rand_augment_op("BrightnessIncreasing", input, 0, rng, Interpolation::kNearest, kFill),
+           input));
   // ShearX at m=10 is +-0.3; both signs occur.
   const cv::Mat plus = pil::affine(input, {1, 0.3, 0, 0, 1, 0}, cv::INTER_NEAREST, kFill);
   const cv::Mat minus = pil::affine(input, {1, -0.3, 0, 0, 1, 0}, cv::INTER_NEAREST, kFill);

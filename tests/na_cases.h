@@ -3,6 +3,9 @@
 // lengths equal to K*d and lengths that are not multiples of d.
 #pragma once
 
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <random>
@@ -80,6 +83,20 @@ inline std::vector<Case> random_cases(int axes, int count, uint32_t seed) {
     cases.push_back(c);
   }
   return cases;
+}
+
+// Largest |got - want| over finite entries relative to max(1, max |want|), on any device and
+// dtype; -inf positions (masked slots) must agree.
+inline void expect_close_relative(const at::Tensor& got_any, const at::Tensor& want_any, double tol,
+                                  const std::string& what) {
+  const at::Tensor got = got_any.to(at::kCPU, at::kDouble),
+                   want = want_any.to(at::kCPU, at::kDouble);
+  ASSERT_EQ(got.sizes(), want.sizes()) << what;
+  ASSERT_TRUE(at::equal(at::isinf(got), at::isinf(want))) << what << ": masked slots differ";
+  ASSERT_FALSE(at::isnan(got).any().item<bool>()) << what << ": NaN";
+  const at::Tensor g = got.masked_fill(at::isinf(got), 0), w = want.masked_fill(at::isinf(want), 0);
+  const double scale = std::max(1.0, w.abs().max().item<double>());
+  EXPECT_LE((g - w).abs().max().item<double>() / scale, tol) << what;
 }
 
 }  // namespace vitrine::testing

@@ -170,18 +170,6 @@ TEST(NaCudaLogic, NaiveElementsMatchTheReferenceInFloat) {
 
 namespace {
 
-// Runs the phases of a block on the CPU: every thread in turn, keeping each thread's state.
-template <typename State>
-struct HostExec {
-  std::vector<State> states;
-  explicit HostExec(int threads) : states(static_cast<size_t>(threads)) {}
-  template <typename Fn>
-  void each(const Fn& fn) {
-    for (size_t t = 0; t < states.size(); ++t) fn(static_cast<int>(t), states[t]);
-  }
-  void sync() {}
-};
-
 // Every block of a grid, with the tile plan's promises checked on the way: spans within
 // the shared-memory bound, every member's partners inside the staged span, and each token
 // a member of exactly one block. Shared memory starts as NaN so that a read of anything a
@@ -210,7 +198,7 @@ void run_grid(const Kernel& kernel, bool inverse) {
         }
       }
       std::vector<float> smem(static_cast<size_t>(kernel.s.total), NAN);
-      HostExec<typename Kernel::State> exec(Tile::kThreads);
+      tiled::HostExec<typename Kernel::State> exec(Tile::kThreads);
       tiled::run_block(kernel, p, smem.data(), exec);
     }
   for (int v : visits) ASSERT_EQ(v, 1);

@@ -19,24 +19,12 @@ namespace {
 namespace att = vitrine::attention;
 using at::Tensor;
 using vitrine::testing::Case;
+using vitrine::testing::expect_close_relative;
 using vitrine::testing::random_cases;
 
 #define VITRINE_REQUIRE_GPU()       \
   if (!torch::cuda::is_available()) \
   GTEST_SKIP() << "no CUDA device visible (or this libtorch has no CUDA): GPU test skipped"
-
-// Largest |got - want| over finite entries, relative to max(1, max |want|); -inf positions
-// must agree.
-void expect_close(const Tensor& got_any, const Tensor& want_any, double tol,
-                  const std::string& what) {
-  const Tensor got = got_any.to(at::kCPU, at::kDouble), want = want_any.to(at::kCPU, at::kDouble);
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  ASSERT_TRUE(at::equal(at::isinf(got), at::isinf(want))) << what << ": masked slots differ";
-  ASSERT_FALSE(at::isnan(got).any().item<bool>()) << what << ": NaN";
-  const Tensor g = got.masked_fill(at::isinf(got), 0), w = want.masked_fill(at::isinf(want), 0);
-  const double scale = std::max(1.0, w.abs().max().item<double>());
-  EXPECT_LE((g - w).abs().max().item<double>() / scale, tol) << what;
-}
 
 struct Inputs {
   Tensor q, k, v, rpb, grad_out, grad_attn;
@@ -118,7 +106,8 @@ void compare_devices(const Case& c, at::ScalarType dtype, double tol, bool same_
   for (size_t i = 0; i < got.size(); ++i) {
     const std::string what = c.rpb ? names_rpb[i] : names[i];
     // rpb gradients sum many terms: a looser bound in reduced precision.
-    expect_close(got[i], want[i], what.find("drpb") != std::string::npos ? tol * 4 : tol, what);
+    expect_close_relative(got[i], want[i], what.find("drpb") != std::string::npos ? tol * 4 : tol,
+                          what);
     EXPECT_EQ(got[i].scalar_type(), dtype == at::kDouble ? at::kDouble : dtype) << what;
   }
 }

@@ -1,9 +1,8 @@
 // Trainer building blocks against independent references: optimisers against libtorch's own
 // torch::optim (SGD, AdamW) and a per-element loop (LAMB), schedules against hand-computed
 // tables, losses against their definitions, checkpoints and TensorBoard records round-trips.
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/optim/adamw.h>
@@ -80,7 +79,8 @@ TEST(WeightDecayGroups, NormsBiasesAndKeywordsGetNone) {
   ASSERT_EQ(groups.size(), 2u);
   EXPECT_EQ(groups[0].name, "no_decay");
   EXPECT_EQ(groups[0].weight_decay, 0.0);
-  EXPECT_EQ(groups[0].names, (std::vector<std::string>{"rpb", "fc.bias", "norm.weight", "norm.bias"}));
+  EXPECT_EQ(groups[0].names,
+            (std::vector<std::string>{"rpb", "fc.bias", "norm.weight", "norm.bias"}));
   EXPECT_EQ(groups[1].names, (std::vector<std::string>{"fc.weight"}));
   EXPECT_EQ(groups[1].weight_decay, 0.05);
 }
@@ -98,8 +98,9 @@ TEST(Optimizers, SgdNesterovMatchesTorchOptim) {
   o.momentum = 0.9;
   o.nesterov = true;
   auto ours = make_sgd({all}, 0.05, o);
-  torch::optim::SGD reference(b.parameters(),
-                              torch::optim::SGDOptions(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
+  torch::optim::SGD reference(
+      b.parameters(),
+      torch::optim::SGDOptions(0.05).momentum(0.9).nesterov(true).weight_decay(1e-3));
   run_both(*ours, a, reference, b, 6);
   expect_same_params(a, b);
 }
@@ -115,7 +116,8 @@ TEST(Optimizers, AdamWMatchesTorchOptim) {
   }
   auto ours = make_adamw({all}, 2e-3, AdamOptions{0.9, 0.98, 1e-8});
   torch::optim::AdamW reference(
-      b.parameters(), torch::optim::AdamWOptions(2e-3).betas({0.9, 0.98}).eps(1e-8).weight_decay(0.05));
+      b.parameters(),
+      torch::optim::AdamWOptions(2e-3).betas({0.9, 0.98}).eps(1e-8).weight_decay(0.05));
   run_both(*ours, a, reference, b, 8);
   expect_same_params(a, b);
 }
@@ -183,24 +185,30 @@ TEST(Optimizers, StateRoundTripsByName) {
 
 TEST(Optimizers, ConfigPicksAndScales) {
   TinyNet net;
-  const auto optim = view("{name: sgd, lr: 0.1, weight_decay: 0.0001, momentum: 0.9, nesterov: true, lr_base_batch: 256}", "optim");
+  const auto optim = view(
+      "{name: sgd, lr: 0.1, weight_decay: 0.0001, momentum: 0.9, nesterov: true, lr_base_batch: "
+      "256}",
+      "optim");
   auto sgd = make_optimizer(optim, net, {}, 1024);
   EXPECT_EQ(sgd->name(), "sgd");
   EXPECT_DOUBLE_EQ(sgd->lr(), 0.4);  // 0.1 * 1024 / 256
-  EXPECT_DOUBLE_EQ(scaled_lr(view("{lr: 0.1, lr_base_batch: 256, lr_base_scale: sqrt}", "optim"), 1024), 0.2);
+  EXPECT_DOUBLE_EQ(
+      scaled_lr(view("{lr: 0.1, lr_base_batch: 256, lr_base_scale: sqrt}", "optim"), 1024), 0.2);
   EXPECT_THROW(make_optimizer(view("{name: adam, lr: 0.1}", "optim"), net, {}, 1), ConfigError);
-  EXPECT_THROW(make_optimizer(view("{name: sgd, lr: 0.1, momentun: 0.9}", "optim"), net, {}, 1), ConfigError);
+  EXPECT_THROW(make_optimizer(view("{name: sgd, lr: 0.1, momentun: 0.9}", "optim"), net, {}, 1),
+               ConfigError);
 }
 
 TEST(LrScheduleTest, CosineWithWarmupAndCooldownTable) {
   const auto sched = view(
-      "{name: cosine, warmup_epochs: 2, warmup_lr: 1.0e-6, min_lr: 1.0e-5, cooldown_epochs: 2, step_on: epoch}", "sched");
+      "{name: cosine, warmup_epochs: 2, warmup_lr: 1.0e-6, min_lr: 1.0e-5, cooldown_epochs: 2, "
+      "step_on: epoch}",
+      "sched");
   const LrSchedule s(sched, 1e-3, 10, 100);
   EXPECT_EQ(s.total_epochs(), 12);
   // timm CosineLRScheduler (warmup_prefix False): t < 2 linear from warmup_lr; then
   // min + (base - min)/2 (1 + cos(pi t / 10)); min_lr from t = 10 on.
-  const double table[] = {1e-6,
-                          1e-6 + (1e-3 - 1e-6) / 2,
+  const double table[] = {1e-6, 1e-6 + (1e-3 - 1e-6) / 2,
                           1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + std::cos(M_PI * 2 / 10)),
                           1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + std::cos(M_PI * 3 / 10)),
                           1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + std::cos(M_PI * 5 / 10))};
@@ -212,17 +220,22 @@ TEST(LrScheduleTest, CosineWithWarmupAndCooldownTable) {
   EXPECT_DOUBLE_EQ(s.lr_at(10, 0), 1e-5);
   EXPECT_DOUBLE_EQ(s.lr_at(11, 0), 1e-5);
 
-  const auto per_update = view("{name: cosine, warmup_epochs: 1, warmup_lr: 0.0, min_lr: 0.0, step_on: update}", "sched");
+  const auto per_update = view(
+      "{name: cosine, warmup_epochs: 1, warmup_lr: 0.0, min_lr: 0.0, step_on: update}", "sched");
   const LrSchedule u(per_update, 1.0, 4, 10);  // t_initial = 40 updates, warmup 10
   EXPECT_DOUBLE_EQ(u.lr_at(0, 5), 0.5);
   EXPECT_DOUBLE_EQ(u.lr_at(2, 0), 0.5 * (1 + std::cos(M_PI * 20 / 40)));
 }
 
 TEST(LrScheduleTest, StepAndMultiStepTables) {
-  const LrSchedule step(view("{name: step, decay_epochs: 3, decay_rate: 0.5}", "sched"), 0.8, 10, 1);
+  const LrSchedule step(view("{name: step, decay_epochs: 3, decay_rate: 0.5}", "sched"), 0.8, 10,
+                        1);
   const double expected[] = {0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1};
   for (int e = 0; e < 10; ++e) EXPECT_DOUBLE_EQ(step.lr_at(e, 0), expected[e]) << e;
-  const LrSchedule multi(view("{name: multistep, decay_milestones: [2, 5], decay_rate: 0.1, warmup_epochs: 1, warmup_lr: 0.0}", "sched"), 1.0, 8, 1);
+  const LrSchedule multi(view("{name: multistep, decay_milestones: [2, 5], decay_rate: 0.1, "
+                              "warmup_epochs: 1, warmup_lr: 0.0}",
+                              "sched"),
+                         1.0, 8, 1);
   EXPECT_DOUBLE_EQ(multi.lr_at(0, 0), 0.0);
   EXPECT_DOUBLE_EQ(multi.lr_at(1, 0), 1.0);
   EXPECT_DOUBLE_EQ(multi.lr_at(2, 0), 0.1);  // bisect_right: milestone 2 has passed at t = 2
@@ -243,7 +256,8 @@ TEST(Losses, MatchTheirDefinitions) {
   }
   EXPECT_NEAR(label_smoothing_cross_entropy(logits, labels, 0.1).item<double>(), expected, 1e-6);
   // Soft targets equal to a smoothed one-hot give the same value as label smoothing.
-  const at::Tensor soft = at::full({2, 3}, 0.1 / 3).index_put_({at::tensor({0, 1}, at::kLong), labels}, 0.9 + 0.1 / 3);
+  const at::Tensor soft =
+      at::full({2, 3}, 0.1 / 3).index_put_({at::tensor({0, 1}, at::kLong), labels}, 0.9 + 0.1 / 3);
   EXPECT_NEAR(soft_target_cross_entropy(logits, soft).item<double>(), expected, 1e-6);
 }
 
@@ -285,7 +299,8 @@ TEST(Checkpoint, EncodesAndReadsBackEverything) {
   CheckpointContents c;
   c.arch = "dinat_nano";
   c.model = {{"a.weight", at::randn({2, 3})}, {"b", at::arange(4)}};
-  c.optimizer = {{"step", at::scalar_tensor(7, at::kLong)}, {"a.weight.exp_avg", at::randn({2, 3})}};
+  c.optimizer = {{"step", at::scalar_tensor(7, at::kLong)},
+                 {"a.weight.exp_avg", at::randn({2, 3})}};
   c.ema = models::checkpoint::StateDict{{"a.weight", at::randn({2, 3})}};
   c.progress.epoch = 3;
   c.progress.global_step = 42;
@@ -373,8 +388,9 @@ TEST(TensorBoard, Crc32cKnownAnswerAndReadableRecords) {
   // step 7 as a varint after field tag 0x10; simple_value 0.25f after tag 0x15.
   EXPECT_NE(payloads[1].find(std::string("\x10\x07", 2)), std::string::npos);
   float value = 0.25f;
-  EXPECT_NE(payloads[1].find(std::string("\x15", 1) + std::string(reinterpret_cast<char*>(&value), 4)),
-            std::string::npos);
+  EXPECT_NE(
+      payloads[1].find(std::string("\x15", 1) + std::string(reinterpret_cast<char*>(&value), 4)),
+      std::string::npos);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "na_dtype.cuh"
 #include "na_fused_tiled.cuh"
 #include "na_kernels.h"
 #include "na_naive_elements.cuh"
@@ -57,17 +58,6 @@ namespace {
 template <typename T>
 using Acc = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
-template <typename Fn>
-cudaError_t with_type(DType dtype, Fn&& fn) {
-  switch (dtype) {
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat16: return fn(__half{});
-    case DType::kBFloat16: return fn(__nv_bfloat16{});
-    case DType::kFloat64: return fn(double{});
-  }
-  return cudaErrorInvalidValue;
-}
-
 template <typename T, typename Fn>
 void each_element(int64_t n, void* out, const Fn& fn) {
   T* o = static_cast<T*>(out);
@@ -79,17 +69,6 @@ const T* in(const void* p) {
   return static_cast<const T*>(p);
 }
 
-template <typename State>
-struct HostExec {
-  std::vector<State> states;
-  explicit HostExec(int threads) : states(static_cast<size_t>(threads)) {}
-  template <typename Fn>
-  void each(const Fn& fn) {
-    for (size_t t = 0; t < states.size(); ++t) fn(static_cast<int>(t), states[t]);
-  }
-  void sync() {}
-};
-
 template <class Kernel>
 void run_grid(const Kernel& kernel, bool inverse) {
   using Tile = typename Kernel::Tile;
@@ -98,25 +77,9 @@ void run_grid(const Kernel& kernel, bool inverse) {
   for (int64_t block = 0; block < per_head * kernel.g.batch_heads(); ++block) {
     const tiled::TilePlan plan =
         tiled::plan_tile(kernel.g, Tile::kTile, inverse, block / per_head, block % per_head);
-    HostExec<typename Kernel::State> exec(Tile::kThreads);
+    tiled::HostExec<typename Kernel::State> exec(Tile::kThreads);
     tiled::run_block(kernel, plan, shared.data(), exec);
   }
-}
-
-template <typename Fn>
-cudaError_t with_tiled(DType dtype, int64_t dim, Fn&& fn) {
-  return with_type(dtype, [&](auto tag) {
-    if constexpr (std::is_same_v<decltype(tag), double>) {
-      return cudaErrorInvalidValue;
-    } else {
-      switch (dim) {
-        case 32: return fn(tag, std::integral_constant<int, 32>{});
-        case 64: return fn(tag, std::integral_constant<int, 64>{});
-        case 128: return fn(tag, std::integral_constant<int, 128>{});
-        default: return cudaErrorInvalidValue;
-      }
-    }
-  });
 }
 
 template <int D>
@@ -128,7 +91,7 @@ tiled::SharedLayout layout(const Geometry& g, tiled::Pass pass) {
 
 cudaError_t na_qk(DType dtype, const Geometry& g, const void* q, const void* k, const void* rpb,
                   void* attn, cudaStream_t) {
-  return with_type(dtype, [&](auto tag) {
+  return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     each_element<T>(g.batch_heads() * g.tokens() * g.window_size(), attn, [&](int64_t i) {
       return naive::qk<Acc<T>>(g, in<T>(q), in<T>(k), in<T>(rpb), i);
@@ -139,7 +102,7 @@ cudaError_t na_qk(DType dtype, const Geometry& g, const void* q, const void* k, 
 
 cudaError_t na_av(DType dtype, const Geometry& g, const void* attn, const void* v, void* out,
                   cudaStream_t) {
-  return with_type(dtype, [&](auto tag) {
+  return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     each_element<T>(g.batch_heads() * g.tokens() * g.value_dim, out,
                     [&](int64_t i) { return naive::av<Acc<T>>(g, in<T>(attn), in<T>(v), i); });
@@ -150,7 +113,7 @@ cudaError_t na_av(DType dtype, const Geometry& g, const void* attn, const void* 
 cudaError_t na_qk_backward(DType dtype, const Geometry& g, const void* grad_attn, const void* q,
                            const void* k, void* grad_q, void* grad_k, void* grad_rpb,
                            cudaStream_t) {
-  return with_type(dtype, [&](auto tag) {
+  return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     const int64_t n = g.batch_heads() * g.tokens() * g.dim;
     each_element<T>(n, grad_q, [&](int64_t i) {
@@ -174,7 +137,7 @@ cudaError_t na_qk_backward(DType dtype, const Geometry& g, const void* grad_attn
 
 cudaError_t na_av_backward(DType dtype, const Geometry& g, const void* grad_out, const void* attn,
                            const void* v, void* grad_attn, void* grad_v, cudaStream_t) {
-  return with_type(dtype, [&](auto tag) {
+  return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     each_element<T>(g.batch_heads() * g.tokens() * g.window_size(), grad_attn, [&](int64_t i) {
       return naive::attn_grad<Acc<T>>(g, in<T>(grad_out), in<T>(v), i);
@@ -188,7 +151,7 @@ cudaError_t na_av_backward(DType dtype, const Geometry& g, const void* grad_out,
 
 cudaError_t na_row_dot(DType dtype, const Geometry& g, const void* grad_out, const void* out,
                        float* delta, cudaStream_t) {
-  return with_type(dtype, [&](auto tag) {
+  return dispatch_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     each_element<float>(g.batch_heads() * g.tokens(), delta, [&](int64_t i) {
       return naive::row_dot<float>(g, in<T>(grad_out), in<T>(out), i);
@@ -205,15 +168,10 @@ bool fused_supported(DType dtype, const Geometry& g, int) {
 cudaError_t na_fused_forward(DType dtype, const Geometry& g, const void* q, const void* k,
                              const void* v, const void* rpb, float scale, void* out, float* lse,
                              cudaStream_t) {
-  return with_tiled(dtype, g.dim, [&](auto tag, auto dim) {
+  return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) {
     using T = decltype(tag);
     constexpr int D = decltype(dim)::value;
-    tiled::Tensors<T> t;
-    t.q = in<T>(q);
-    t.k = in<T>(k);
-    t.v = in<T>(v);
-    t.rpb = in<T>(rpb);
-    t.scale = scale;
+    tiled::Tensors<T> t = tiled::inputs<T>(q, k, v, rpb, scale);
     t.out_w = static_cast<T*>(out);
     t.lse_w = lse;
     run_grid(tiled::ForwardKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kForward)}, false);
@@ -228,15 +186,10 @@ cudaError_t na_fused_backward(DType dtype, const Geometry& g, const void* grad_o
   const cudaError_t e = na_row_dot(dtype, g, grad_out, out, delta, stream);
   if (e != cudaSuccess) return e;
   if (grad_rpb != nullptr) std::fill(grad_rpb, grad_rpb + g.heads * g.bias_size(), 0.0f);
-  return with_tiled(dtype, g.dim, [&](auto tag, auto dim) {
+  return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) {
     using T = decltype(tag);
     constexpr int D = decltype(dim)::value;
-    tiled::Tensors<T> t;
-    t.q = in<T>(q);
-    t.k = in<T>(k);
-    t.v = in<T>(v);
-    t.rpb = in<T>(rpb);
-    t.scale = scale;
+    tiled::Tensors<T> t = tiled::inputs<T>(q, k, v, rpb, scale);
     t.out = in<T>(out);
     t.grad_out = in<T>(grad_out);
     t.lse = lse;

@@ -24,6 +24,34 @@ using FusedForwardImpl = std::tuple<at::Tensor, at::Tensor> (*)(
     const c10::optional<at::Tensor>& rpb, at::IntArrayRef kernel_size, at::IntArrayRef dilation,
     const c10::List<bool>& is_causal, double scale);
 
+using QkBackwardImpl = std::tuple<at::Tensor, at::Tensor, at::Tensor> (*)(
+    const at::Tensor& grad_attn, const at::Tensor& q, const at::Tensor& k, bool has_rpb,
+    at::IntArrayRef kernel_size, at::IntArrayRef dilation, const c10::List<bool>& is_causal);
+using AvBackwardImpl = std::tuple<at::Tensor, at::Tensor> (*)(
+    const at::Tensor& grad_out, const at::Tensor& attn, const at::Tensor& v,
+    at::IntArrayRef kernel_size, at::IntArrayRef dilation, const c10::List<bool>& is_causal);
+using FusedBackwardImpl = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> (*)(
+    const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+    const c10::optional<at::Tensor>& rpb, const at::Tensor& out, const at::Tensor& lse,
+    at::IntArrayRef kernel_size, at::IntArrayRef dilation, const c10::List<bool>& is_causal,
+    double scale);
+
+// One backend's implementations, for tests that call them without the dispatcher.
+struct BackendImpls {
+  QkImpl qk;
+  AvImpl av;
+  FusedForwardImpl fused_forward;
+  QkBackwardImpl qk_backward;
+  AvBackwardImpl av_backward;
+  FusedBackwardImpl fused_backward;
+};
+
+#if defined(VITRINE_CUDA_OPS_ON_HOST)
+// The CUDA op implementations compiled over tests/cuda/host_backend.cpp, with CPU tensors
+// standing in for CUDA ones (tests/na_cuda_ops_on_host_test.cpp).
+BackendImpls cuda_impls_on_host();
+#endif
+
 namespace backend_detail {
 
 template <QkImpl Qk, int N>
@@ -50,10 +78,9 @@ at::Tensor fused(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
 
 }  // namespace backend_detail
 
-template <QkImpl Qk, AvImpl Av, FusedForwardImpl FusedForward, typename QkBackward,
-          typename AvBackward, typename FusedBackward>
-void register_backend(torch::Library& m, QkBackward qk_backward, AvBackward av_backward,
-                      FusedBackward fused_backward) {
+template <QkImpl Qk, AvImpl Av, FusedForwardImpl FusedForward>
+void register_backend(torch::Library& m, QkBackwardImpl qk_backward, AvBackwardImpl av_backward,
+                      FusedBackwardImpl fused_backward) {
   using namespace backend_detail;
   m.impl("na1d_qk", &qk<Qk, 1>);
   m.impl("na2d_qk", &qk<Qk, 2>);

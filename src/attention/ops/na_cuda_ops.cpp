@@ -8,9 +8,11 @@
 // cuda::fused_supported() says so (head dim 32/64/128), and otherwise composes naive qk,
 // softmax and av in float32 (float64) — the same numbers, more memory.
 #include <ATen/ATen.h>
+#include <torch/library.h>
+#if !defined(VITRINE_CUDA_OPS_ON_HOST)
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
-#include <torch/library.h>
+#endif
 
 #include <tuple>
 
@@ -49,9 +51,20 @@ void check(cudaError_t status, const Problem& p, const char* kernel) {
               " failed: ", cudaGetErrorString(status));
 }
 
+#if defined(VITRINE_CUDA_OPS_ON_HOST)
+// Test build: the host stand-in kernels work on host memory, CPU tensors play CUDA tensors.
+struct DeviceScope {
+  explicit DeviceScope(const at::Device&) {}
+};
+cudaStream_t stream_of(const Problem&) {
+  return nullptr;
+}
+#else
+using DeviceScope = c10::cuda::CUDAGuard;
 cudaStream_t stream_of(const Problem& p) {
   return c10::cuda::getCurrentCUDAStream(p.device.index()).stream();
 }
+#endif
 
 Tensor bias_of(const Problem& p, const optional<Tensor>& rpb) {
   return rpb && rpb->defined() ? canonical_rpb(p, *rpb) : Tensor();
@@ -121,14 +134,14 @@ Tensor qk_cuda(const std::string& name, int axes, const Tensor& q, const Tensor&
                const optional<Tensor>& rpb, IntArrayRef kernel_size, IntArrayRef dilation,
                const BoolList& is_causal) {
   const Problem p = describe_qk(name, axes, q, k, rpb, kernel_size, dilation, is_causal);
-  const c10::cuda::CUDAGuard guard(p.device);
+  const DeviceScope guard(p.device);
   return finish(p, run_qk(p, canonical(p, q), canonical(p, k), bias_of(p, rpb)), p.window_size());
 }
 
 Tensor av_cuda(const std::string& name, int axes, const Tensor& attn, const Tensor& v,
                IntArrayRef kernel_size, IntArrayRef dilation, const BoolList& is_causal) {
   const Problem p = describe_av(name, axes, attn, v, kernel_size, dilation, is_causal);
-  const c10::cuda::CUDAGuard guard(p.device);
+  const DeviceScope guard(p.device);
   return finish(p, run_av(p, canonical(p, attn), canonical(p, v)), v.size(-1));
 }
 
@@ -151,7 +164,7 @@ std::tuple<Tensor, Tensor> fused_forward_cuda(const Tensor& q, const Tensor& k, 
   const int axes = static_cast<int>(q.dim()) - 3;
   const Problem p =
       describe_fused(op_name("", axes), axes, q, k, v, rpb, kernel_size, dilation, is_causal);
-  const c10::cuda::CUDAGuard guard(p.device);
+  const DeviceScope guard(p.device);
   std::vector<int64_t> lse_shape = user_shape(p, 1);
   lse_shape.pop_back();
   if (use_fused_kernels(p)) {
@@ -183,7 +196,7 @@ std::tuple<Tensor, Tensor, Tensor> qk_backward_cuda(const Tensor& grad_attn, con
   const Problem p =
       describe(op_name("_qk_backward", axes), axes, q, kernel_size, dilation, is_causal);
   check_attention(p, grad_attn);
-  const c10::cuda::CUDAGuard guard(p.device);
+  const DeviceScope guard(p.device);
   auto [dq, dk, drpb] =
       run_qk_backward(p, canonical(p, grad_attn), canonical(p, q), canonical(p, k), has_rpb);
   return {finish(p, dq, p.dim), finish(p, dk, p.dim),
@@ -196,7 +209,7 @@ std::tuple<Tensor, Tensor> av_backward_cuda(const Tensor& grad_out, const Tensor
   const int axes = static_cast<int>(attn.dim()) - 3;
   const Problem p =
       describe_av(op_name("_av_backward", axes), axes, attn, v, kernel_size, dilation, is_causal);
-  const c10::cuda::CUDAGuard guard(p.device);
+  const DeviceScope guard(p.device);
   auto [dattn, dv] =
       run_av_backward(p, canonical(p, grad_out), canonical(p, attn), canonical(p, v));
   return {finish(p, dattn, p.window_size()), finish(p, dv, p.value_dim)};
@@ -209,7 +222,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_backward_cuda(
   const int axes = static_cast<int>(q.dim()) - 3;
   const Problem p = describe_fused(op_name("_backward", axes), axes, q, k, v, rpb, kernel_size,
                                    dilation, is_causal);
-  const c10::cuda::CUDAGuard guard(p.device);
+  const DeviceScope guard(p.device);
   const bool has_rpb = rpb && rpb->defined();
   const Tensor lse_c =
       lse.reshape({p.batch, p.heads, p.length[0], p.length[1], p.length[2]}).contiguous();
@@ -248,9 +261,17 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_backward_cuda(
 
 }  // namespace
 
+#if defined(VITRINE_CUDA_OPS_ON_HOST)
+BackendImpls cuda_impls_on_host() {
+  return {&qk_cuda,          &av_cuda,          &fused_forward_cuda,
+          &qk_backward_cuda, &av_backward_cuda, &fused_backward_cuda};
+}
+#else
 TORCH_LIBRARY_IMPL(vitrine, CUDA, m) {
   register_backend<&qk_cuda, &av_cuda, &fused_forward_cuda>(m, &qk_backward_cuda, &av_backward_cuda,
                                                             &fused_backward_cuda);
 }
+
+#endif
 
 }  // namespace vitrine::attention::na
