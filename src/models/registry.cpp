@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "models/backbones/byobnet.h"
 #include "models/backbones/nat.h"
 #include "models/checkpoint/state_dict.h"
 
@@ -14,6 +15,7 @@ namespace vitrine::models {
 static ModelRegistry make_builtin() {
   ModelRegistry registry;
   register_nat_family(registry);
+  register_halonet_family(registry);
   return registry;
 }
 
