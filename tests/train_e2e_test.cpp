@@ -121,6 +121,14 @@ TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
   EXPECT_EQ(run("eval --config-dir conf data=fixture checkpoint=run/nothing.pt").code, 1);
 }
 
+// Each model family learns the fixture: 1000 images, 6 epochs (HaloNet: halonet_nano,
+// 73.6% here; chance is 10%).
+TEST_F(TrainE2E, HaloNetLearnsTheFixture) {
+  Result r = run(train_args("model=halonet_nano trainer.epochs=6 run.dir=halo"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_GE(number_after(r.out, "final: loss [0-9.]+, top1"), 62.0) << r.out;
+}
+
 TEST_F(TrainE2E, KilledRunResumesWithTheSameLosses) {
   const std::string args = train_args(
       "trainer.epochs=4 data.augment.mixup=0.8 data.augment.cutmix=1.0 "

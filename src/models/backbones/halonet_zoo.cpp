@@ -139,6 +139,20 @@ void register_halonet_family(ModelRegistry& r) {
     c.self_attn = halo(7, 2, 8, 0.33);
     add(r, "haloregnetz_b", 224, c, {11.68, 0, 81.06});
   }
+  {  // Ours: a small HaloNet for 28x28 grey images (Fashion-MNIST): 3x3 stem to 14x14, a
+     // bottleneck, then halo attention with 7x7 blocks (stride 2 by pooling, as 7 is odd)
+     // at 14x14 and 7x7.
+    ByoModelCfg c;
+    c.stages = {repeat_block(1, block(B, 64, 1, 0, 0.5)), repeat_block(2, block(A, 128, 2, 0, 0.5)),
+                repeat_block(1, block(A, 256, 1, 0, 0.5))};
+    c.stem_chs = 32;
+    c.stem_pool = "";
+    c.act = "silu";
+    c.self_attn = halo(7, 2, 4);
+    c.in_chans = 1;
+    c.num_classes = 10;
+    add(r, "halonet_nano", 28, c, {0, 0, 0});
+  }
 }
 
 }  // namespace vitrine::models
