@@ -1,0 +1,90 @@
+#include "attention/agent_attention.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+
+#include "core/init.h"
+
+namespace vitrine::attention {
+
+AgentAttentionImpl::AgentAttentionImpl(AgentAttentionOptions o) : options_(o) {
+  TORCH_CHECK(o.dim > 0 && o.num_heads > 0 && o.dim % o.num_heads == 0, "AgentAttention: dim ",
+              o.dim, " must be a positive multiple of num_heads ", o.num_heads);
+  TORCH_CHECK(o.height > 0 && o.width > 0, "AgentAttention: height and width must be positive");
+  pool_size_ = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(o.agent_num))));
+  TORCH_CHECK(pool_size_ * pool_size_ == o.agent_num, "AgentAttention: agent_num ", o.agent_num,
+              " must be a square number (agents are a pooled grid)");
+  scale_ = std::pow(static_cast<double>(o.dim / o.num_heads), -0.5);
+  qkv = register_module(
+      "qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 3 * o.dim).bias(o.qkv_bias)));
+  attn_drop = register_module("attn_drop", models::Dropout(o.attn_drop));
+  proj = register_module("proj", torch::nn::Linear(o.dim, o.dim));
+  proj_drop = register_module("proj_drop", models::Dropout(o.proj_drop));
+  dwc = register_module(
+      "dwc", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.dim, o.dim, 3).padding(1).groups(o.dim)));
+  const int64_t h = o.num_heads, a = o.agent_num;
+  auto bias = [&](const char* name, std::vector<int64_t> shape) {
+    at::Tensor t = at::zeros(shape);
+    trunc_normal_(t, 0.02);
+    return register_parameter(name, t);
+  };
+  an_bias = bias("an_bias", {h, a, 7, 7});
+  na_bias = bias("na_bias", {h, a, 7, 7});
+  ah_bias = bias("ah_bias", {1, h, a, o.height, 1});
+  aw_bias = bias("aw_bias", {1, h, a, 1, o.width});
+  ha_bias = bias("ha_bias", {1, h, o.height, 1, a});
+  wa_bias = bias("wa_bias", {1, h, 1, o.width, a});
+}
+
+at::Tensor AgentAttentionImpl::agent_bias() const {
+  const AgentAttentionOptions& o = options_;
+  const at::Tensor resized = at::upsample_bilinear2d(an_bias, {o.height, o.width}, false);
+  return resized.reshape({o.num_heads, o.agent_num, -1}) +
+         (ah_bias + aw_bias).reshape({o.num_heads, o.agent_num, -1});
+}
+
+at::Tensor AgentAttentionImpl::query_bias() const {
+  const AgentAttentionOptions& o = options_;
+  const at::Tensor resized = at::upsample_bilinear2d(na_bias, {o.height, o.width}, false);
+  return resized.reshape({o.num_heads, o.agent_num, -1}).transpose(1, 2) +
+         (ha_bias + wa_bias).reshape({o.num_heads, -1, o.agent_num});
+}
+
+at::Tensor AgentAttentionImpl::forward(const at::Tensor& x) {
+  const AgentAttentionOptions& o = options_;
+  TORCH_CHECK(x.dim() == 3 && x.size(2) == o.dim, "AgentAttention: expected [B, N, ", o.dim,
+              "], got shape ", x.sizes());
+  TORCH_CHECK(x.size(1) == o.height * o.width, "AgentAttention: ", x.size(1),
+              " tokens, but the module was built for a ", o.height, "x", o.width,
+              " map (its position biases have that size)");
+  const int64_t b = x.size(0), n = x.size(1), c = o.dim, heads = o.num_heads, d = c / heads;
+  const at::Tensor qkv_out = qkv->forward(x).reshape({b, n, 3, c}).permute({2, 0, 1, 3});
+  const at::Tensor q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];  // [b, n, c]
+  auto split_heads = [&](const at::Tensor& t) {
+    return t.reshape({b, t.size(1), heads, d}).permute({0, 2, 1, 3});
+  };
+  const at::Tensor agents = split_heads(
+      at::adaptive_avg_pool2d(q.reshape({b, o.height, o.width, c}).permute({0, 3, 1, 2}),
+                              {pool_size_, pool_size_})
+          .reshape({b, c, -1})
+          .permute({0, 2, 1}));  // [b, heads, n_a, d]
+  const at::Tensor qh = split_heads(q), kh = split_heads(k), vh = split_heads(v);
+
+  // Agent aggregation, then broadcast: two softmaxes.
+  at::Tensor agent_attn =
+      at::softmax(at::matmul(agents * scale_, kh.transpose(-2, -1)) + agent_bias(), -1);
+  const at::Tensor agent_v = at::matmul(attn_drop->forward(agent_attn), vh);
+  at::Tensor q_attn =
+      at::softmax(at::matmul(qh * scale_, agents.transpose(-2, -1)) + query_bias(), -1);
+  at::Tensor out =
+      at::matmul(attn_drop->forward(q_attn), agent_v).transpose(1, 2).reshape({b, n, c});
+
+  // Depthwise conv of V as a map restores diversity the agents average away.
+  const at::Tensor v_map = v.reshape({b, o.height, o.width, c}).permute({0, 3, 1, 2});
+  out = out + dwc->forward(v_map).permute({0, 2, 3, 1}).reshape({b, n, c});
+  return proj_drop->forward(proj->forward(out));
+}
+
+}  // namespace vitrine::attention

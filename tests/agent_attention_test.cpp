@@ -1,0 +1,186 @@
+// Agent attention against its two-softmax definition written out with loops (agents as
+// region means of the queries, bilinear bias resizing, aggregation and broadcast softmaxes,
+// the depthwise conv of V), the official parameter names and shapes, errors for a wrong
+// token count, and float64 finite differences.
+#include "attention/agent_attention.h"
+
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+using vitrine::attention::AgentAttention;
+using vitrine::attention::AgentAttentionOptions;
+
+// Bilinear resize of a [R, 7, 7] table to [R, H, W] (align_corners false, edge clamped).
+Tensor bilinear(const Tensor& table, int64_t H, int64_t W) {
+  const int64_t R = table.size(0), h = table.size(1), w = table.size(2);
+  Tensor out = at::zeros({R, H, W}, table.options());
+  auto source = [](int64_t i, int64_t in, int64_t out_size, int64_t& i0, int64_t& i1, double& f) {
+    double s = (i + 0.5) * static_cast<double>(in) / out_size - 0.5;
+    if (s < 0) s = 0;
+    i0 = static_cast<int64_t>(std::floor(s));
+    i1 = std::min(i0 + 1, in - 1);
+    f = s - i0;
+  };
+  for (int64_t y = 0; y < H; ++y)
+    for (int64_t x = 0; x < W; ++x) {
+      int64_t y0, y1, x0, x1;
+      double fy, fx;
+      source(y, h, H, y0, y1, fy);
+      source(x, w, W, x0, x1, fx);
+      out.select(1, y).select(1, x).copy_(table.select(1, y0).select(1, x0) * (1 - fy) * (1 - fx) +
+                                          table.select(1, y0).select(1, x1) * (1 - fy) * fx +
+                                          table.select(1, y1).select(1, x0) * fy * (1 - fx) +
+                                          table.select(1, y1).select(1, x1) * fy * fx);
+    }
+  return out;
+}
+
+Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
+  const AgentAttentionOptions& o = m->options();
+  const int64_t B = x.size(0), H = o.height, W = o.width, C = o.dim, heads = o.num_heads;
+  const int64_t d = C / heads, P = m->pool_size(), A = o.agent_num, N = H * W;
+  const Tensor qkv = m->qkv->forward(x);  // [B, N, 3C]: q, k, v blocks of C
+  const Tensor q = qkv.narrow(2, 0, C), k = qkv.narrow(2, C, C), v = qkv.narrow(2, 2 * C, C);
+  const Tensor b1 = bilinear(m->an_bias.reshape({heads * A, 7, 7}), H, W).view({heads, A, H, W}) +
+                    m->ah_bias[0] + m->aw_bias[0];  // [heads, A, H, W]
+  const Tensor b2 = bilinear(m->na_bias.reshape({heads * A, 7, 7}), H, W)
+                        .view({heads, A, H, W})
+                        .permute({0, 2, 3, 1}) +
+                    m->ha_bias[0] + m->wa_bias[0];  // [heads, H, W, A]
+  Tensor out = at::zeros({B, N, C}, x.options());
+  for (int64_t b = 0; b < B; ++b) {
+    // Agents: means of the query map over adaptive-pooling regions.
+    Tensor agents = at::zeros({A, C}, x.options());
+    for (int64_t i = 0; i < P; ++i)
+      for (int64_t j = 0; j < P; ++j) {
+        const int64_t y0 = i * H / P, y1 = ((i + 1) * H + P - 1) / P;
+        const int64_t x0 = j * W / P, x1 = ((j + 1) * W + P - 1) / P;
+        Tensor sum = at::zeros({C}, x.options());
+        for (int64_t y = y0; y < y1; ++y)
+          for (int64_t xx = x0; xx < x1; ++xx) sum += q[b][y * W + xx];
+        agents[i * P + j] = sum / static_cast<double>((y1 - y0) * (x1 - x0));
+      }
+    for (int64_t h = 0; h < heads; ++h) {
+      const Tensor qh = q[b].narrow(1, h * d, d), kh = k[b].narrow(1, h * d, d),
+                   vh = v[b].narrow(1, h * d, d), ah = agents.narrow(1, h * d, d);
+      Tensor agent_v = at::zeros({A, d}, x.options());
+      for (int64_t a = 0; a < A; ++a) {
+        Tensor logits = at::zeros({N}, x.options());
+        for (int64_t t = 0; t < N; ++t)
+          logits[t] = (ah[a] * m->scale()).dot(kh[t]) + b1[h][a][t / W][t % W];
+        agent_v[a] = at::matmul(at::softmax(logits, 0), vh);
+      }
+      for (int64_t t = 0; t < N; ++t) {
+        Tensor logits = at::zeros({A}, x.options());
+        for (int64_t a = 0; a < A; ++a)
+          logits[a] = (qh[t] * m->scale()).dot(ah[a]) + b2[h][t / W][t % W][a];
+        out[b][t].narrow(0, h * d, d).copy_(at::matmul(at::softmax(logits, 0), agent_v));
+      }
+    }
+    // Depthwise 3x3 conv of V (zero padding, bias).
+    const Tensor weight = m->dwc->weight, bias = m->dwc->bias;
+    for (int64_t y = 0; y < H; ++y)
+      for (int64_t xx = 0; xx < W; ++xx) {
+        Tensor acc = bias.clone();
+        for (int64_t dy = -1; dy <= 1; ++dy)
+          for (int64_t dx = -1; dx <= 1; ++dx) {
+            const int64_t sy = y + dy, sx = xx + dx;
+            if (sy < 0 || sy >= H || sx < 0 || sx >= W) continue;
+            acc += weight.select(1, 0).select(1, dy + 1).select(1, dx + 1) * v[b][sy * W + sx];
+          }
+        out[b][y * W + xx] += acc;
+      }
+  }
+  return m->proj->forward(out);
+}
+
+AgentAttentionOptions small(int64_t h, int64_t w, int64_t agents) {
+  AgentAttentionOptions o;
+  o.dim = 8;
+  o.num_heads = 2;
+  o.height = h;
+  o.width = w;
+  o.agent_num = agents;
+  return o;
+}
+
+}  // namespace
+
+TEST(AgentAttention, MatchesTheTwoSoftmaxDefinition) {
+  for (const auto& o : {small(7, 7, 4), small(5, 6, 4), small(6, 4, 9), small(3, 3, 9)}) {
+    SCOPED_TRACE(std::to_string(o.height) + "x" + std::to_string(o.width) + " agents " +
+                 std::to_string(o.agent_num));
+    AgentAttention m(o);
+    m->to(at::kDouble);
+    at::NoGradGuard no_grad;
+    const Tensor x = at::randn({2, o.height * o.width, o.dim}, at::kDouble);
+    EXPECT_LE((m->forward(x) - agent_by_definition(m, x)).abs().max().item<double>(), 1e-12);
+  }
+}
+
+TEST(AgentAttention, OfficialNamesAndShapes) {
+  AgentAttentionOptions o;  // Agent-Swin-T stage 1: 96 channels, 3 heads, 56x56, 49 agents
+  o.dim = 96;
+  o.num_heads = 3;
+  o.height = o.width = 56;
+  AgentAttention m(o);
+  const std::map<std::string, std::vector<int64_t>> want{
+      {"qkv.weight", {288, 96}},      {"qkv.bias", {288}},
+      {"proj.weight", {96, 96}},      {"proj.bias", {96}},
+      {"dwc.weight", {96, 1, 3, 3}},  {"dwc.bias", {96}},
+      {"an_bias", {3, 49, 7, 7}},     {"na_bias", {3, 49, 7, 7}},
+      {"ah_bias", {1, 3, 49, 56, 1}}, {"aw_bias", {1, 3, 49, 1, 56}},
+      {"ha_bias", {1, 3, 56, 1, 49}}, {"wa_bias", {1, 3, 1, 56, 49}}};
+  const auto params = m->named_parameters();
+  EXPECT_EQ(params.size(), want.size());
+  for (const auto& [name, shape] : want) {
+    ASSERT_TRUE(params.contains(name)) << name;
+    EXPECT_EQ(params[name].sizes().vec(), shape) << name;
+  }
+}
+
+TEST(AgentAttention, WrongTokenCountOrAgentNumberIsAnError) {
+  AgentAttention m(small(4, 4, 4));
+  try {
+    m->forward(at::randn({1, 15, 8}));
+    FAIL() << "15 tokens accepted for a 4x4 map";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("built for a 4x4 map"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(AgentAttention(small(4, 4, 5)), c10::Error);
+}
+
+TEST(AgentAttention, GradientsMatchFiniteDifferencesInDouble) {
+  AgentAttention m(small(5, 4, 4));
+  m->to(at::kDouble);
+  Tensor x = at::randn({1, 20, 8}, at::kDouble).requires_grad_(true);
+  const Tensor weight = at::randn({1, 20, 8}, at::kDouble);
+  auto loss = [&] { return (m->forward(x) * weight).sum(); };
+  std::vector<Tensor> inputs{x,          m->an_bias,     m->na_bias,    m->ah_bias,
+                             m->wa_bias, m->qkv->weight, m->dwc->weight};
+  const auto grads = torch::autograd::grad({loss()}, inputs);
+  at::NoGradGuard no_grad;
+  for (size_t t = 0; t < inputs.size(); ++t) {
+    Tensor flat = inputs[t].view(-1);
+    for (int64_t probe = 0; probe < 6; ++probe) {
+      const int64_t i = (probe * 7919 + 3) % flat.numel();
+      const double saved = flat[i].item<double>(), h = 1e-6;
+      flat[i] = saved + h;
+      const double up = loss().item<double>();
+      flat[i] = saved - h;
+      const double down = loss().item<double>();
+      flat[i] = saved;
+      EXPECT_NEAR(grads[t].reshape(-1)[i].item<double>(), (up - down) / (2 * h), 1e-6)
+          << "input " << t << " element " << i;
+    }
+  }
+}
