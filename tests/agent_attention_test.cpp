@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include "attention/window_attention.h"
+
 namespace {
 
 using at::Tensor;
@@ -183,4 +185,43 @@ TEST(AgentAttention, GradientsMatchFiniteDifferencesInDouble) {
           << "input " << t << " element " << i;
     }
   }
+}
+
+// Swin window attention (Agent-Swin's 'B' blocks) against softmax attention written out per
+// window, with the bias of (query, key) read from the table at (dy + w - 1, dx + w - 1), and a
+// mask that keeps two halves of every window apart.
+TEST(WindowAttention, MatchesPerWindowAttentionWithTheBiasTable) {
+  using vitrine::attention::WindowAttention;
+  using vitrine::attention::WindowAttentionOptions;
+  WindowAttentionOptions o;
+  o.dim = 6;
+  o.num_heads = 2;
+  o.window_size = 3;
+  WindowAttention m(o);
+  m->to(at::kDouble);
+  at::NoGradGuard no_grad;
+  const int64_t windows = 2, B = 2, N = 9, d = 3;
+  const Tensor x = at::randn({windows * B, N, o.dim}, at::kDouble);
+  Tensor mask = at::zeros({windows, N, N}, at::kDouble);
+  mask[1].slice(0, 0, 4).slice(1, 4, 9).fill_(-100.0);
+  mask[1].slice(0, 4, 9).slice(1, 0, 4).fill_(-100.0);
+  const Tensor got = m->forward(x, mask);
+  const Tensor qkv = m->qkv->forward(x);
+  Tensor want = at::zeros({windows * B, N, o.dim}, at::kDouble);
+  for (int64_t b = 0; b < windows * B; ++b)
+    for (int64_t h = 0; h < o.num_heads; ++h)
+      for (int64_t i = 0; i < N; ++i) {
+        Tensor logits = at::zeros({N}, at::kDouble);
+        for (int64_t j = 0; j < N; ++j) {
+          const int64_t dy = i / 3 - j / 3 + 2, dx = i % 3 - j % 3 + 2;
+          logits[j] = qkv[b][i].narrow(0, h * d, d).dot(qkv[b][j].narrow(0, o.dim + h * d, d)) /
+                          std::sqrt(3.0) +
+                      m->relative_position_bias_table[dy * 5 + dx][h] + mask[b % windows][i][j];
+        }
+        const Tensor p = at::softmax(logits, 0);
+        for (int64_t j = 0; j < N; ++j)
+          want[b][i].narrow(0, h * d, d) += p[j] * qkv[b][j].narrow(0, 2 * o.dim + h * d, d);
+      }
+  want = m->proj->forward(want);
+  EXPECT_LE((got - want).abs().max().item<double>(), 1e-12);
 }

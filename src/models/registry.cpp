@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "models/backbones/agent_swin.h"
 #include "models/backbones/byobnet.h"
 #include "models/backbones/nat.h"
 #include "models/checkpoint/state_dict.h"
@@ -16,6 +17,7 @@ static ModelRegistry make_builtin() {
   ModelRegistry registry;
   register_nat_family(registry);
   register_halonet_family(registry);
+  register_agent_swin_family(registry);
   return registry;
 }
 

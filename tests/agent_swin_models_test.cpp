@@ -1,0 +1,87 @@
+// Agent-Swin: exact parameter counts (the structure replayed from the official
+// agent_swin.py and cfgs; each rounds to the paper's 29M / 50M / 88M), official parameter
+// names, the stage attention types, output shapes, shifted-window masks, and size errors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "config/view.h"
+#include "core/error.h"
+#include "models/backbones/agent_swin.h"
+#include "models/registry.h"
+
+namespace vitrine::models {
+namespace {
+
+ModelPtr create(const std::string& name, config::Node overrides = config::Node::dict()) {
+  return ModelRegistry::builtin().get(name).create(config::ConfigView(overrides, "model"));
+}
+
+TEST(AgentSwin, ParameterCountsMatchTheOfficialModels) {
+  const std::vector<std::pair<const char*, int64_t>> counts{
+      {"agent_swin_t", 28902964}, {"agent_swin_s", 49666684}, {"agent_swin_b", 88095096}};
+  for (const auto& [name, params] : counts) {
+    SCOPED_TRACE(name);
+    ModelPtr model = create(name);
+    EXPECT_EQ(count_parameters(*model), params);
+    EXPECT_NEAR(params / 1e6, ModelRegistry::builtin().get(name).paper.params_m, 0.5);
+  }
+}
+
+TEST(AgentSwin, OfficialNamesAndAttentionTypes) {
+  ModelPtr model = create("agent_swin_b");
+  const auto params = model->named_parameters();
+  for (const char* name :
+       {"patch_embed.proj.weight", "patch_embed.norm.weight", "layers.0.blocks.0.attn.an_bias",
+        "layers.0.blocks.1.attn.wa_bias", "layers.0.downsample.reduction.weight",
+        "layers.2.blocks.1.attn.dwc.weight",                    // M2: blocks 0-1 agent
+        "layers.2.blocks.2.attn.relative_position_bias_table",  // then window attention
+        "layers.3.blocks.1.mlp.fc2.weight", "norm.weight", "head.weight"})
+    EXPECT_TRUE(params.contains(name)) << name;
+  EXPECT_FALSE(params.contains("layers.2.blocks.2.attn.an_bias"));
+  const auto buffers = model->named_buffers();
+  // Stage 3 (14x14) of 7x7 windows shifts every other block; stage 4 (7x7) does not.
+  EXPECT_TRUE(buffers.contains("layers.2.blocks.3.attn_mask"));
+  EXPECT_FALSE(buffers.contains("layers.2.blocks.2.attn_mask"));
+  EXPECT_FALSE(buffers.contains("layers.3.blocks.1.attn_mask"));
+  EXPECT_EQ(buffers["layers.2.blocks.3.attn_mask"].sizes(), (std::vector<int64_t>{4, 49, 49}));
+}
+
+TEST(AgentSwin, ForwardShapesOnASmallImage) {
+  config::Node o = config::Node::dict();
+  o.set("img_size", 64);
+  o.set("num_classes", 5);
+  o.set("window_size", 16);  // agent blocks see 16x16 / 8x8 / 4x4 maps, B blocks 2x2
+  ModelPtr model = create("agent_swin_t", o);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = at::randn({2, 3, 64, 64});
+  const auto pyramid = model->forward_features(x);
+  ASSERT_EQ(pyramid.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(pyramid[i].size(1), 96 << i);
+    EXPECT_EQ(pyramid[i].size(2), 16 >> i);
+  }
+  const at::Tensor logits = model->forward(x);
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 5}));
+  EXPECT_TRUE(at::isfinite(logits).all().item<bool>());
+}
+
+TEST(AgentSwin, WrongImageSizeAndBadAttentionTypesAreErrors) {
+  config::Node o = config::Node::dict();
+  o.set("img_size", 64);
+  o.set("window_size", 16);
+  ModelPtr model = create("agent_swin_t", o);
+  try {
+    model->forward(at::randn({1, 3, 96, 96}));
+    FAIL() << "96x96 accepted by a model built for 64";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("built for img_size 64"), std::string::npos) << e.what();
+  }
+  o.set("attn_type", "AAMB");
+  EXPECT_THROW(create("agent_swin_t", o), ConfigError);
+  o.set("attn_type", "AAQB");
+  EXPECT_THROW(create("agent_swin_t", o), ConfigError);
+}
+
+}  // namespace
+}  // namespace vitrine::models
