@@ -49,7 +49,8 @@ Tensor bilinear(const Tensor& table, int64_t H, int64_t W) {
 Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
   const AgentAttentionOptions& o = m->options();
   const int64_t B = x.size(0), H = o.height, W = o.width, C = o.dim, heads = o.num_heads;
-  const int64_t d = C / heads, P = m->pool_size(), A = o.agent_num, N = H * W;
+  const int64_t d = C / heads, P = m->pool_size(), A = o.agent_num, e = o.cls_token ? 1 : 0;
+  const int64_t N = H * W + e;
   const Tensor qkv = m->qkv->forward(x);  // [B, N, 3C]: q, k, v blocks of C
   const Tensor q = qkv.narrow(2, 0, C), k = qkv.narrow(2, C, C), v = qkv.narrow(2, 2 * C, C);
   const Tensor b1 = bilinear(m->an_bias.reshape({heads * A, 7, 7}), H, W).view({heads, A, H, W}) +
@@ -68,7 +69,7 @@ Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
         const int64_t x0 = j * W / P, x1 = ((j + 1) * W + P - 1) / P;
         Tensor sum = at::zeros({C}, x.options());
         for (int64_t y = y0; y < y1; ++y)
-          for (int64_t xx = x0; xx < x1; ++xx) sum += q[b][y * W + xx];
+          for (int64_t xx = x0; xx < x1; ++xx) sum += q[b][e + y * W + xx];
         agents[i * P + j] = sum / static_cast<double>((y1 - y0) * (x1 - x0));
       }
     for (int64_t h = 0; h < heads; ++h) {
@@ -78,13 +79,15 @@ Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
       for (int64_t a = 0; a < A; ++a) {
         Tensor logits = at::zeros({N}, x.options());
         for (int64_t t = 0; t < N; ++t)
-          logits[t] = (ah[a] * m->scale()).dot(kh[t]) + b1[h][a][t / W][t % W];
+          logits[t] = (ah[a] * m->scale()).dot(kh[t]) +
+                      (t < e ? m->ac_bias[0][h][a][0] : b1[h][a][(t - e) / W][(t - e) % W]);
         agent_v[a] = at::matmul(at::softmax(logits, 0), vh);
       }
       for (int64_t t = 0; t < N; ++t) {
         Tensor logits = at::zeros({A}, x.options());
         for (int64_t a = 0; a < A; ++a)
-          logits[a] = (qh[t] * m->scale()).dot(ah[a]) + b2[h][t / W][t % W][a];
+          logits[a] = (qh[t] * m->scale()).dot(ah[a]) +
+                      (t < e ? m->ca_bias[0][h][0][a] : b2[h][(t - e) / W][(t - e) % W][a]);
         out[b][t].narrow(0, h * d, d).copy_(at::matmul(at::softmax(logits, 0), agent_v));
       }
     }
@@ -97,16 +100,17 @@ Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
           for (int64_t dx = -1; dx <= 1; ++dx) {
             const int64_t sy = y + dy, sx = xx + dx;
             if (sy < 0 || sy >= H || sx < 0 || sx >= W) continue;
-            acc += weight.select(1, 0).select(1, dy + 1).select(1, dx + 1) * v[b][sy * W + sx];
+            acc += weight.select(1, 0).select(1, dy + 1).select(1, dx + 1) * v[b][e + sy * W + sx];
           }
-        out[b][y * W + xx] += acc;
+        out[b][e + y * W + xx] += acc;
       }
   }
   return m->proj->forward(out);
 }
 
-AgentAttentionOptions small(int64_t h, int64_t w, int64_t agents) {
+AgentAttentionOptions small(int64_t h, int64_t w, int64_t agents, bool cls = false) {
   AgentAttentionOptions o;
+  o.cls_token = cls;
   o.dim = 8;
   o.num_heads = 2;
   o.height = h;
@@ -118,13 +122,14 @@ AgentAttentionOptions small(int64_t h, int64_t w, int64_t agents) {
 }  // namespace
 
 TEST(AgentAttention, MatchesTheTwoSoftmaxDefinition) {
-  for (const auto& o : {small(7, 7, 4), small(5, 6, 4), small(6, 4, 9), small(3, 3, 9)}) {
+  for (const auto& o : {small(7, 7, 4), small(5, 6, 4), small(6, 4, 9), small(3, 3, 9),
+                        small(4, 4, 4, true), small(5, 3, 9, true)}) {
     SCOPED_TRACE(std::to_string(o.height) + "x" + std::to_string(o.width) + " agents " +
-                 std::to_string(o.agent_num));
+                 std::to_string(o.agent_num) + (o.cls_token ? " with a class token" : ""));
     AgentAttention m(o);
     m->to(at::kDouble);
     at::NoGradGuard no_grad;
-    const Tensor x = at::randn({2, o.height * o.width, o.dim}, at::kDouble);
+    const Tensor x = at::randn({2, o.height * o.width + (o.cls_token ? 1 : 0), o.dim}, at::kDouble);
     EXPECT_LE((m->forward(x) - agent_by_definition(m, x)).abs().max().item<double>(), 1e-12);
   }
 }

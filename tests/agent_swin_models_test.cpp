@@ -83,5 +83,41 @@ TEST(AgentSwin, WrongImageSizeAndBadAttentionTypesAreErrors) {
   EXPECT_THROW(create("agent_swin_t", o), ConfigError);
 }
 
+// Agent-DeiT: counts replayed from the official agent_deit.py and cfgs (paper 6.0M / 22.7M /
+// 87.2M; for -S the official config gives 22.65M, which the paper prints as 22.7).
+TEST(AgentDeiT, ParameterCountsNamesAndShapes) {
+  const std::vector<std::pair<const char*, int64_t>> counts{
+      {"agent_deit_t", 6015640}, {"agent_deit_s", 22647112}, {"agent_deit_b", 87204904}};
+  for (const auto& [name, params] : counts) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(count_parameters(*create(name)), params);
+    EXPECT_NEAR(params / 1e6, ModelRegistry::builtin().get(name).paper.params_m, 0.06);
+  }
+  ModelPtr base = create("agent_deit_b");
+  const auto params = base->named_parameters();
+  for (const char* name :
+       {"patch_embed.proj.weight", "cls_token", "pos_embed", "blocks.3.attn.ac_bias",
+        "blocks.3.attn.ca_bias", "blocks.3.attn.dwc.bias", "blocks.4.attn.qkv.weight",
+        "blocks.11.mlp.fc1.bias", "norm.weight", "head.weight"})
+    EXPECT_TRUE(params.contains(name)) << name;
+  EXPECT_FALSE(params.contains("blocks.4.attn.an_bias"));  // agent_layer=4
+  EXPECT_EQ(params["blocks.0.attn.an_bias"].sizes(), (std::vector<int64_t>{12, 81, 7, 7}));
+
+  config::Node o = config::Node::dict();
+  o.set("img_size", 64);
+  o.set("num_classes", 3);
+  o.set("agent_num",
+        config::List{config::Node(4), config::Node(4), config::Node(4), config::Node(4)});
+  ModelPtr small = create("agent_deit_t", o);
+  small->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = at::randn({2, 3, 64, 64});
+  EXPECT_EQ(small->forward(x).sizes(), (std::vector<int64_t>{2, 3}));
+  const auto levels = small->forward_features(x);
+  ASSERT_EQ(levels.size(), 1u);
+  EXPECT_EQ(levels[0].sizes(), (std::vector<int64_t>{2, 192, 4, 4}));
+  EXPECT_THROW(small->forward(at::randn({1, 3, 48, 48})), c10::Error);
+}
+
 }  // namespace
 }  // namespace vitrine::models

@@ -36,6 +36,10 @@ AgentAttentionImpl::AgentAttentionImpl(AgentAttentionOptions o) : options_(o) {
   aw_bias = bias("aw_bias", {1, h, a, 1, o.width});
   ha_bias = bias("ha_bias", {1, h, o.height, 1, a});
   wa_bias = bias("wa_bias", {1, h, 1, o.width, a});
+  if (o.cls_token) {
+    ac_bias = bias("ac_bias", {1, h, a, 1});
+    ca_bias = bias("ca_bias", {1, h, 1, a});
+  }
 }
 
 at::Tensor AgentAttentionImpl::agent_bias() const {
@@ -56,9 +60,10 @@ at::Tensor AgentAttentionImpl::forward(const at::Tensor& x) {
   const AgentAttentionOptions& o = options_;
   TORCH_CHECK(x.dim() == 3 && x.size(2) == o.dim, "AgentAttention: expected [B, N, ", o.dim,
               "], got shape ", x.sizes());
-  TORCH_CHECK(x.size(1) == o.height * o.width, "AgentAttention: ", x.size(1),
-              " tokens, but the module was built for a ", o.height, "x", o.width,
-              " map (its position biases have that size)");
+  const int64_t extra = o.cls_token ? 1 : 0;
+  TORCH_CHECK(x.size(1) == o.height * o.width + extra, "AgentAttention: ", x.size(1),
+              " tokens, but the module was built for a ", o.height, "x", o.width, " map",
+              o.cls_token ? " plus a class token" : "", " (its position biases have that size)");
   const int64_t b = x.size(0), n = x.size(1), c = o.dim, heads = o.num_heads, d = c / heads;
   const at::Tensor qkv_out = qkv->forward(x).reshape({b, n, 3, c}).permute({2, 0, 1, 3});
   const at::Tensor q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];  // [b, n, c]
@@ -66,24 +71,30 @@ at::Tensor AgentAttentionImpl::forward(const at::Tensor& x) {
     return t.reshape({b, t.size(1), heads, d}).permute({0, 2, 1, 3});
   };
   const at::Tensor agents = split_heads(
-      at::adaptive_avg_pool2d(q.reshape({b, o.height, o.width, c}).permute({0, 3, 1, 2}),
-                              {pool_size_, pool_size_})
+      at::adaptive_avg_pool2d(
+          q.narrow(1, extra, n - extra).reshape({b, o.height, o.width, c}).permute({0, 3, 1, 2}),
+          {pool_size_, pool_size_})
           .reshape({b, c, -1})
           .permute({0, 2, 1}));  // [b, heads, n_a, d]
   const at::Tensor qh = split_heads(q), kh = split_heads(k), vh = split_heads(v);
 
   // Agent aggregation, then broadcast: two softmaxes.
-  at::Tensor agent_attn =
-      at::softmax(at::matmul(agents * scale_, kh.transpose(-2, -1)) + agent_bias(), -1);
+  at::Tensor b1 = agent_bias(), b2 = query_bias();
+  if (o.cls_token) {
+    b1 = at::cat({ac_bias[0], b1}, -1);  // the class token as key 0
+    b2 = at::cat({ca_bias[0], b2}, -2);  // and as query 0
+  }
+  at::Tensor agent_attn = at::softmax(at::matmul(agents * scale_, kh.transpose(-2, -1)) + b1, -1);
   const at::Tensor agent_v = at::matmul(attn_drop->forward(agent_attn), vh);
-  at::Tensor q_attn =
-      at::softmax(at::matmul(qh * scale_, agents.transpose(-2, -1)) + query_bias(), -1);
+  at::Tensor q_attn = at::softmax(at::matmul(qh * scale_, agents.transpose(-2, -1)) + b2, -1);
   at::Tensor out =
       at::matmul(attn_drop->forward(q_attn), agent_v).transpose(1, 2).reshape({b, n, c});
 
   // Depthwise conv of V as a map restores diversity the agents average away.
-  const at::Tensor v_map = v.reshape({b, o.height, o.width, c}).permute({0, 3, 1, 2});
-  out = out + dwc->forward(v_map).permute({0, 2, 3, 1}).reshape({b, n, c});
+  const at::Tensor v_map =
+      v.narrow(1, extra, n - extra).reshape({b, o.height, o.width, c}).permute({0, 3, 1, 2});
+  const at::Tensor local = dwc->forward(v_map).permute({0, 2, 3, 1}).reshape({b, n - extra, c});
+  out = extra ? at::cat({out.narrow(1, 0, 1), out.narrow(1, 1, n - 1) + local}, 1) : out + local;
   return proj_drop->forward(proj->forward(out));
 }
 

@@ -9,7 +9,8 @@
 // B1 = bilinear resize of an_bias (heads, n_a, 7, 7) to the map + ah_bias + aw_bias;
 // B2 likewise from na_bias, ha_bias, wa_bias (transposed). The biases have the map's size,
 // so the module is built for one map size (`height` x `width`); the official code assumes a
-// square map, here any height x width works (the pooled agent grid stays square).
+// square map, here any height x width works (the pooled agent grid stays square). With
+// cls_token it is Agent-DeiT's variant (official agent_deit.py).
 #pragma once
 
 #include <torch/nn/module.h>
@@ -28,12 +29,16 @@ struct AgentAttentionOptions {
   bool qkv_bias = true;
   double attn_drop = 0;
   double proj_drop = 0;
+  // Agent-DeiT's form: token 0 is a class token, left out of the agent pooling and the
+  // depthwise conv, with its own biases ac_bias (agents -> cls) and ca_bias (cls -> agents).
+  bool cls_token = false;
 };
 
 class AgentAttentionImpl : public torch::nn::Module {
  public:
   explicit AgentAttentionImpl(AgentAttentionOptions options);
-  // x [B, height * width, dim] (row-major tokens) -> [B, height * width, dim].
+  // x [B, (1 +) height * width, dim] (row-major tokens, the class token first when
+  // options.cls_token) -> same shape.
   at::Tensor forward(const at::Tensor& x);
 
   const AgentAttentionOptions& options() const { return options_; }
@@ -46,6 +51,7 @@ class AgentAttentionImpl : public torch::nn::Module {
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
   torch::nn::Conv2d dwc{nullptr};
   at::Tensor an_bias, na_bias, ah_bias, aw_bias, ha_bias, wa_bias;
+  at::Tensor ac_bias, ca_bias;  // cls_token only
   models::Dropout attn_drop{nullptr}, proj_drop{nullptr};
 
  private:

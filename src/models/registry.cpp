@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/text.h"
+#include "models/backbones/agent_deit.h"
 #include "models/backbones/agent_swin.h"
 #include "models/backbones/byobnet.h"
 #include "models/backbones/nat.h"
@@ -18,6 +19,7 @@ static ModelRegistry make_builtin() {
   register_nat_family(registry);
   register_halonet_family(registry);
   register_agent_swin_family(registry);
+  register_agent_deit_family(registry);
   return registry;
 }
 
