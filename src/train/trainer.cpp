@@ -508,10 +508,12 @@ TrainOutcome Trainer::run() {
       outcome.final_eval = eval_metrics;
     }
     s.progress.epoch = epoch + 1;
-    s.save_checkpoints(epoch);
+    // Log first, then checkpoint: a run killed in between resumes from the previous
+    // checkpoint and RunLog drops this epoch's records; the other order loses them.
     log.log_epoch(
         epoch, train_metrics, eval_metrics, s.optimizer->lr(),
         {{"epoch_seconds", seconds_since(epoch_start)}, {"train_img_per_s", images_per_second}});
+    s.save_checkpoints(epoch);
     std::cout << "epoch " << epoch + 1 << "/" << total_epochs << ": train "
               << format_metrics(train_metrics) << (s.ema ? " | eval (EMA) " : " | eval ")
               << format_metrics(eval_metrics) << " | " << static_cast<int64_t>(images_per_second)
