@@ -51,7 +51,9 @@ Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
   const int64_t B = x.size(0), H = o.height, W = o.width, C = o.dim, heads = o.num_heads;
   const int64_t d = C / heads, P = m->pool_size(), A = o.agent_num, e = o.cls_token ? 1 : 0;
   const int64_t N = H * W + e;
-  const Tensor qkv = m->qkv->forward(x);  // [B, N, 3C]: q, k, v blocks of C
+  // [B, N, 3C]: q, k, v blocks of C (the PVT form's kv Linear yields k then v).
+  const Tensor qkv =
+      o.separate_qkv ? at::cat({m->q->forward(x), m->kv->forward(x)}, -1) : m->qkv->forward(x);
   const Tensor q = qkv.narrow(2, 0, C), k = qkv.narrow(2, C, C), v = qkv.narrow(2, 2 * C, C);
   const Tensor b1 = bilinear(m->an_bias.reshape({heads * A, 7, 7}), H, W).view({heads, A, H, W}) +
                     m->ah_bias[0] + m->aw_bias[0];  // [heads, A, H, W]
@@ -119,13 +121,20 @@ AgentAttentionOptions small(int64_t h, int64_t w, int64_t agents, bool cls = fal
   return o;
 }
 
+AgentAttentionOptions pvt_form(int64_t h, int64_t w, int64_t agents) {
+  AgentAttentionOptions o = small(h, w, agents);
+  o.separate_qkv = true;
+  return o;
+}
+
 }  // namespace
 
 TEST(AgentAttention, MatchesTheTwoSoftmaxDefinition) {
   for (const auto& o : {small(7, 7, 4), small(5, 6, 4), small(6, 4, 9), small(3, 3, 9),
-                        small(4, 4, 4, true), small(5, 3, 9, true)}) {
+                        small(4, 4, 4, true), small(5, 3, 9, true), pvt_form(5, 6, 4)}) {
     SCOPED_TRACE(std::to_string(o.height) + "x" + std::to_string(o.width) + " agents " +
-                 std::to_string(o.agent_num) + (o.cls_token ? " with a class token" : ""));
+                 std::to_string(o.agent_num) + (o.cls_token ? " with a class token" : "") +
+                 (o.separate_qkv ? " (PVT form)" : ""));
     AgentAttention m(o);
     m->to(at::kDouble);
     at::NoGradGuard no_grad;

@@ -119,5 +119,41 @@ TEST(AgentDeiT, ParameterCountsNamesAndShapes) {
   EXPECT_THROW(small->forward(at::randn({1, 3, 48, 48})), c10::Error);
 }
 
+// Agent-PVT: counts replayed from the official agent_pvt.py and cfgs (paper 11.6M / 20.6M /
+// 35.9M / 48.7M).
+TEST(AgentPVT, ParameterCountsNamesAndShapes) {
+  const std::vector<std::pair<const char*, int64_t>> counts{{"agent_pvt_t", 11570352},
+                                                            {"agent_pvt_s", 20635066},
+                                                            {"agent_pvt_m", 35921746},
+                                                            {"agent_pvt_l", 48738180}};
+  for (const auto& [name, params] : counts) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(count_parameters(*create(name)), params);
+    EXPECT_NEAR(params / 1e6, ModelRegistry::builtin().get(name).paper.params_m, 0.05);
+  }
+  ModelPtr tiny = create("agent_pvt_t");
+  const auto params = tiny->named_parameters();
+  for (const char* name : {"patch_embed1.proj.weight", "patch_embed4.norm.bias", "pos_embed1",
+                           "block1.0.attn.q.weight", "block1.0.attn.kv.weight",
+                           "block4.1.attn.an_bias", "block2.1.mlp.fc1.weight", "head.weight"})
+    EXPECT_TRUE(params.contains(name)) << name;
+  EXPECT_FALSE(params.contains("block1.0.attn.qkv.weight"));
+  EXPECT_EQ(params["pos_embed1"].sizes(), (std::vector<int64_t>{1, 3136, 64}));
+
+  config::Node o = config::Node::dict();
+  o.set("img_size", 64);
+  o.set("num_classes", 4);
+  o.set("agent_num",
+        config::List{config::Node(4), config::Node(4), config::Node(4), config::Node(1)});
+  ModelPtr small = create("agent_pvt_t", o);
+  small->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = at::randn({2, 3, 64, 64});
+  const auto pyramid = small->forward_features(x);
+  ASSERT_EQ(pyramid.size(), 4u);
+  EXPECT_EQ(pyramid[3].sizes(), (std::vector<int64_t>{2, 512, 2, 2}));
+  EXPECT_EQ(small->forward(x).sizes(), (std::vector<int64_t>{2, 4}));
+}
+
 }  // namespace
 }  // namespace vitrine::models

@@ -17,8 +17,15 @@ AgentAttentionImpl::AgentAttentionImpl(AgentAttentionOptions o) : options_(o) {
   TORCH_CHECK(pool_size_ * pool_size_ == o.agent_num, "AgentAttention: agent_num ", o.agent_num,
               " must be a square number (agents are a pooled grid)");
   scale_ = std::pow(static_cast<double>(o.dim / o.num_heads), -0.5);
-  qkv = register_module(
-      "qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 3 * o.dim).bias(o.qkv_bias)));
+  if (o.separate_qkv) {
+    q = register_module("q",
+                        torch::nn::Linear(torch::nn::LinearOptions(o.dim, o.dim).bias(o.qkv_bias)));
+    kv = register_module(
+        "kv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 2 * o.dim).bias(o.qkv_bias)));
+  } else {
+    qkv = register_module(
+        "qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 3 * o.dim).bias(o.qkv_bias)));
+  }
   attn_drop = register_module("attn_drop", models::Dropout(o.attn_drop));
   proj = register_module("proj", torch::nn::Linear(o.dim, o.dim));
   proj_drop = register_module("proj_drop", models::Dropout(o.proj_drop));
@@ -65,8 +72,19 @@ at::Tensor AgentAttentionImpl::forward(const at::Tensor& x) {
               " tokens, but the module was built for a ", o.height, "x", o.width, " map",
               o.cls_token ? " plus a class token" : "", " (its position biases have that size)");
   const int64_t b = x.size(0), n = x.size(1), c = o.dim, heads = o.num_heads, d = c / heads;
-  const at::Tensor qkv_out = qkv->forward(x).reshape({b, n, 3, c}).permute({2, 0, 1, 3});
-  const at::Tensor q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];  // [b, n, c]
+  at::Tensor q_all, k, v;  // [b, n, c]
+  if (o.separate_qkv) {
+    q_all = this->q->forward(x);
+    const at::Tensor kv_out = this->kv->forward(x).reshape({b, n, 2, c}).permute({2, 0, 1, 3});
+    k = kv_out[0];
+    v = kv_out[1];
+  } else {
+    const at::Tensor qkv_out = qkv->forward(x).reshape({b, n, 3, c}).permute({2, 0, 1, 3});
+    q_all = qkv_out[0];
+    k = qkv_out[1];
+    v = qkv_out[2];
+  }
+  const at::Tensor& q = q_all;
   auto split_heads = [&](const at::Tensor& t) {
     return t.reshape({b, t.size(1), heads, d}).permute({0, 2, 1, 3});
   };

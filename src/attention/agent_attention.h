@@ -32,6 +32,10 @@ struct AgentAttentionOptions {
   // Agent-DeiT's form: token 0 is a class token, left out of the agent pooling and the
   // depthwise conv, with its own biases ac_bias (agents -> cls) and ca_bias (cls -> agents).
   bool cls_token = false;
+  // Agent-PVT's form: separate `q` (dim -> dim) and `kv` (dim -> 2 dim) projections in place
+  // of `qkv` (the spatial-reduction variant, sr_ratio > 1, is not supported; the official
+  // configs use 1 for agent blocks).
+  bool separate_qkv = false;
 };
 
 class AgentAttentionImpl : public torch::nn::Module {
@@ -49,6 +53,7 @@ class AgentAttentionImpl : public torch::nn::Module {
   at::Tensor query_bias() const;
 
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  torch::nn::Linear q{nullptr}, kv{nullptr};  // separate_qkv only
   torch::nn::Conv2d dwc{nullptr};
   at::Tensor an_bias, na_bias, ah_bias, aw_bias, ha_bias, wa_bias;
   at::Tensor ac_bias, ca_bias;  // cls_token only

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/text.h"
 #include "models/backbones/agent_deit.h"
+#include "models/backbones/agent_pvt.h"
 #include "models/backbones/agent_swin.h"
 #include "models/backbones/byobnet.h"
 #include "models/backbones/nat.h"
@@ -20,6 +21,7 @@ static ModelRegistry make_builtin() {
   register_halonet_family(registry);
   register_agent_swin_family(registry);
   register_agent_deit_family(registry);
+  register_agent_pvt_family(registry);
   return registry;
 }
 
