@@ -246,6 +246,20 @@ void register_agent_deit_family(ModelRegistry& r) {
   b.agent_num = {81, 81, 81, 81};
   b.drop_path_rate = 0.3;
   add(r, "agent_deit_b", b, {87.2, 17.6, 82.0});
+
+  // Ours: a small Agent-DeiT for 28x28 grey images (Fashion-MNIST): 4x4 patches (a 7x7 grid),
+  // 4 blocks of width 64 with 2 heads, 4 agents each.
+  AgentDeiTConfig nano;
+  nano.img_size = 28;
+  nano.patch_size = 4;
+  nano.in_chans = 1;
+  nano.num_classes = 10;
+  nano.embed_dim = 64;
+  nano.depth = 4;
+  nano.num_heads = 2;
+  nano.agent_layers = 4;
+  nano.agent_num = {4, 4, 4, 4};
+  add(r, "agent_deit_nano", nano, {0, 0, 0});
 }
 
 }  // namespace vitrine::models
