@@ -9,6 +9,7 @@
 #include "models/backbones/agent_swin.h"
 #include "models/backbones/byobnet.h"
 #include "models/backbones/nat.h"
+#include "models/backbones/resnet.h"
 #include "models/checkpoint/state_dict.h"
 
 namespace vitrine::models {
@@ -22,6 +23,7 @@ static ModelRegistry make_builtin() {
   register_agent_swin_family(registry);
   register_agent_deit_family(registry);
   register_agent_pvt_family(registry);
+  register_resnet_family(registry);
   return registry;
 }
 
