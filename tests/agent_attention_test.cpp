@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/scale_attention.h"
 #include "attention/window_attention.h"
 
 namespace {
@@ -238,4 +239,80 @@ TEST(WindowAttention, MatchesPerWindowAttentionWithTheBiasTable) {
       }
   want = m->proj->forward(want);
   EXPECT_LE((got - want).abs().max().item<double>(), 1e-12);
+}
+
+// DuoFormer's scale attention against a loop over batches, regions and heads (each region's
+// S tokens attend only to each other), with the official 2/sqrt(dim) and the usual scale;
+// region attention against the same loop over all tokens; float64 finite differences.
+TEST(ScaleAttention, MatchesPerRegionAttentionLoops) {
+  using vitrine::attention::ScaleAttention;
+  using vitrine::attention::ScaleAttentionOptions;
+  for (double chosen : {-1.0, 0.0}) {
+    ScaleAttentionOptions o;
+    o.dim = 12;
+    o.num_heads = 3;
+    o.qkv_bias = true;
+    o.scale_attention_scale = chosen;
+    ScaleAttention m(o);
+    m->to(at::kDouble);
+    EXPECT_DOUBLE_EQ(m->scale_factor(), chosen < 0 ? 2 / std::sqrt(12.0) : 0.5);
+    at::NoGradGuard no_grad;
+    const int64_t B = 2, R = 3, S = 5, C = 12, d = 4;
+    const Tensor x = at::randn({B, R, S, C}, at::kDouble);
+    auto loop = [&](const Tensor& tokens, vitrine::attention::ScaleAttentionImpl& mod,
+                    bool scale_path) {
+      const Tensor qkv = (scale_path ? mod.qkv1 : mod.qkv)->forward(tokens);  // [T, 3C]
+      const int64_t T = tokens.size(0);
+      Tensor out = at::zeros({T, C}, at::kDouble);
+      const double factor = scale_path ? mod.scale_factor() : mod.region_factor();
+      for (int64_t h = 0; h < 3; ++h)
+        for (int64_t i = 0; i < T; ++i) {
+          Tensor logits = at::zeros({T}, at::kDouble);
+          for (int64_t j = 0; j < T; ++j)
+            logits[j] = qkv[i].narrow(0, h * d, d).dot(qkv[j].narrow(0, C + h * d, d)) * factor;
+          const Tensor p = at::softmax(logits, 0);
+          for (int64_t j = 0; j < T; ++j)
+            out[i].narrow(0, h * d, d) += p[j] * qkv[j].narrow(0, 2 * C + h * d, d);
+        }
+      return (scale_path ? mod.proj1 : mod.proj)->forward(out);
+    };
+    const Tensor got = m->forward_scale(x);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t r = 0; r < R; ++r)
+        EXPECT_LE((got[b][r] - loop(x[b][r], *m, true)).abs().max().item<double>(), 1e-12);
+    const Tensor flat = x.reshape({B, R * S, C});
+    const Tensor region = m->forward_region(flat);
+    for (int64_t b = 0; b < B; ++b)
+      EXPECT_LE((region[b] - loop(flat[b], *m, false)).abs().max().item<double>(), 1e-12);
+  }
+}
+
+TEST(ScaleAttention, GradientsMatchFiniteDifferencesInDouble) {
+  using vitrine::attention::ScaleAttention;
+  using vitrine::attention::ScaleAttentionOptions;
+  ScaleAttentionOptions o;
+  o.dim = 8;
+  o.num_heads = 2;
+  ScaleAttention m(o);
+  m->to(at::kDouble);
+  Tensor x = at::randn({2, 3, 4, 8}, at::kDouble).requires_grad_(true);
+  const Tensor weight = at::randn({2, 3, 4, 8}, at::kDouble);
+  auto loss = [&] { return (m->forward_scale(x) * weight).sum(); };
+  std::vector<Tensor> inputs{x, m->qkv1->weight, m->proj1->weight};
+  const auto grads = torch::autograd::grad({loss()}, inputs);
+  at::NoGradGuard no_grad;
+  for (size_t t = 0; t < inputs.size(); ++t) {
+    Tensor flat = inputs[t].view(-1);
+    for (int64_t probe = 0; probe < 8; ++probe) {
+      const int64_t i = (probe * 7919 + 5) % flat.numel();
+      const double saved = flat[i].item<double>(), h = 1e-6;
+      flat[i] = saved + h;
+      const double up = loss().item<double>();
+      flat[i] = saved - h;
+      const double down = loss().item<double>();
+      flat[i] = saved;
+      EXPECT_NEAR(grads[t].reshape(-1)[i].item<double>(), (up - down) / (2 * h), 1e-6)
+          << "input " << t << " element " << i;
+    }
+  }
 }
