@@ -32,6 +32,15 @@ TEST_F(Cli, NoSubcommandOrUnknownFlagIsAUsageError) {
   EXPECT_EQ(run("nosuchcommand").code, 2);
 }
 
+TEST_F(Cli, AgentRecipesCompose) {
+  for (const char* name : {"agent_swin_t", "agent_pvt_t"}) {
+    Result r = run(std::string("config +experiment=") + name + "_imagenet data.root=/nowhere");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("name: ") + name), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("auto_augment: rand-m9-mstd0.5-inc1"), std::string::npos) << r.out;
+  }
+}
+
 TEST_F(Cli, BenchOpsRejectsUnknownDevicesAndDtypes) {
   Result r = run("bench ops --device tpu");
   EXPECT_EQ(r.code, 2);

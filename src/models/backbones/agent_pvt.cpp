@@ -191,15 +191,15 @@ void register_agent_pvt_family(ModelRegistry& r) {
   add(r, "agent_pvt_t", t, {11.6, 2.0, 78.4});
   AgentPVTConfig s = t;  // agent_pvt_small + cfgs/agent_pvt_s.yaml
   s.depths = {3, 4, 6, 3};
-  add(r, "agent_pvt_s", s, {20.6, 0, 82.2});
+  add(r, "agent_pvt_s", s, {20.6, 4.0, 82.2});
   AgentPVTConfig m = t;  // agent_pvt_medium + cfgs/agent_pvt_m.yaml
   m.depths = {3, 4, 18, 3};
   m.drop_path_rate = 0.3;
-  add(r, "agent_pvt_m", m, {35.9, 0, 83.4});
+  add(r, "agent_pvt_m", m, {35.9, 7.0, 83.4});
   AgentPVTConfig l = t;  // agent_pvt_large + cfgs/agent_pvt_b.yaml
   l.depths = {3, 8, 27, 3};
   l.drop_path_rate = 0.3;
-  add(r, "agent_pvt_l", l, {48.7, 0, 83.7});
+  add(r, "agent_pvt_l", l, {48.7, 10.4, 83.7});
 }
 
 }  // namespace vitrine::models

@@ -280,13 +280,13 @@ void register_agent_swin_family(ModelRegistry& r) {
   s.depths = {2, 2, 18, 2};
   s.attn_type = "AABB";
   s.drop_path_rate = 0.3;
-  add(r, "agent_swin_s", s, {50, 0, 83.7});
+  add(r, "agent_swin_s", s, {50, 8.7, 83.7});
   AgentSwinConfig b = s;  // cfgs/agent_swin_b.yaml
   b.embed_dim = 128;
   b.num_heads = {4, 8, 16, 32};
   b.attn_type = "AAMB2";
   b.drop_path_rate = 0.5;
-  add(r, "agent_swin_b", b, {88, 0, 84.0});
+  add(r, "agent_swin_b", b, {88, 15.4, 84.0});
 }
 
 }  // namespace vitrine::models
