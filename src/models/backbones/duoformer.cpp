@@ -1,0 +1,308 @@
+#include "models/backbones/duoformer.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <map>
+
+#include "attention/scale_attention.h"
+#include "config/view.h"
+#include "core/error.h"
+#include "core/init.h"
+#include "models/layers/drop_path.h"
+#include "models/layers/mlp.h"
+
+namespace vitrine::models {
+
+// One DuoFormer block: shared norms, MLP and LayerScale; scale attention for the scale pass,
+// region attention for the patch pass (timm names: norm1, attn, ls1.gamma, norm2, mlp,
+// ls2.gamma).
+class DuoFormerBlock : public torch::nn::Module {
+ public:
+  DuoFormerBlock(const DuoFormerConfig& c, double drop_path) {
+    const int64_t dim = c.embed_dim;
+    auto ln = [&] { return torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-6)); };
+    norm1 = register_module("norm1", ln());
+    attention::ScaleAttentionOptions o;
+    o.dim = dim;
+    o.num_heads = c.num_heads;
+    o.qkv_bias = true;
+    o.attn_drop = c.attn_drop_rate;
+    o.proj_drop = c.drop_rate;
+    o.scale_attention_scale = c.scale_attention_scale;
+    attn = register_module("attn", attention::ScaleAttention(o));
+    auto ls = [&](const char* name) {
+      auto holder = register_module(name, std::make_shared<torch::nn::Module>());
+      return holder->register_parameter("gamma", at::full({dim}, c.init_values));
+    };
+    gamma1 = ls("ls1");
+    norm2 = register_module("norm2", ln());
+    mlp =
+        register_module("mlp", Mlp(dim, static_cast<int64_t>(dim * c.mlp_ratio), dim, c.drop_rate));
+    gamma2 = ls("ls2");
+    if (drop_path > 0) drop_path_ = register_module("drop_path", DropPath(drop_path));
+  }
+
+  at::Tensor forward(const at::Tensor& input, bool scale_pass) {
+    const at::Tensor y = norm1->forward(input);
+    at::Tensor a = (scale_pass ? attn->forward_scale(y) : attn->forward_region(y)) * gamma1;
+    const at::Tensor x = input + (drop_path_ ? drop_path_->forward(a) : a);
+    at::Tensor m = mlp->forward(norm2->forward(x)) * gamma2;
+    return x + (drop_path_ ? drop_path_->forward(m) : m);
+  }
+
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  attention::ScaleAttention attn{nullptr};
+  Mlp mlp{nullptr};
+  at::Tensor gamma1, gamma2;
+
+ private:
+  DropPath drop_path_{nullptr};
+};
+
+// The official ConvBatchNorm: conv3x3 (bias) -> BatchNorm -> ReLU (names conv, norm).
+class ConvBatchNormImpl : public torch::nn::Module {
+ public:
+  ConvBatchNormImpl(int64_t in, int64_t out) {
+    conv =
+        register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)));
+    norm = register_module("norm", torch::nn::BatchNorm2d(out));
+  }
+  at::Tensor forward(const at::Tensor& x) { return at::relu(norm->forward(conv->forward(x))); }
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::BatchNorm2d norm{nullptr};
+};
+TORCH_MODULE(ConvBatchNorm);
+
+namespace {
+
+// Flat indices of each region's tokens in a level's map, in the official order: layer3's
+// 2x2 column-major, layer2's 4x4 and layer1's 8x8 row-major.
+at::Tensor region_index(int64_t grid, int64_t level) {
+  const int64_t per = int64_t{1} << (3 - level), side = grid * per;
+  std::vector<int64_t> idx;
+  for (int64_t r = 0; r < grid; ++r)
+    for (int64_t c = 0; c < grid; ++c) {
+      if (per == 2) {
+        for (int64_t j = 0; j < 2; ++j)
+          for (int64_t i = 0; i < 2; ++i) idx.push_back((2 * r + i) * side + 2 * c + j);
+      } else {
+        for (int64_t i = 0; i < per; ++i)
+          for (int64_t j = 0; j < per; ++j) idx.push_back((per * r + i) * side + per * c + j);
+      }
+    }
+  return at::tensor(idx, at::kLong).view({grid * grid, per * per});
+}
+
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2));
+}
+
+// The official projection-head init: kaiming normal weights, biases normal(0, 1e-6).
+void init_projection(torch::nn::Conv2d& c) {
+  at::NoGradGuard no_grad;
+  const double fan_in = static_cast<double>(c->weight[0].numel());
+  c->weight.normal_(0, std::sqrt(2.0 / fan_in));
+  c->bias.normal_(0, 1e-6);
+}
+
+}  // namespace
+
+DuoFormer::DuoFormer(DuoFormerConfig c) : config_(std::move(c)) {
+  const DuoFormerConfig& cfg = config_;
+  if (cfg.scales < 2 || cfg.scales > 4)
+    throw ConfigError("DuoFormer: scales must be 2, 3 or 4, got " + std::to_string(cfg.scales));
+  if (cfg.scale_token != "random" && cfg.scale_token != "channel")
+    throw ConfigError("DuoFormer: scale_token must be random or channel, got '" + cfg.scale_token +
+                      "'");
+  if (cfg.img_size % 32 != 0)
+    throw ConfigError("DuoFormer: img_size " + std::to_string(cfg.img_size) +
+                      " must be a multiple of 32 (one region per 32x32 pixels)");
+  grid_ = cfg.img_size / 32;
+  const int64_t D = cfg.embed_dim;
+
+  // Backbone, registered under the official nn.Sequential indices.
+  ResNetConfig rc;
+  rc.bottleneck = !cfg.resnet18;
+  rc.layers = cfg.resnet18 ? std::vector<int64_t>{2, 2, 2, 2} : std::vector<int64_t>{3, 4, 6, 3};
+  rc.in_chans = cfg.in_chans;
+  rc.num_classes = 0;
+  backbone_ = std::make_shared<ResNet>(rc);
+  auto projector = register_module("resnet_projector", std::make_shared<torch::nn::Module>());
+  const std::map<std::string, std::string> official{{"conv1", "0"},  {"bn1", "1"},
+                                                    {"layer1", "4"}, {"layer2", "5"},
+                                                    {"layer3", "6"}, {"layer4", "7"}};
+  for (const auto& child : backbone_->named_children())
+    projector->register_module(official.at(child.key()), child.value());
+  if (cfg.freeze_backbone)
+    for (auto& p : backbone_->parameters()) p.requires_grad_(false);
+  const std::vector<int64_t> widths = backbone_->feature_channels();
+
+  // Projections of the used levels (layer4 down), named by level index as the official.
+  auto projection = register_module("projection", std::make_shared<torch::nn::Module>());
+  proj_heads_.resize(4, torch::nn::Conv2d(nullptr));
+  for (int64_t level = 3; level >= 4 - cfg.scales; --level) {
+    proj_heads_[level] = projection->register_module("proj_heads" + std::to_string(level),
+                                                     conv(widths[level], D, 1, 1));
+    init_projection(proj_heads_[level]);
+  }
+
+  if (cfg.scale_token == "channel") {
+    auto p1 = register_module("chann_proj1", std::make_shared<torch::nn::Module>());
+    chann1_conv1_ = p1->register_module("conv1", conv(widths[0], widths[0], 3, 2));
+    chann1_conv2_ = p1->register_module("conv2", conv(widths[0], widths[0], 3, 2));
+    auto p2 = register_module("chann_proj2", std::make_shared<torch::nn::Module>());
+    chann2_conv1_ = p2->register_module("conv1", conv(widths[1], widths[1], 3, 2));
+    for (auto* c2 : {&chann1_conv1_, &chann1_conv2_, &chann2_conv1_}) init_projection(*c2);
+    // chann_proj_all.nConvs: four conv3x3-BN-ReLU layers down to D channels.
+    auto all = register_module("chann_proj_all", std::make_shared<torch::nn::Module>());
+    chann_all_ = all->register_module("nConvs", torch::nn::Sequential());
+    int64_t in = widths[0] + widths[1] + widths[2] + widths[3];
+    for (int i = 0; i < 4; ++i) {
+      chann_all_->push_back(std::to_string(i), ConvBatchNorm(in, D));
+      in = D;
+    }
+  }
+
+  auto vit = register_module("vision_transformer", std::make_shared<torch::nn::Module>());
+  cls_token_ = vit->register_parameter("cls_token", at::zeros({1, 1, D}));
+  pos_embed_ = vit->register_parameter("pos_embed", at::zeros({1, grid_ * grid_ + 1, D}));
+  const int64_t tokens_per_region = 1 + (cfg.scales >= 1) + 4 * (cfg.scales >= 2) +
+                                    16 * (cfg.scales >= 3) + 64 * (cfg.scales >= 4);
+  pos_embed_for_scale_ =
+      vit->register_parameter("pos_embed_for_scale", at::zeros({1, 1, tokens_per_region, D}));
+  if (cfg.scale_token == "random")
+    cls_token1_ = vit->register_parameter("cls_token1", at::zeros({1, 1, 1, D}));
+  pos_drop_ = vit->register_module("pos_drop", Dropout(cfg.drop_rate));
+  auto blocks = vit->register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < cfg.depth; ++i) {
+    const double dp = cfg.depth > 1 ? cfg.drop_path_rate * i / (cfg.depth - 1) : 0.0;
+    auto block = std::make_shared<DuoFormerBlock>(cfg, dp);
+    blocks->push_back(block);
+    blocks_.push_back(block);
+  }
+  norm_ = vit->register_module("norm",
+                               torch::nn::LayerNorm(torch::nn::LayerNormOptions({D}).eps(1e-6)));
+  if (cfg.num_classes > 0)
+    head_ = vit->register_module("head", torch::nn::Linear(D, cfg.num_classes));
+
+  // timm's ViT init for the transformer (linears trunc_normal(0.02), zero biases, LayerNorm
+  // (1, 0), pos_embed trunc_normal(0.02), cls_token normal(1e-6)) and the official scale
+  // embeddings (trunc_normal / normal with std 0.036).
+  at::NoGradGuard no_grad;
+  for (auto& m : vit->modules(false)) {
+    if (auto* linear = m->as<torch::nn::Linear>()) {
+      trunc_normal_(linear->weight, 0.02);
+      if (linear->bias.defined()) linear->bias.zero_();
+    } else if (auto* layer_norm = m->as<torch::nn::LayerNorm>()) {
+      layer_norm->weight.fill_(1);
+      layer_norm->bias.zero_();
+    }
+  }
+  trunc_normal_(pos_embed_, 0.02);
+  cls_token_.normal_(0, 1e-6);
+  trunc_normal_(pos_embed_for_scale_, 0.036);
+  if (cls_token1_.defined()) cls_token1_.normal_(0, 0.036);
+  for (int64_t level = 0; level < 4; ++level) region_index_[level] = region_index(grid_, level);
+}
+
+std::vector<at::Tensor> DuoFormer::forward_features(const at::Tensor& images) {
+  TORCH_CHECK(
+      images.dim() == 4 && images.size(2) == config_.img_size && images.size(3) == config_.img_size,
+      "DuoFormer: expected [B, ", config_.in_chans, ", ", config_.img_size, ", ", config_.img_size,
+      "] images (the model is built for img_size ", config_.img_size, "), got shape ",
+      images.sizes());
+  return backbone_->forward_features(images);
+}
+
+at::Tensor DuoFormer::channel_token(const std::vector<at::Tensor>& f) {
+  const at::Tensor l1 = at::max_pool2d(chann1_conv2_->forward(chann1_conv1_->forward(f[0])), 2, 2);
+  const at::Tensor l2 = at::max_pool2d(chann2_conv1_->forward(f[1]), 2, 2);
+  const at::Tensor l3 = at::max_pool2d(f[2], 2, 2);
+  at::Tensor x = at::cat({l1, l2, l3, f[3]}, 1);
+  x = chann_all_->forward(x);                        // [B, D, grid, grid]
+  return x.flatten(2).transpose(1, 2).unsqueeze(2);  // [B, regions, 1, D]
+}
+
+at::Tensor DuoFormer::region_tokens(const at::Tensor& images) {
+  const std::vector<at::Tensor> f = forward_features(images);
+  const int64_t B = images.size(0), R = grid_ * grid_;
+  std::vector<at::Tensor> parts;
+  parts.push_back(config_.scale_token == "random" ? cls_token1_.expand({B, R, 1, config_.embed_dim})
+                                                  : channel_token(f));
+  for (int64_t level = 3; level >= 4 - config_.scales; --level) {
+    const at::Tensor projected = proj_heads_[level]->forward(f[level]).flatten(2);  // [B, D, HW]
+    const at::Tensor& idx = region_index_[level];
+    parts.push_back(projected.index_select(2, idx.view(-1))
+                        .view({B, -1, R, idx.size(1)})
+                        .permute({0, 2, 3, 1}));  // [B, R, n, D]
+  }
+  return at::cat(parts, 2);
+}
+
+at::Tensor DuoFormer::forward(const at::Tensor& images) {
+  at::Tensor x = pos_drop_->forward(region_tokens(images) + pos_embed_for_scale_);
+  for (auto& block : blocks_) x = block->forward(x, /*scale_pass=*/true);
+  at::Tensor t = x.select(2, 0);  // each region's scale token
+  t = pos_drop_->forward(at::cat({cls_token_.expand({t.size(0), -1, -1}), t}, 1) + pos_embed_);
+  for (auto& block : blocks_) t = block->forward(t, /*scale_pass=*/false);
+  const at::Tensor cls = norm_->forward(t).select(1, 0);
+  return head_ ? head_->forward(cls) : cls;
+}
+
+at::Tensor DuoFormer::forward_head(const at::Tensor& last_level) {
+  const at::Tensor pooled = last_level.flatten(2).mean(2);
+  TORCH_CHECK(pooled.size(1) == config_.embed_dim, "DuoFormer::forward_head takes a map of ",
+              config_.embed_dim, " channels; classification uses forward()");
+  return head_ ? head_->forward(norm_->forward(pooled)) : pooled;
+}
+
+std::vector<int64_t> DuoFormer::feature_channels() const {
+  return backbone_->feature_channels();
+}
+
+namespace {
+
+void add(ModelRegistry& registry, const char* name, DuoFormerConfig c) {
+  ModelEntry e;
+  e.name = name;
+  e.family = "DuoFormer";
+  e.img_size = c.img_size;
+  e.in_chans = c.in_chans;
+  e.num_classes = c.num_classes;
+  e.create = [c](const config::ConfigView& view) -> ModelPtr {
+    view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
+                      "img_size", "scales", "scale_token", "depth", "num_heads", "embed_dim",
+                      "drop_rate", "attn_drop_rate", "drop_path_rate", "freeze_backbone",
+                      "scale_attention_scale"});
+    DuoFormerConfig o = c;
+    o.num_classes = view.get_int("num_classes", o.num_classes);
+    o.in_chans = view.get_int("in_chans", o.in_chans);
+    o.img_size = view.get_int("img_size", o.img_size);
+    o.scales = view.get_int("scales", o.scales);
+    o.scale_token = view.get_string("scale_token", o.scale_token);
+    o.depth = view.get_int("depth", o.depth);
+    o.num_heads = view.get_int("num_heads", o.num_heads);
+    o.embed_dim = view.get_int("embed_dim", o.embed_dim);
+    o.drop_rate = view.get_float("drop_rate", o.drop_rate);
+    o.attn_drop_rate = view.get_float("attn_drop_rate", o.attn_drop_rate);
+    o.drop_path_rate = view.get_float("drop_path_rate", o.drop_path_rate);
+    o.freeze_backbone = view.get_bool("freeze_backbone", o.freeze_backbone);
+    o.scale_attention_scale = view.get_float("scale_attention_scale", o.scale_attention_scale);
+    return std::make_shared<DuoFormer>(o);
+  };
+  registry.add(std::move(e));
+}
+
+}  // namespace
+
+void register_duoformer_family(ModelRegistry& r) {
+  DuoFormerConfig base;
+  add(r, "duoformer_r50", base);
+  DuoFormerConfig channel = base;
+  channel.scale_token = "channel";
+  add(r, "duoformer_r50_channel", channel);
+}
+
+}  // namespace vitrine::models
