@@ -258,6 +258,31 @@ at::Tensor DuoFormer::forward_head(const at::Tensor& last_level) {
   return head_ ? head_->forward(norm_->forward(pooled)) : pooled;
 }
 
+double DuoFormer::flops(int64_t img_size) const {
+  if (img_size != config_.img_size) return 0;
+  const DuoFormerConfig& c = config_;
+  double f = backbone_->flops(img_size);
+  const std::vector<int64_t> widths = backbone_->feature_channels();
+  const double D = static_cast<double>(c.embed_dim), R = static_cast<double>(grid_ * grid_);
+  for (int64_t level = 3; level >= 4 - c.scales; --level) {
+    const double side = static_cast<double>(grid_ << (3 - level));
+    f += side * side * widths[level] * D;
+  }
+  if (chann_all_) {
+    const double g2 = R;
+    // chann_proj1: two stride-2 convs (to 4x, then 2x the grid); chann_proj2: one.
+    f += (16 + 4) * g2 * widths[0] * widths[0] * 9 + 4 * g2 * widths[1] * widths[1] * 9;
+    f += g2 * D * 9 * (widths[0] + widths[1] + widths[2] + widths[3] + 3 * D);
+  }
+  const double S = static_cast<double>(pos_embed_for_scale_.size(2)), Ns = R * S, Np = R + 1;
+  const double hidden = D * c.mlp_ratio;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    f += 10 * Ns * D + 4 * Ns * D * D + 2 * R * S * S * D + 2 * Ns * D * hidden;  // scale pass
+    f += 10 * Np * D + 4 * Np * D * D + 2 * Np * Np * D + 2 * Np * D * hidden;    // patch pass
+  }
+  return f + 5 * Np * D + (head_ ? D * c.num_classes : 0);
+}
+
 std::vector<int64_t> DuoFormer::feature_channels() const {
   return backbone_->feature_channels();
 }

@@ -67,7 +67,8 @@ class DuoFormer : public Model {
   // Pools a map and applies the head (classification itself reads the class token).
   at::Tensor forward_head(const at::Tensor& last_level) override;
   std::vector<int64_t> feature_channels() const override;
-  double flops(int64_t img_size) const override { return 0; }
+  // Multiply-adds (LayerNorm 5 per element) at the built size; 0 at other sizes.
+  double flops(int64_t img_size) const override;
 
   // Region tokens [B, regions, S, D] before the scale blocks (tests check the grouping).
   at::Tensor region_tokens(const at::Tensor& images);
