@@ -15,6 +15,7 @@
 
 #include "attention/scale_attention.h"
 #include "attention/window_attention.h"
+#include "finite_differences.h"
 
 namespace {
 
@@ -184,22 +185,7 @@ TEST(AgentAttention, GradientsMatchFiniteDifferencesInDouble) {
   auto loss = [&] { return (m->forward(x) * weight).sum(); };
   std::vector<Tensor> inputs{x,          m->an_bias,     m->na_bias,    m->ah_bias,
                              m->wa_bias, m->qkv->weight, m->dwc->weight};
-  const auto grads = torch::autograd::grad({loss()}, inputs);
-  at::NoGradGuard no_grad;
-  for (size_t t = 0; t < inputs.size(); ++t) {
-    Tensor flat = inputs[t].view(-1);
-    for (int64_t probe = 0; probe < 6; ++probe) {
-      const int64_t i = (probe * 7919 + 3) % flat.numel();
-      const double saved = flat[i].item<double>(), h = 1e-6;
-      flat[i] = saved + h;
-      const double up = loss().item<double>();
-      flat[i] = saved - h;
-      const double down = loss().item<double>();
-      flat[i] = saved;
-      EXPECT_NEAR(grads[t].reshape(-1)[i].item<double>(), (up - down) / (2 * h), 1e-6)
-          << "input " << t << " element " << i;
-    }
-  }
+  vitrine::testing::expect_gradients_match_finite_differences(loss, inputs, 6);
 }
 
 // Swin window attention (Agent-Swin's 'B' blocks) against softmax attention written out per
@@ -299,20 +285,5 @@ TEST(ScaleAttention, GradientsMatchFiniteDifferencesInDouble) {
   const Tensor weight = at::randn({2, 3, 4, 8}, at::kDouble);
   auto loss = [&] { return (m->forward_scale(x) * weight).sum(); };
   std::vector<Tensor> inputs{x, m->qkv1->weight, m->proj1->weight};
-  const auto grads = torch::autograd::grad({loss()}, inputs);
-  at::NoGradGuard no_grad;
-  for (size_t t = 0; t < inputs.size(); ++t) {
-    Tensor flat = inputs[t].view(-1);
-    for (int64_t probe = 0; probe < 8; ++probe) {
-      const int64_t i = (probe * 7919 + 5) % flat.numel();
-      const double saved = flat[i].item<double>(), h = 1e-6;
-      flat[i] = saved + h;
-      const double up = loss().item<double>();
-      flat[i] = saved - h;
-      const double down = loss().item<double>();
-      flat[i] = saved;
-      EXPECT_NEAR(grads[t].reshape(-1)[i].item<double>(), (up - down) / (2 * h), 1e-6)
-          << "input " << t << " element " << i;
-    }
-  }
+  vitrine::testing::expect_gradients_match_finite_differences(loss, inputs, 8);
 }

@@ -12,6 +12,8 @@
 #include <map>
 #include <string>
 
+#include "finite_differences.h"
+
 namespace {
 
 using at::Tensor;
@@ -168,21 +170,6 @@ TEST(HaloAttention, GradientsMatchFiniteDifferencesInDouble) {
     auto loss = [&] { return (m->forward(x) * weight).sum(); };
     std::vector<Tensor> inputs{x, m->pos_embed->height_rel, m->pos_embed->width_rel, m->q->weight,
                                m->kv->weight};
-    const auto grads = torch::autograd::grad({loss()}, inputs);
-    at::NoGradGuard no_grad;
-    for (size_t t = 0; t < inputs.size(); ++t) {
-      Tensor flat = inputs[t].view(-1);
-      for (int64_t probe = 0; probe < 6; ++probe) {
-        const int64_t i = (probe * 7919) % flat.numel();
-        const double saved = flat[i].item<double>(), h = 1e-6;
-        flat[i] = saved + h;
-        const double up = loss().item<double>();
-        flat[i] = saved - h;
-        const double down = loss().item<double>();
-        flat[i] = saved;
-        EXPECT_NEAR(grads[t].view(-1)[i].item<double>(), (up - down) / (2 * h), 1e-6)
-            << "input " << t << " element " << i;
-      }
-    }
+    vitrine::testing::expect_gradients_match_finite_differences(loss, inputs);
   }
 }

@@ -77,4 +77,29 @@ class ModelRegistry {
 
 int64_t count_parameters(const torch::nn::Module& module);
 
+// Registers a model built for one image size (its position biases or embeddings have the
+// token grid's size): `create` applies `overrides` to `config`, and FLOPs at another size are
+// counted by building the model at that size. Config needs img_size, in_chans, num_classes.
+template <typename ModelType, typename Config>
+void add_sized_model(ModelRegistry& registry, const char* name, const char* family,
+                     const Config& config, PaperNumbers paper,
+                     Config (*overrides)(Config, const config::ConfigView&)) {
+  ModelEntry e;
+  e.name = name;
+  e.family = family;
+  e.img_size = config.img_size;
+  e.in_chans = config.in_chans;
+  e.num_classes = config.num_classes;
+  e.paper = paper;
+  e.create = [config, overrides](const config::ConfigView& view) -> ModelPtr {
+    return std::make_shared<ModelType>(overrides(config, view));
+  };
+  e.count_flops = [config](int64_t img_size) {
+    Config sized = config;
+    sized.img_size = img_size;
+    return ModelType(sized).flops(img_size);
+  };
+  registry.add(std::move(e));
+}
+
 }  // namespace vitrine::models

@@ -10,6 +10,7 @@
 #include "core/init.h"
 #include "models/layers/drop_path.h"
 #include "models/layers/mlp.h"
+#include "models/layers/transformer_init.h"
 
 namespace vitrine::models {
 namespace {
@@ -135,15 +136,7 @@ AgentDeiT::AgentDeiT(AgentDeiTConfig c) : config_(std::move(c)) {
   at::NoGradGuard no_grad;
   trunc_normal_(pos_embed_, 0.02);
   trunc_normal_(cls_token_, 0.02);
-  for (auto& m : modules(false)) {
-    if (auto* linear = m->as<torch::nn::Linear>()) {
-      trunc_normal_(linear->weight, 0.02);
-      if (linear->bias.defined()) linear->bias.zero_();
-    } else if (auto* layer_norm = m->as<torch::nn::LayerNorm>()) {
-      layer_norm->weight.fill_(1);
-      layer_norm->bias.zero_();
-    }
-  }
+  init_linears_and_norms(*this);
   if (head_) {
     head_->weight.zero_();
     head_->bias.zero_();
@@ -210,23 +203,8 @@ AgentDeiTConfig apply_overrides(AgentDeiTConfig c, const config::ConfigView& vie
   return c;
 }
 
-void add(ModelRegistry& registry, const char* name, AgentDeiTConfig c, PaperNumbers paper) {
-  ModelEntry e;
-  e.name = name;
-  e.family = "Agent-DeiT";
-  e.img_size = c.img_size;
-  e.in_chans = c.in_chans;
-  e.num_classes = c.num_classes;
-  e.paper = paper;
-  e.create = [c](const config::ConfigView& view) -> ModelPtr {
-    return std::make_shared<AgentDeiT>(apply_overrides(c, view));
-  };
-  e.count_flops = [c](int64_t img_size) {
-    AgentDeiTConfig sized = c;
-    sized.img_size = img_size;
-    return AgentDeiT(sized).flops(img_size);
-  };
-  registry.add(std::move(e));
+void add(ModelRegistry& registry, const char* name, const AgentDeiTConfig& c, PaperNumbers paper) {
+  add_sized_model<AgentDeiT>(registry, name, "Agent-DeiT", c, paper, &apply_overrides);
 }
 
 }  // namespace

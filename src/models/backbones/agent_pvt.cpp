@@ -8,6 +8,7 @@
 #include "core/init.h"
 #include "models/layers/drop_path.h"
 #include "models/layers/mlp.h"
+#include "models/layers/transformer_init.h"
 
 namespace vitrine::models {
 
@@ -97,15 +98,7 @@ AgentPVT::AgentPVT(AgentPVTConfig c) : config_(std::move(c)) {
   // biases, layer norms (1, 0).
   at::NoGradGuard no_grad;
   for (auto& stage : stages_) trunc_normal_(stage.pos_embed, 0.02);
-  for (auto& m : modules(false)) {
-    if (auto* linear = m->as<torch::nn::Linear>()) {
-      trunc_normal_(linear->weight, 0.02);
-      if (linear->bias.defined()) linear->bias.zero_();
-    } else if (auto* layer_norm = m->as<torch::nn::LayerNorm>()) {
-      layer_norm->weight.fill_(1);
-      layer_norm->bias.zero_();
-    }
-  }
+  init_linears_and_norms(*this);
 }
 
 std::vector<at::Tensor> AgentPVT::forward_features(const at::Tensor& images) {
@@ -165,23 +158,8 @@ AgentPVTConfig apply_overrides(AgentPVTConfig c, const config::ConfigView& view)
   return c;
 }
 
-void add(ModelRegistry& registry, const char* name, AgentPVTConfig c, PaperNumbers paper) {
-  ModelEntry e;
-  e.name = name;
-  e.family = "Agent-PVT";
-  e.img_size = c.img_size;
-  e.in_chans = c.in_chans;
-  e.num_classes = c.num_classes;
-  e.paper = paper;
-  e.create = [c](const config::ConfigView& view) -> ModelPtr {
-    return std::make_shared<AgentPVT>(apply_overrides(c, view));
-  };
-  e.count_flops = [c](int64_t img_size) {
-    AgentPVTConfig sized = c;
-    sized.img_size = img_size;
-    return AgentPVT(sized).flops(img_size);
-  };
-  registry.add(std::move(e));
+void add(ModelRegistry& registry, const char* name, const AgentPVTConfig& c, PaperNumbers paper) {
+  add_sized_model<AgentPVT>(registry, name, "Agent-PVT", c, paper, &apply_overrides);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "core/init.h"
 #include "models/layers/drop_path.h"
 #include "models/layers/mlp.h"
+#include "models/layers/transformer_init.h"
 
 namespace vitrine::models {
 
@@ -174,15 +175,7 @@ AgentSwin::AgentSwin(AgentSwinConfig c) : config_(std::move(c)) {
 
   // The official init: linears trunc_normal(0.02) with zero bias, layer norms (1, 0).
   at::NoGradGuard no_grad;
-  for (auto& m : modules(false)) {
-    if (auto* linear = m->as<torch::nn::Linear>()) {
-      trunc_normal_(linear->weight, 0.02);
-      if (linear->bias.defined()) linear->bias.zero_();
-    } else if (auto* ln = m->as<torch::nn::LayerNorm>()) {
-      ln->weight.fill_(1);
-      ln->bias.zero_();
-    }
-  }
+  init_linears_and_norms(*this);
 }
 
 std::vector<at::Tensor> AgentSwin::forward_features(const at::Tensor& images) {
@@ -251,24 +244,8 @@ AgentSwinConfig apply_overrides(AgentSwinConfig c, const config::ConfigView& vie
   return c;
 }
 
-void add(ModelRegistry& registry, const char* name, AgentSwinConfig c, PaperNumbers paper) {
-  ModelEntry e;
-  e.name = name;
-  e.family = "Agent-Swin";
-  e.img_size = c.img_size;
-  e.in_chans = c.in_chans;
-  e.num_classes = c.num_classes;
-  e.paper = paper;
-  e.create = [c](const config::ConfigView& view) -> ModelPtr {
-    return std::make_shared<AgentSwin>(apply_overrides(c, view));
-  };
-  // The model is built for one size: count at that size by building it (about a second).
-  e.count_flops = [c](int64_t img_size) {
-    AgentSwinConfig sized = c;
-    sized.img_size = img_size;
-    return AgentSwin(sized).flops(img_size);
-  };
-  registry.add(std::move(e));
+void add(ModelRegistry& registry, const char* name, const AgentSwinConfig& c, PaperNumbers paper) {
+  add_sized_model<AgentSwin>(registry, name, "Agent-Swin", c, paper, &apply_overrides);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "core/init.h"
 #include "models/layers/drop_path.h"
 #include "models/layers/mlp.h"
+#include "models/layers/transformer_init.h"
 
 namespace vitrine::models {
 
@@ -191,15 +192,7 @@ DuoFormer::DuoFormer(DuoFormerConfig c) : config_(std::move(c)) {
   // (1, 0), pos_embed trunc_normal(0.02), cls_token normal(1e-6)) and the official scale
   // embeddings (trunc_normal / normal with std 0.036).
   at::NoGradGuard no_grad;
-  for (auto& m : vit->modules(false)) {
-    if (auto* linear = m->as<torch::nn::Linear>()) {
-      trunc_normal_(linear->weight, 0.02);
-      if (linear->bias.defined()) linear->bias.zero_();
-    } else if (auto* layer_norm = m->as<torch::nn::LayerNorm>()) {
-      layer_norm->weight.fill_(1);
-      layer_norm->bias.zero_();
-    }
-  }
+  init_linears_and_norms(*vit);
   trunc_normal_(pos_embed_, 0.02);
   cls_token_.normal_(0, 1e-6);
   trunc_normal_(pos_embed_for_scale_, 0.036);
@@ -289,35 +282,29 @@ std::vector<int64_t> DuoFormer::feature_channels() const {
 
 namespace {
 
-void add(ModelRegistry& registry, const char* name, DuoFormerConfig c) {
-  ModelEntry e;
-  e.name = name;
-  e.family = "DuoFormer";
-  e.img_size = c.img_size;
-  e.in_chans = c.in_chans;
-  e.num_classes = c.num_classes;
-  e.create = [c](const config::ConfigView& view) -> ModelPtr {
-    view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                      "img_size", "scales", "scale_token", "depth", "num_heads", "embed_dim",
-                      "drop_rate", "attn_drop_rate", "drop_path_rate", "freeze_backbone",
-                      "scale_attention_scale"});
-    DuoFormerConfig o = c;
-    o.num_classes = view.get_int("num_classes", o.num_classes);
-    o.in_chans = view.get_int("in_chans", o.in_chans);
-    o.img_size = view.get_int("img_size", o.img_size);
-    o.scales = view.get_int("scales", o.scales);
-    o.scale_token = view.get_string("scale_token", o.scale_token);
-    o.depth = view.get_int("depth", o.depth);
-    o.num_heads = view.get_int("num_heads", o.num_heads);
-    o.embed_dim = view.get_int("embed_dim", o.embed_dim);
-    o.drop_rate = view.get_float("drop_rate", o.drop_rate);
-    o.attn_drop_rate = view.get_float("attn_drop_rate", o.attn_drop_rate);
-    o.drop_path_rate = view.get_float("drop_path_rate", o.drop_path_rate);
-    o.freeze_backbone = view.get_bool("freeze_backbone", o.freeze_backbone);
-    o.scale_attention_scale = view.get_float("scale_attention_scale", o.scale_attention_scale);
-    return std::make_shared<DuoFormer>(o);
-  };
-  registry.add(std::move(e));
+DuoFormerConfig apply_overrides(DuoFormerConfig o, const config::ConfigView& view) {
+  view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
+                    "img_size", "scales", "scale_token", "depth", "num_heads", "embed_dim",
+                    "drop_rate", "attn_drop_rate", "drop_path_rate", "freeze_backbone",
+                    "scale_attention_scale"});
+  o.num_classes = view.get_int("num_classes", o.num_classes);
+  o.in_chans = view.get_int("in_chans", o.in_chans);
+  o.img_size = view.get_int("img_size", o.img_size);
+  o.scales = view.get_int("scales", o.scales);
+  o.scale_token = view.get_string("scale_token", o.scale_token);
+  o.depth = view.get_int("depth", o.depth);
+  o.num_heads = view.get_int("num_heads", o.num_heads);
+  o.embed_dim = view.get_int("embed_dim", o.embed_dim);
+  o.drop_rate = view.get_float("drop_rate", o.drop_rate);
+  o.attn_drop_rate = view.get_float("attn_drop_rate", o.attn_drop_rate);
+  o.drop_path_rate = view.get_float("drop_path_rate", o.drop_path_rate);
+  o.freeze_backbone = view.get_bool("freeze_backbone", o.freeze_backbone);
+  o.scale_attention_scale = view.get_float("scale_attention_scale", o.scale_attention_scale);
+  return o;
+}
+
+void add(ModelRegistry& registry, const char* name, const DuoFormerConfig& c) {
+  add_sized_model<DuoFormer>(registry, name, "DuoFormer", c, {}, &apply_overrides);
 }
 
 }  // namespace

@@ -12,7 +12,8 @@ void NATConfig::validate(const std::string& where) const {
     fail("num_heads has " + std::to_string(num_heads.size()) + " entries but depths has " +
          std::to_string(depths.size()));
   if (stem_stride != 4 && (stem_stride != 2 || layout != NATLayout::kNAT))
-    fail("stem_stride must be 4, or 2 with NAT's conv tokenizer, got " + std::to_string(stem_stride));
+    fail("stem_stride must be 4, or 2 with NAT's conv tokenizer, got " +
+         std::to_string(stem_stride));
   if (kernel_size < 1 || kernel_size % 2 == 0)
     fail("kernel_size must be odd and positive, got " + std::to_string(kernel_size));
   if (mlp_ratio <= 0) fail("mlp_ratio must be positive");
