@@ -136,6 +136,15 @@ TEST_F(TrainE2E, AgentDeiTLearnsTheFixture) {
   EXPECT_GE(number_after(r.out, "final: loss [0-9.]+, top1"), 62.0) << r.out;
 }
 
+// DuoFormer (duoformer_nano on images resized to 32): 59.2% after 6 epochs here.
+TEST_F(TrainE2E, DuoFormerLearnsTheFixture) {
+  Result r = run(train_args(
+      "model=duoformer_nano data.img_size=32 data.augment.crop=random_resized_crop "
+      "data.augment.scale=[1.0,1.0] data.augment.ratio=[1.0,1.0] trainer.epochs=6 run.dir=duo"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_GE(number_after(r.out, "final: loss [0-9.]+, top1"), 45.0) << r.out;
+}
+
 TEST_F(TrainE2E, KilledRunResumesWithTheSameLosses) {
   const std::string args = train_args(
       "trainer.epochs=4 data.augment.mixup=0.8 data.augment.cutmix=1.0 "

@@ -315,6 +315,21 @@ void register_duoformer_family(ModelRegistry& r) {
   DuoFormerConfig channel = base;
   channel.scale_token = "channel";
   add(r, "duoformer_r50_channel", channel);
+
+  // Ours: a small DuoFormer for 32x32 grey images (Fashion-MNIST resized): ResNet-18, one
+  // region of 1 + 4 + 16 + 64 tokens behind the channel scale token, 2 blocks of width 64.
+  DuoFormerConfig nano;
+  nano.img_size = 32;
+  nano.in_chans = 1;
+  nano.num_classes = 10;
+  nano.resnet18 = true;
+  nano.scale_token = "channel";
+  nano.embed_dim = 64;
+  nano.depth = 2;
+  nano.num_heads = 4;
+  nano.drop_rate = 0;
+  nano.attn_drop_rate = 0;
+  add(r, "duoformer_nano", nano);
 }
 
 }  // namespace vitrine::models
