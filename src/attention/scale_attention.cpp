@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "attention/multi_head_attention.h"
+
 namespace vitrine::attention {
 
 ScaleAttentionImpl::ScaleAttentionImpl(ScaleAttentionOptions o) : options_(o) {
@@ -29,42 +31,20 @@ ScaleAttentionImpl::ScaleAttentionImpl(ScaleAttentionOptions o) : options_(o) {
   proj_drop1 = register_module("proj_drop1", models::Dropout(o.proj_drop));
 }
 
-at::Tensor ScaleAttentionImpl::attend(const at::Tensor& x, torch::nn::Linear& in,
-                                      torch::nn::Linear& out, models::Dropout& drop_attn,
-                                      models::Dropout& drop_out, double scale) {
-  const int64_t heads = options_.num_heads, c = options_.dim, d = c / heads;
-  const int64_t t = x.size(-2);
-  std::vector<int64_t> lead(x.sizes().begin(), x.sizes().end() - 2);
-  std::vector<int64_t> shape = lead;
-  shape.insert(shape.end(), {t, 3, heads, d});
-  // [..., T, 3, H, d] -> [3, ..., H, T, d]
-  at::Tensor qkv_out = in->forward(x).reshape(shape);
-  const int64_t r = qkv_out.dim();  // lead + 4
-  std::vector<int64_t> perm{r - 3};
-  for (int64_t i = 0; i < r - 4; ++i) perm.push_back(i);
-  perm.insert(perm.end(), {r - 2, r - 4, r - 1});
-  qkv_out = qkv_out.permute(perm);
-  const at::Tensor attn = drop_attn->forward(
-      at::softmax(at::matmul(qkv_out[0], qkv_out[1].transpose(-2, -1)) * scale, -1));
-  // [..., H, T, d] -> [..., T, H*d]
-  at::Tensor y = at::matmul(attn, qkv_out[2]).transpose(-3, -2);
-  std::vector<int64_t> merged = lead;
-  merged.insert(merged.end(), {t, c});
-  return drop_out->forward(out->forward(y.reshape(merged)));
-}
-
 at::Tensor ScaleAttentionImpl::forward_scale(const at::Tensor& x) {
   TORCH_CHECK(x.dim() == 4 && x.size(3) == options_.dim,
               "ScaleAttention: expected [B, regions, "
               "scales, ",
               options_.dim, "], got shape ", x.sizes());
-  return attend(x, qkv1, proj1, attn_drop1, proj_drop1, scale_scale_);
+  return multi_head_self_attention(x, qkv1, proj1, options_.num_heads, scale_scale_, attn_drop1,
+                                   proj_drop1);
 }
 
 at::Tensor ScaleAttentionImpl::forward_region(const at::Tensor& x) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options_.dim, "ScaleAttention: expected [B, N, ",
               options_.dim, "], got shape ", x.sizes());
-  return attend(x, qkv, proj, attn_drop, proj_drop, region_scale_);
+  return multi_head_self_attention(x, qkv, proj, options_.num_heads, region_scale_, attn_drop,
+                                   proj_drop);
 }
 
 }  // namespace vitrine::attention

@@ -42,10 +42,6 @@ class ScaleAttentionImpl : public torch::nn::Module {
   models::Dropout attn_drop{nullptr}, proj_drop{nullptr}, attn_drop1{nullptr}, proj_drop1{nullptr};
 
  private:
-  // Multi-head attention over the second-to-last axis of x [..., T, C].
-  at::Tensor attend(const at::Tensor& x, torch::nn::Linear& in, torch::nn::Linear& out,
-                    models::Dropout& drop_attn, models::Dropout& drop_out, double scale);
-
   ScaleAttentionOptions options_;
   double scale_scale_, region_scale_;
 };

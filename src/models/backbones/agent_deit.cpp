@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "attention/agent_attention.h"
+#include "attention/multi_head_attention.h"
 #include "config/view.h"
 #include "core/error.h"
 #include "core/init.h"
@@ -27,13 +28,8 @@ class SelfAttention : public torch::nn::Module {
     proj_drop_ = register_module("proj_drop", Dropout(proj_drop));
   }
   at::Tensor forward(const at::Tensor& x) {
-    const int64_t b = x.size(0), n = x.size(1), c = x.size(2);
-    const at::Tensor qkv_out =
-        qkv->forward(x).reshape({b, n, 3, heads_, c / heads_}).permute({2, 0, 3, 1, 4});
-    const at::Tensor attn =
-        at::softmax(at::matmul(qkv_out[0], qkv_out[1].transpose(-2, -1)) * scale_, -1);
-    return proj_drop_->forward(proj->forward(
-        at::matmul(attn_drop_->forward(attn), qkv_out[2]).transpose(1, 2).reshape({b, n, c})));
+    return attention::multi_head_self_attention(x, qkv, proj, heads_, scale_, attn_drop_,
+                                                proj_drop_);
   }
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
 
@@ -71,7 +67,7 @@ class AgentDeiTBlock : public torch::nn::Module {
           register_module("attn", std::make_shared<SelfAttention>(dim, c.num_heads, c.qkv_bias,
                                                                   c.attn_drop_rate, c.drop_rate));
     }
-    if (drop_path > 0) drop_path_ = register_module("drop_path", DropPath(drop_path));
+    drop_path_ = register_module("drop_path", DropPath(drop_path));
     norm2 = register_module("norm2", ln());
     mlp =
         register_module("mlp", Mlp(dim, static_cast<int64_t>(dim * c.mlp_ratio), dim, c.drop_rate));
@@ -80,9 +76,9 @@ class AgentDeiTBlock : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& input) {
     const at::Tensor y = norm1->forward(input);
     at::Tensor a = agent_ ? agent_attn->forward(y) : self_attn->forward(y);
-    at::Tensor x = input + (drop_path_ ? drop_path_->forward(a) : a);
+    at::Tensor x = input + drop_path_->forward(a);
     at::Tensor m = mlp->forward(norm2->forward(x));
-    return x + (drop_path_ ? drop_path_->forward(m) : m);
+    return x + drop_path_->forward(m);
   }
 
   // Multiply-adds for n tokens (LayerNorm 5 per element).
@@ -120,8 +116,9 @@ AgentDeiT::AgentDeiT(AgentDeiTConfig c) : config_(std::move(c)) {
   pos_embed_ = register_parameter("pos_embed", at::zeros({1, grid * grid + 1, dim}));
   pos_drop_ = register_module("pos_drop", Dropout(cfg.drop_rate));
   auto blocks = register_module("blocks", torch::nn::ModuleList());
+  const std::vector<double> rates = drop_path_rates(cfg.drop_path_rate, cfg.depth);
   for (int64_t i = 0; i < cfg.depth; ++i) {
-    const double dp = cfg.depth > 1 ? cfg.drop_path_rate * i / (cfg.depth - 1) : 0.0;
+    const double dp = rates[i];
     auto block = std::make_shared<AgentDeiTBlock>(cfg, i, dp);
     blocks->push_back(block);
     blocks_.push_back(block);

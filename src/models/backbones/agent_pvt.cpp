@@ -29,16 +29,16 @@ class AgentPVTBlock : public torch::nn::Module {
     o.proj_drop = c.drop_rate;
     o.separate_qkv = true;
     attn = register_module("attn", attention::AgentAttention(o));
-    if (drop_path > 0) drop_path_ = register_module("drop_path", DropPath(drop_path));
+    drop_path_ = register_module("drop_path", DropPath(drop_path));
     norm2 = register_module("norm2", ln());
     mlp = register_module("mlp", Mlp(dim, dim * c.mlp_ratios[stage], dim, c.drop_rate));
   }
 
   at::Tensor forward(const at::Tensor& input) {
     const at::Tensor a = attn->forward(norm1->forward(input));
-    const at::Tensor x = input + (drop_path_ ? drop_path_->forward(a) : a);
+    const at::Tensor x = input + drop_path_->forward(a);
     const at::Tensor m = mlp->forward(norm2->forward(x));
-    return x + (drop_path_ ? drop_path_->forward(m) : m);
+    return x + drop_path_->forward(m);
   }
 
   double flops(double n, double dim) const {
@@ -67,6 +67,7 @@ AgentPVT::AgentPVT(AgentPVTConfig c) : config_(std::move(c)) {
                       " must be a multiple of " + std::to_string(4 << (n - 1)));
   int64_t total = 0, index = 0;
   for (int64_t d : cfg.depths) total += d;
+  const std::vector<double> rates = drop_path_rates(cfg.drop_path_rate, total);
   int64_t side = cfg.img_size / 4, prev = cfg.in_chans;
   for (size_t s = 0; s < n; ++s) {
     const int64_t dim = cfg.embed_dims[s], patch = s == 0 ? 4 : 2;
@@ -83,7 +84,7 @@ AgentPVT::AgentPVT(AgentPVTConfig c) : config_(std::move(c)) {
     stage.pos_drop = register_module("pos_drop" + id, Dropout(cfg.drop_rate));
     auto blocks = register_module("block" + id, torch::nn::ModuleList());
     for (int64_t b = 0; b < cfg.depths[s]; ++b, ++index) {
-      const double dp = total > 1 ? cfg.drop_path_rate * index / (total - 1) : 0.0;
+      const double dp = rates[index];
       auto block = std::make_shared<AgentPVTBlock>(cfg, s, side, dp);
       blocks->push_back(block);
       stage.blocks.push_back(block);

@@ -75,7 +75,7 @@ class AgentSwinBlock : public torch::nn::Module {
       o.proj_drop = c.drop_rate;
       window = register_module("attn", attention::WindowAttention(o));
     }
-    if (drop_path > 0) drop_path_ = register_module("drop_path", DropPath(drop_path));
+    drop_path_ = register_module("drop_path", DropPath(drop_path));
     norm2 = register_module("norm2",
                             torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
     const int64_t hidden = static_cast<int64_t>(dim * c.mlp_ratio);
@@ -92,9 +92,9 @@ class AgentSwinBlock : public torch::nn::Module {
     x = type_ == 'A' ? agent->forward(x) : window->forward(x, attn_mask);
     x = x.view({B, n, n, w, w, C}).permute({0, 1, 3, 2, 4, 5}).reshape({B, side_, side_, C});
     if (shift_) x = at::roll(x, {shift_, shift_}, {1, 2});
-    x = input + (drop_path_ ? drop_path_->forward(x) : x);
+    x = input + drop_path_->forward(x);
     const at::Tensor y = mlp->forward(norm2->forward(x));
-    return x + (drop_path_ ? drop_path_->forward(y) : y);
+    return x + drop_path_->forward(y);
   }
 
   // Multiply-adds per image (norms 5 per element, as fvcore counts LayerNorm).
@@ -149,6 +149,7 @@ AgentSwin::AgentSwin(AgentSwinConfig c) : config_(std::move(c)) {
   pos_drop_ = register_module("pos_drop", Dropout(cfg.drop_rate));
   int64_t total = 0;
   for (int64_t d : cfg.depths) total += d;
+  const std::vector<double> rates = drop_path_rates(cfg.drop_path_rate, total);
   auto layers = register_module("layers", torch::nn::ModuleList());
   int64_t side = cfg.img_size / cfg.patch_size, index = 0;
   for (size_t s = 0; s < stages; ++s) {
@@ -156,7 +157,7 @@ AgentSwin::AgentSwin(AgentSwinConfig c) : config_(std::move(c)) {
     auto blocks = layer->register_module("blocks", torch::nn::ModuleList());
     std::vector<std::shared_ptr<AgentSwinBlock>> stage_blocks;
     for (int64_t b = 0; b < cfg.depths[s]; ++b, ++index) {
-      const double dp = total > 1 ? cfg.drop_path_rate * index / (total - 1) : 0.0;
+      const double dp = rates[index];
       auto block = std::make_shared<AgentSwinBlock>(cfg, s, b, side, dp);
       blocks->push_back(block);
       stage_blocks.push_back(block);

@@ -49,7 +49,7 @@ Shortcut make_shortcut(torch::nn::Module& owner, const BlockArgs& a) {
 
 at::Tensor finish_block(Shortcut s, const at::Tensor& input, at::Tensor x, DropPath drop_path,
                         const ByoModelCfg& model, Activation act) {
-  if (drop_path) x = drop_path->forward(x);
+  x = drop_path->forward(x);
   if (s.identity)
     x = x + input;
   else if (s.conv)
@@ -78,7 +78,7 @@ class BottleneckBlock : public ByoBlock {
     attn_ = make_channel_attention(a.model->attn_layer, mid, a.model->se_rd_ratio);
     if (attn_) register_module("attn", attn_);
     conv3_1x1 = register_module("conv3_1x1", conv_norm_act(mid, a.out, 1, act_, 1, 1, false));
-    if (a.drop_path > 0) drop_path_ = register_module("drop_path", DropPath(a.drop_path));
+    drop_path_ = register_module("drop_path", DropPath(a.drop_path));
   }
 
   at::Tensor forward(const at::Tensor& input) override {
@@ -131,7 +131,7 @@ class SelfAttnBlock : public ByoBlock {
     self_attn = register_module("self_attn", attention::HaloAttention(o));
     post_attn = register_module("post_attn", BatchNormAct2d(mid, act_));
     conv3_1x1 = register_module("conv3_1x1", conv_norm_act(mid, a.out, 1, act_, 1, 1, false));
-    if (a.drop_path > 0) drop_path_ = register_module("drop_path", DropPath(a.drop_path));
+    drop_path_ = register_module("drop_path", DropPath(a.drop_path));
   }
 
   at::Tensor forward(const at::Tensor& input) override {
@@ -258,6 +258,7 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
   // Stages; drop path rises linearly over all blocks.
   int64_t total_blocks = 0;
   for (const auto& stage : cfg_.stages) total_blocks += static_cast<int64_t>(stage.size());
+  const std::vector<double> rates = drop_path_rates(cfg_.drop_path_rate, total_blocks);
   auto stages = register_module("stages", torch::nn::ModuleList());
   int64_t index = 0;
   for (const auto& stage_cfg : cfg_.stages) {
@@ -270,7 +271,7 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
       a.in = prev;
       a.out = make_divisible(static_cast<double>(a.cfg->c));
       a.stride = b == 0 ? a.cfg->s : 1;
-      a.drop_path = total_blocks > 1 ? cfg_.drop_path_rate * index / (total_blocks - 1) : 0.0;
+      a.drop_path = rates[index];
       ++index;
       std::shared_ptr<ByoBlock> block;
       if (a.cfg->type == "bottle")

@@ -41,15 +41,15 @@ class DuoFormerBlock : public torch::nn::Module {
     mlp =
         register_module("mlp", Mlp(dim, static_cast<int64_t>(dim * c.mlp_ratio), dim, c.drop_rate));
     gamma2 = ls("ls2");
-    if (drop_path > 0) drop_path_ = register_module("drop_path", DropPath(drop_path));
+    drop_path_ = register_module("drop_path", DropPath(drop_path));
   }
 
   at::Tensor forward(const at::Tensor& input, bool scale_pass) {
     const at::Tensor y = norm1->forward(input);
     at::Tensor a = (scale_pass ? attn->forward_scale(y) : attn->forward_region(y)) * gamma1;
-    const at::Tensor x = input + (drop_path_ ? drop_path_->forward(a) : a);
+    const at::Tensor x = input + drop_path_->forward(a);
     at::Tensor m = mlp->forward(norm2->forward(x)) * gamma2;
-    return x + (drop_path_ ? drop_path_->forward(m) : m);
+    return x + drop_path_->forward(m);
   }
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
@@ -177,8 +177,9 @@ DuoFormer::DuoFormer(DuoFormerConfig c) : config_(std::move(c)) {
     cls_token1_ = vit->register_parameter("cls_token1", at::zeros({1, 1, 1, D}));
   pos_drop_ = vit->register_module("pos_drop", Dropout(cfg.drop_rate));
   auto blocks = vit->register_module("blocks", torch::nn::ModuleList());
+  const std::vector<double> rates = drop_path_rates(cfg.drop_path_rate, cfg.depth);
   for (int64_t i = 0; i < cfg.depth; ++i) {
-    const double dp = cfg.depth > 1 ? cfg.drop_path_rate * i / (cfg.depth - 1) : 0.0;
+    const double dp = rates[i];
     auto block = std::make_shared<DuoFormerBlock>(cfg, dp);
     blocks->push_back(block);
     blocks_.push_back(block);

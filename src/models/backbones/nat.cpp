@@ -30,10 +30,9 @@ NAT::NAT(NATConfig config) : config_(std::move(config)) {
   register_module("patch_embed", patch_embed_);
   pos_drop_ = register_module("pos_drop", Dropout(c.drop_rate));
 
-  // Stochastic depth grows linearly over all layers (float32, as torch.linspace gives it).
   int64_t total = 0;
   for (int64_t d : c.depths) total += d;
-  const at::Tensor rates = at::linspace(0.0, c.drop_path_rate, total, at::kFloat);
+  const std::vector<double> rates = drop_path_rates(c.drop_path_rate, total);
 
   auto stages = register_module(nat_layout ? "levels" : "layers", torch::nn::ModuleList());
   int64_t layer_index = 0;
@@ -51,7 +50,7 @@ NAT::NAT(NATConfig config) : config_(std::move(config)) {
       o.qk_scale = c.qk_scale;
       o.drop = c.drop_rate;
       o.attn_drop = c.attn_drop_rate;
-      o.drop_path = rates[layer_index].item<float>();
+      o.drop_path = rates[layer_index];
       o.layer_scale = c.layer_scale;
       layers.emplace_back(o);
     }

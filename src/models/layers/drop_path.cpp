@@ -19,4 +19,11 @@ at::Tensor DropPathImpl::forward(const at::Tensor& x) {
   return x * keep_mask(shape, x.options(), 1.0 - drop_prob_);
 }
 
+std::vector<double> drop_path_rates(double max_rate, int64_t count) {
+  const at::Tensor rates = at::linspace(0.0, max_rate, count, at::kFloat);
+  std::vector<double> out;
+  for (int64_t i = 0; i < count; ++i) out.push_back(rates[i].item<float>());
+  return out;
+}
+
 }  // namespace vitrine::models

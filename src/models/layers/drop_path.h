@@ -5,6 +5,8 @@
 
 #include <torch/nn/module.h>
 
+#include <vector>
+
 namespace vitrine::models {
 
 class DropPathImpl : public torch::nn::Module {
@@ -17,5 +19,9 @@ class DropPathImpl : public torch::nn::Module {
   double drop_prob_;
 };
 TORCH_MODULE(DropPath);
+
+// The stochastic-depth schedule of timm and the official models: rates rising linearly from 0
+// to `max_rate` over `count` blocks, as float32 torch.linspace gives them.
+std::vector<double> drop_path_rates(double max_rate, int64_t count);
 
 }  // namespace vitrine::models

@@ -1,0 +1,33 @@
+#include "attention/multi_head_attention.h"
+
+#include <ATen/ATen.h>
+
+#include <vector>
+
+namespace vitrine::attention {
+
+at::Tensor multi_head_self_attention(const at::Tensor& x, torch::nn::Linear& in,
+                                     torch::nn::Linear& out, int64_t heads, double scale,
+                                     models::Dropout& drop_attn, models::Dropout& drop_out) {
+  const int64_t c = x.size(-1), d = c / heads;
+  const int64_t t = x.size(-2);
+  std::vector<int64_t> lead(x.sizes().begin(), x.sizes().end() - 2);
+  std::vector<int64_t> shape = lead;
+  shape.insert(shape.end(), {t, 3, heads, d});
+  // [..., T, 3, H, d] -> [3, ..., H, T, d]
+  at::Tensor qkv_out = in->forward(x).reshape(shape);
+  const int64_t r = qkv_out.dim();  // lead + 4
+  std::vector<int64_t> perm{r - 3};
+  for (int64_t i = 0; i < r - 4; ++i) perm.push_back(i);
+  perm.insert(perm.end(), {r - 2, r - 4, r - 1});
+  qkv_out = qkv_out.permute(perm);
+  const at::Tensor attn = drop_attn->forward(
+      at::softmax(at::matmul(qkv_out[0], qkv_out[1].transpose(-2, -1)) * scale, -1));
+  // [..., H, T, d] -> [..., T, H*d]
+  at::Tensor y = at::matmul(attn, qkv_out[2]).transpose(-3, -2);
+  std::vector<int64_t> merged = lead;
+  merged.insert(merged.end(), {t, c});
+  return drop_out->forward(out->forward(y.reshape(merged)));
+}
+
+}  // namespace vitrine::attention
