@@ -1,6 +1,7 @@
 // The fused CUDA kernels: one thread block per tile, running the block phases of
 // na_fused_tiled.cuh with __syncthreads() between them (the CPU tests run the same phases).
 #include <type_traits>
+#include <unordered_map>
 
 #include "na_dtype.cuh"
 #include "na_fused_tiled.cuh"
@@ -72,11 +73,17 @@ size_t shared_bytes_needed(const Geometry& g) {
 bool fused_supported(DType dtype, const Geometry& g, int device) {
   if (dtype == DType::kFloat64) return false;
   if (g.dim != g.value_dim || (g.dim != 32 && g.dim != 64 && g.dim != 128)) return false;
-  int limit = 0;
-  if (cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
-      cudaSuccess)
-    return false;
-  return shared_bytes_needed(g) <= static_cast<size_t>(limit);
+  // The op layer asks on every call: query each device's limit once (per thread, no locks).
+  thread_local std::unordered_map<int, int> limits;
+  auto it = limits.find(device);
+  if (it == limits.end()) {
+    int limit = 0;
+    if (cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+        cudaSuccess)
+      return false;
+    it = limits.emplace(device, limit).first;
+  }
+  return shared_bytes_needed(g) <= static_cast<size_t>(it->second);
 }
 
 cudaError_t na_fused_forward(DType dtype, const Geometry& g, const void* q, const void* k,
