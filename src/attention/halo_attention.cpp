@@ -6,60 +6,19 @@
 
 #include <cmath>
 
+#include "attention/head_widths.h"
 #include "core/init.h"
-#include "models/layers/make_divisible.h"
 
 namespace vitrine::attention {
-namespace {
-
-// index[i][j] = j - i + window - 1: the relative-table row of key j for query i.
-at::Tensor relative_index(int64_t queries, int64_t window) {
-  at::Tensor i = at::arange(queries, at::kLong).unsqueeze(1);
-  at::Tensor j = at::arange(window, at::kLong).unsqueeze(0);
-  return j - i + (window - 1);
-}
-
-}  // namespace
-
-HaloPositionEmbeddingImpl::HaloPositionEmbeddingImpl(int64_t block_size, int64_t window,
-                                                     int64_t dim_head, double scale)
-    : block_size_(block_size), window_(window) {
-  height_rel = register_parameter("height_rel", at::randn({2 * window - 1, dim_head}) * scale);
-  width_rel = register_parameter("width_rel", at::randn({2 * window - 1, dim_head}) * scale);
-}
-
-at::Tensor HaloPositionEmbeddingImpl::forward(const at::Tensor& q) {
-  const int64_t bs = block_size_, win = window_;
-  // [N, y, x, d] with N = batch * heads * blocks.
-  const at::Tensor qq = q.reshape({-1, bs, bs, q.size(-1)});
-  const int64_t n = qq.size(0);
-  const at::Tensor index = relative_index(bs, win).to(q.device());  // [position, window]
-  // Width: key column kx of query column x reads width_rel[kx - x + win - 1].
-  const at::Tensor width =
-      at::matmul(qq, width_rel.t()).gather(3, index.view({1, 1, bs, win}).expand({n, bs, bs, win}));
-  // Height: key row ky of query row y reads height_rel[ky - y + win - 1].
-  const at::Tensor height = at::matmul(qq, height_rel.t())
-                                .gather(3, index.view({1, bs, 1, win}).expand({n, bs, bs, win}));
-  // [N, y, x, ky, kx] -> [B*heads, blocks, block^2, window^2]
-  return (height.unsqueeze(-1) + width.unsqueeze(-2))
-      .reshape({q.size(0), q.size(1), q.size(2), win * win});
-}
-
 HaloAttentionImpl::HaloAttentionImpl(HaloAttentionOptions options) : options_(options) {
   HaloAttentionOptions& o = options_;
   if (o.dim_out == 0) o.dim_out = o.dim;
-  TORCH_CHECK(o.dim > 0 && o.num_heads > 0, "HaloAttention: dim and num_heads must be positive");
-  TORCH_CHECK(o.dim_out % o.num_heads == 0, "HaloAttention: dim_out ", o.dim_out,
-              " is not divisible by num_heads ", o.num_heads);
-  TORCH_CHECK(o.stride == 1 || o.stride == 2, "HaloAttention: stride must be 1 or 2, got ",
-              o.stride);
   TORCH_CHECK(o.block_size > 0 && o.halo_size >= 0,
               "HaloAttention: block_size must be positive and halo_size non-negative");
-  dim_head_qk_ =
-      o.dim_head > 0
-          ? o.dim_head
-          : models::make_divisible(static_cast<double>(o.dim_out) * o.qk_ratio, 8) / o.num_heads;
-  dim_head_v_ = o.dim_out / o.num_heads;
+  const HeadWidths widths =
+      head_widths("HaloAttention", o.dim, o.dim_out, o.num_heads, o.dim_head, o.qk_ratio, o.stride);
+  dim_head_qk_ = widths.qk;
+  dim_head_v_ = widths.v;
   scale_ = std::pow(static_cast<double>(dim_head_qk_), -0.5);
   window_ = o.block_size + 2 * o.halo_size;
   bool use_avg_pool = false;
@@ -76,8 +35,9 @@ HaloAttentionImpl::HaloAttentionImpl(HaloAttentionOptions options) : options_(op
       "kv", torch::nn::Conv2d(
                 torch::nn::Conv2dOptions(o.dim, o.num_heads * (dim_head_qk_ + dim_head_v_), 1)
                     .bias(o.qkv_bias)));
-  pos_embed = register_module("pos_embed",
-                              HaloPositionEmbedding(block_size_ds_, window_, dim_head_qk_, scale_));
+  pos_embed = register_module(
+      "pos_embed",
+      RelativePosition2d(block_size_ds_, block_size_ds_, window_, window_, dim_head_qk_, scale_));
   if (use_avg_pool)
     pool = register_module("pool", torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(2).stride(2)));
   reset_parameters();
@@ -88,8 +48,7 @@ void HaloAttentionImpl::reset_parameters() {
   const double std = std::pow(static_cast<double>(options_.dim), -0.5);  // fan-in of a 1x1 conv
   trunc_normal_(q->weight, std);
   trunc_normal_(kv->weight, std);
-  trunc_normal_(pos_embed->height_rel, scale_);
-  trunc_normal_(pos_embed->width_rel, scale_);
+  pos_embed->reset_parameters();
 }
 
 at::Tensor HaloAttentionImpl::forward(const at::Tensor& x) {
@@ -129,6 +88,17 @@ at::Tensor HaloAttentionImpl::forward(const at::Tensor& x) {
             .contiguous()
             .view({B, heads * dv, H / block_stride_, W / block_stride_});
   return pool ? pool->forward(out) : out;
+}
+
+double HaloAttentionImpl::macs(int64_t h, int64_t w) const {
+  const HaloAttentionOptions& o = options_;
+  const double qk = static_cast<double>(o.num_heads) * dim_head_qk_;
+  const double v = static_cast<double>(o.num_heads) * dim_head_v_;
+  const double queries = static_cast<double>(h / block_stride_) * (w / block_stride_);
+  const double window = static_cast<double>(window_) * window_;
+  return queries * o.dim * qk + static_cast<double>(h) * w * o.dim * (qk + v)  // q, kv convs
+         + queries * window * (qk + v)                                         // q.k, attn.v
+         + queries * 2.0 * (2 * window_ - 1) * qk;                             // positions
 }
 
 }  // namespace vitrine::attention

@@ -15,6 +15,8 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/pooling.h>
 
+#include "attention/relative_position_2d.h"
+
 namespace vitrine::attention {
 
 struct HaloAttentionOptions {
@@ -31,20 +33,6 @@ struct HaloAttentionOptions {
   bool scale_pos_embed = false;  // scale the position term together with q.k
 };
 
-// The relative position tables (timm's PosEmbedRel).
-class HaloPositionEmbeddingImpl : public torch::nn::Module {
- public:
-  HaloPositionEmbeddingImpl(int64_t block_size, int64_t window, int64_t dim_head, double scale);
-  // q [B * heads, blocks, block^2, dim_head] -> logits [B * heads, blocks, block^2, window^2].
-  at::Tensor forward(const at::Tensor& q);
-
-  at::Tensor height_rel, width_rel;  // [2 * window - 1, dim_head]
-
- private:
-  int64_t block_size_, window_;
-};
-TORCH_MODULE(HaloPositionEmbedding);
-
 class HaloAttentionImpl : public torch::nn::Module {
  public:
   explicit HaloAttentionImpl(HaloAttentionOptions options);
@@ -53,6 +41,8 @@ class HaloAttentionImpl : public torch::nn::Module {
   // block_size (a clear error otherwise).
   at::Tensor forward(const at::Tensor& x);
   void reset_parameters();
+  // Multiply-adds for one h x w input (the convs, q.k, attn.v and the position logits).
+  double macs(int64_t h, int64_t w) const;
 
   const HaloAttentionOptions& options() const { return options_; }
   int64_t dim_head_qk() const { return dim_head_qk_; }
@@ -62,8 +52,8 @@ class HaloAttentionImpl : public torch::nn::Module {
   double scale() const { return scale_; }
 
   torch::nn::Conv2d q{nullptr}, kv{nullptr};
-  HaloPositionEmbedding pos_embed{nullptr};
-  torch::nn::AvgPool2d pool{nullptr};  // set when striding by pooling
+  RelativePosition2d pos_embed{nullptr};  // block queries against their window
+  torch::nn::AvgPool2d pool{nullptr};     // set when striding by pooling
 
  private:
   HaloAttentionOptions options_;

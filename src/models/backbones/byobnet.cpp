@@ -3,8 +3,12 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <functional>
 #include <set>
 
+#include "attention/bottleneck_attention.h"
+#include "attention/halo_attention.h"
+#include "attention/lambda_layer.h"
 #include "core/error.h"
 #include "models/layers/make_divisible.h"
 
@@ -25,6 +29,7 @@ struct BlockArgs {
   const ByoBlockCfg* cfg = nullptr;
   const ByoModelCfg* model = nullptr;
   double drop_path = 0;
+  int64_t feat_h = 0, feat_w = 0;  // the block's input map at the model's img_size (0: unknown)
 };
 
 // The shortcut timm's create_shortcut builds: identity when shapes match, else a strided
@@ -111,7 +116,72 @@ class BottleneckBlock : public ByoBlock {
   DropPath drop_path_{nullptr};
 };
 
-// 1x1 -> halo attention (stride) -> BN + act -> 1x1 -> drop path + shortcut -> act.
+// The attention of a self-attention block behind one interface: timm's three self_attn
+// layers differ only in their options and cost.
+struct AttentionLayer {
+  std::shared_ptr<torch::nn::Module> module;
+  std::function<at::Tensor(const at::Tensor&)> forward;
+  std::function<double(int64_t h, int64_t w)> macs;  // at the block's input size
+  std::function<void()> reset;
+  int64_t out_channels = 0;
+};
+
+// Fills the options every layer shares and wraps the built module.
+template <typename Module, typename Options>
+AttentionLayer wrap_attention(Options o, const SelfAttnSettings& s, int64_t dim, int64_t dim_out,
+                              int64_t dim_head, int64_t stride) {
+  o.dim = dim;
+  o.dim_out = dim_out;
+  o.stride = stride;
+  o.num_heads = s.num_heads;
+  o.dim_head = dim_head;
+  o.qk_ratio = s.qk_ratio;
+  Module m(o);
+  AttentionLayer layer;
+  layer.out_channels = dim_out;
+  layer.module = m.ptr();
+  layer.forward = [p = m.ptr()](const at::Tensor& x) { return p->forward(x); };
+  layer.macs = [p = m.ptr()](int64_t h, int64_t w) { return p->macs(h, w); };
+  layer.reset = [p = m.ptr()] { p->reset_parameters(); };
+  return layer;
+}
+
+AttentionLayer make_attention_layer(const SelfAttnSettings& s, int64_t dim, int64_t stride,
+                                    int64_t feat_h, int64_t feat_w) {
+  if (s.value_ratio <= 0) throw ConfigError("self-attention value_ratio must be positive");
+  // r_v widens the values only: q/k per head keep the width they would have at r_v = 1.
+  const int64_t dim_out =
+      static_cast<int64_t>(std::lround(static_cast<double>(dim) * s.value_ratio));
+  const int64_t dim_head =
+      s.dim_head > 0 || s.value_ratio == 1.0
+          ? s.dim_head
+          : make_divisible(static_cast<double>(dim) * s.qk_ratio) / s.num_heads;
+  if (s.layer == "halo") {
+    attention::HaloAttentionOptions o;
+    o.block_size = s.block_size;
+    o.halo_size = s.halo_size;
+    return wrap_attention<attention::HaloAttention>(o, s, dim, dim_out, dim_head, stride);
+  }
+  if (s.layer == "bottleneck") {
+    if (feat_h <= 0)
+      throw ConfigError(
+          "bottleneck self-attention needs a fixed input size: set the model's img_size");
+    attention::BottleneckAttentionOptions o;
+    o.height = feat_h;
+    o.width = feat_w;
+    return wrap_attention<attention::BottleneckAttention>(o, s, dim, dim_out, dim_head, stride);
+  }
+  if (s.layer == "lambda") {
+    attention::LambdaLayerOptions o;
+    o.r = s.lambda_r;
+    o.height = feat_h;
+    o.width = feat_w;
+    return wrap_attention<attention::LambdaLayer>(o, s, dim, dim_out, dim_head, stride);
+  }
+  throw ConfigError("unknown self-attention layer '" + s.layer + "' (halo, bottleneck or lambda)");
+}
+
+// 1x1 -> self-attention (stride) -> BN + act -> 1x1 -> drop path + shortcut -> act.
 class SelfAttnBlock : public ByoBlock {
  public:
   explicit SelfAttnBlock(const BlockArgs& a) : model_(*a.model) {
@@ -119,39 +189,26 @@ class SelfAttnBlock : public ByoBlock {
     const int64_t mid = bottleneck_width(a);
     shortcut_ = make_shortcut(*this, a);
     conv1_1x1 = register_module("conv1_1x1", conv_norm_act(a.in, mid, 1, act_));
-    const HaloSettings& h = a.cfg->self_attn ? *a.cfg->self_attn : a.model->self_attn;
-    attention::HaloAttentionOptions o;
-    o.dim = mid;
-    o.stride = a.stride;
-    o.num_heads = h.num_heads;
-    o.dim_head = h.dim_head;
-    o.block_size = h.block_size;
-    o.halo_size = h.halo_size;
-    o.qk_ratio = h.qk_ratio;
-    self_attn = register_module("self_attn", attention::HaloAttention(o));
-    post_attn = register_module("post_attn", BatchNormAct2d(mid, act_));
-    conv3_1x1 = register_module("conv3_1x1", conv_norm_act(mid, a.out, 1, act_, 1, 1, false));
+    const SelfAttnSettings& s = a.cfg->self_attn ? *a.cfg->self_attn : a.model->self_attn;
+    attention_ = make_attention_layer(s, mid, a.stride, a.feat_h, a.feat_w);
+    register_module("self_attn", attention_.module);
+    stride_ = a.stride;
+    const int64_t width = attention_.out_channels;
+    post_attn = register_module("post_attn", BatchNormAct2d(width, act_));
+    conv3_1x1 = register_module("conv3_1x1", conv_norm_act(width, a.out, 1, act_, 1, 1, false));
     drop_path_ = register_module("drop_path", DropPath(a.drop_path));
   }
 
   at::Tensor forward(const at::Tensor& input) override {
-    at::Tensor x = post_attn->forward(self_attn->forward(conv1_1x1->forward(input)));
+    at::Tensor x = post_attn->forward(attention_.forward(conv1_1x1->forward(input)));
     return finish_block(shortcut_, input, conv3_1x1->forward(x), drop_path_, model_, act_);
   }
 
   double macs(int64_t& h, int64_t& w) const override {
     double total = shortcut_macs(shortcut_, h, w) + conv1_1x1->macs(h, w);
-    const auto& o = self_attn->options();
-    const int64_t bst = self_attn->block_stride();
-    const double mid = static_cast<double>(o.dim), qk = o.num_heads * self_attn->dim_head_qk();
-    const double v = o.num_heads * self_attn->dim_head_v();
-    const double queries = static_cast<double>(h / bst) * (w / bst);
-    const double window = static_cast<double>(self_attn->window()) * self_attn->window();
-    total += queries * mid * qk + static_cast<double>(h) * w * mid * (qk + v);  // q, kv convs
-    total += queries * window * (qk + v);                                       // q.k, attn.v
-    total += queries * 2.0 * (2 * self_attn->window() - 1) * qk;                // positions
-    h /= o.stride;
-    w /= o.stride;
+    total += attention_.macs(h, w);
+    h /= stride_;
+    w /= stride_;
     return total + conv3_1x1->macs(h, w);
   }
 
@@ -160,17 +217,18 @@ class SelfAttnBlock : public ByoBlock {
       at::NoGradGuard no_grad;
       conv3_1x1->bn->weight.zero_();
     }
-    self_attn->reset_parameters();
+    attention_.reset();
   }
 
   ConvNormAct conv1_1x1{nullptr}, conv3_1x1{nullptr};
-  attention::HaloAttention self_attn{nullptr};
   BatchNormAct2d post_attn{nullptr};
 
  private:
   const ByoModelCfg& model_;
   Activation act_;
   Shortcut shortcut_;
+  AttentionLayer attention_;
+  int64_t stride_ = 1;
   DropPath drop_path_{nullptr};
 };
 
@@ -195,6 +253,22 @@ void init_module(torch::nn::Module& m) {
 }
 
 }  // namespace
+
+SelfAttnSettings bottleneck_attention() {
+  SelfAttnSettings s;
+  s.layer = "bottleneck";
+  s.num_heads = 4;
+  return s;
+}
+
+SelfAttnSettings lambda_layer(int64_t r) {
+  SelfAttnSettings s;
+  s.layer = "lambda";
+  s.num_heads = 4;
+  s.dim_head = 16;
+  s.lambda_r = r;
+  return s;
+}
 
 std::vector<ByoBlockCfg> interleave_blocks(const std::string& first, const std::string& second,
                                            int64_t d, const std::vector<int64_t>& every,
@@ -255,6 +329,16 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
   }
   if (stem_sequence) register_module("stem", stem);
 
+  // The map size along the network (timm's feat_size), for layers built for one size: the
+  // stem reduces by 4 (2 without a pooling stem of one conv), each stage's first block by its
+  // stride.
+  int64_t feat = 0;
+  if (cfg_.img_size > 0) {
+    int64_t reduction = 1;
+    for (int64_t s : strides) reduction *= s;
+    feat = cfg_.img_size / (reduction * (stem_pool_ ? 2 : 1));
+  }
+
   // Stages; drop path rises linearly over all blocks.
   int64_t total_blocks = 0;
   for (const auto& stage : cfg_.stages) total_blocks += static_cast<int64_t>(stage.size());
@@ -272,6 +356,7 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
       a.out = make_divisible(static_cast<double>(a.cfg->c));
       a.stride = b == 0 ? a.cfg->s : 1;
       a.drop_path = rates[index];
+      a.feat_h = a.feat_w = feat;
       ++index;
       std::shared_ptr<ByoBlock> block;
       if (a.cfg->type == "bottle")
@@ -283,6 +368,7 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
       stage->push_back(block);
       blocks.push_back(block);
       prev = a.out;
+      if (b == 0 && a.stride > 1) feat /= a.stride;
     }
     stages->push_back(stage);
     blocks_.push_back(std::move(blocks));

@@ -1,9 +1,10 @@
 // timm's "bring your own blocks" network (models/byobnet.py) for the block types the HaloNet
-// family uses: ResNet bottlenecks (`bottle`) and self-attention bottlenecks (`self_attn`,
-// halo attention), tiered / 7x7 / 3x3 stems, conv1x1 or no downsampling shortcuts, SE or ECA
-// channel attention, an optional final 1x1 conv and a linear head. Module and parameter
-// names follow timm (stem.conv1.conv.weight, stages.2.1.self_attn.q.weight,
-// final_conv.bn.weight, head.fc.weight), so timm checkpoints load by name.
+// family uses: ResNet bottlenecks (`bottle`) and self-attention bottlenecks (`self_attn`: halo
+// attention, bottleneck (BoT) attention or lambda layers), tiered / 7x7 / 3x3 stems, conv1x1 or no
+// downsampling shortcuts, SE or ECA channel attention, an optional final 1x1 conv and a linear
+// head. Module and parameter names follow timm (stem.conv1.conv.weight,
+// stages.2.1.self_attn.q.weight, final_conv.bn.weight, head.fc.weight), so timm checkpoints load by
+// name.
 #pragma once
 
 #include <torch/nn/modules/container/modulelist.h>
@@ -13,7 +14,6 @@
 #include <string>
 #include <vector>
 
-#include "attention/halo_attention.h"
 #include "models/layers/channel_attention.h"
 #include "models/layers/conv_norm_act.h"
 #include "models/layers/drop_path.h"
@@ -22,22 +22,30 @@
 
 namespace vitrine::models {
 
-// Halo attention settings of a self-attention block (timm's self_attn_kwargs).
-struct HaloSettings {
+// The attention of a self-attention block (timm's self_attn_layer and self_attn_kwargs). The
+// defaults are halo attention's; bottleneck_attention() and lambda_layer() give the others'.
+struct SelfAttnSettings {
+  std::string layer = "halo";  // "halo", "bottleneck" (needs the model's img_size), "lambda"
   int64_t num_heads = 8;
-  int64_t dim_head = 0;  // 0: from qk_ratio
+  int64_t dim_head = 0;  // q/k width per head; 0: from qk_ratio
   int64_t block_size = 8;
   int64_t halo_size = 3;
   double qk_ratio = 1.0;
+  // HaloNet paper's r_v: the values (and so the attention output) are r_v times the bottleneck
+  // width, queries and keys stay at the bottleneck width.
+  double value_ratio = 1.0;
+  int64_t lambda_r = 9;  // lambda convolution size (0: relative position embedding)
 };
+SelfAttnSettings bottleneck_attention();   // timm's BottleneckAttn defaults: 4 heads
+SelfAttnSettings lambda_layer(int64_t r);  // timm's LambdaLayer defaults: 4 heads, k = 16
 
 struct ByoBlockCfg {
-  std::string type;                       // "bottle" or "self_attn"
-  int64_t c = 0;                          // output channels
-  int64_t s = 1;                          // stride of the stage's first block
-  int64_t gs = 0;                         // group size of the kxk conv (0: one group)
-  double br = 1.0;                        // bottleneck ratio
-  std::optional<HaloSettings> self_attn;  // overrides the model's
+  std::string type;                           // "bottle" or "self_attn"
+  int64_t c = 0;                              // output channels
+  int64_t s = 1;                              // stride of the stage's first block
+  int64_t gs = 0;                             // group size of the kxk conv (0: one group)
+  double br = 1.0;                            // bottleneck ratio
+  std::optional<SelfAttnSettings> self_attn;  // overrides the model's
 };
 
 struct ByoModelCfg {
@@ -50,7 +58,8 @@ struct ByoModelCfg {
   std::string act = "relu";
   std::string attn_layer;  // "", "se", "eca" (bottleneck blocks)
   double se_rd_ratio = 1.0 / 16;
-  HaloSettings self_attn;
+  SelfAttnSettings self_attn;
+  int64_t img_size = 0;     // the fixed input size bottleneck attention is built for (0: none)
   bool bottle_in = false;   // bottleneck width from the input channels
   bool linear_out = false;  // no activation after the residual sum
   int64_t num_classes = 1000;
@@ -108,7 +117,8 @@ class ByobNet : public Model {
 };
 
 // timm's HaloNets (halonet_h1, halonet26t, sehalonet33ts, halonet50ts, eca_halonext26ts,
-// haloregnetz_b); defined in halonet_zoo.cpp.
+// haloregnetz_b, halo2botnet50ts_256, lamhalobotnet50ts_256) and the paper's H0-H7; defined
+// in halonet_zoo.cpp.
 void register_halonet_family(ModelRegistry& registry);
 
 }  // namespace vitrine::models

@@ -1,6 +1,9 @@
 // The HaloNet variants of timm (models/byoanet.py) on ByobNet, with the parameter counts and
 // ImageNet-1k top-1 timm reports for its weights (at the listed resolution).
+#include <cmath>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "config/view.h"
 #include "models/backbones/byobnet.h"
@@ -18,9 +21,9 @@ ByoBlockCfg block(const char* type, int64_t c, int64_t s, int64_t gs, double br)
   return b;
 }
 
-HaloSettings halo(int64_t block_size, int64_t halo_size, int64_t num_heads = 8,
-                  double qk_ratio = 1.0) {
-  HaloSettings h;
+SelfAttnSettings halo(int64_t block_size, int64_t halo_size, int64_t num_heads = 8,
+                      double qk_ratio = 1.0) {
+  SelfAttnSettings h;
   h.block_size = block_size;
   h.halo_size = halo_size;
   h.num_heads = num_heads;
@@ -29,8 +32,14 @@ HaloSettings halo(int64_t block_size, int64_t halo_size, int64_t num_heads = 8,
 }
 
 ByoModelCfg apply_overrides(ByoModelCfg c, const config::ConfigView& view) {
-  view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                    "drop_path_rate", "drop_rate"});
+  // Models with bottleneck attention are built for one input size.
+  if (c.img_size > 0)
+    view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
+                      "drop_path_rate", "drop_rate", "img_size"});
+  else
+    view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
+                      "drop_path_rate", "drop_rate"});
+  c.img_size = view.get_int("img_size", c.img_size);
   c.num_classes = view.get_int("num_classes", c.num_classes);
   c.in_chans = view.get_int("in_chans", c.in_chans);
   c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);
@@ -50,7 +59,41 @@ void add(ModelRegistry& registry, const char* name, int64_t img_size, ByoModelCf
   e.create = [cfg](const config::ConfigView& view) -> ModelPtr {
     return std::make_shared<ByobNet>(apply_overrides(cfg, view));
   };
+  if (cfg.img_size > 0)  // FLOPs at another size need the model built for it
+    e.count_flops = [cfg](int64_t size) {
+      ByoModelCfg sized = cfg;
+      sized.img_size = size;
+      return ByobNet(sized).flops(size);
+    };
   registry.add(std::move(e));
+}
+
+// The HaloNet paper's family (Table 8 of Vaswani et al. 2021): block size b, halo h, value
+// multiplier r_v, block output multiplier r_b, stage-3 depth l3, final 1x1 conv width d_f.
+// Attention width stays (64, 128, 256, 512) per stage, block outputs are r_b times that,
+// 8 heads, the 7x7 + max-pool stem of timm's halonet_h1 (which is H1).
+struct PaperHaloNet {
+  const char* name;
+  int64_t b, h;
+  double r_v, r_b;
+  int64_t l3, d_f, img_size;
+  double params_m;
+};
+
+ByoModelCfg paper_halonet(const PaperHaloNet& p) {
+  const int64_t widths[4] = {64, 128, 256, 512};
+  const int64_t depths[4] = {3, 3, p.l3, 3};
+  ByoModelCfg c;
+  for (int i = 0; i < 4; ++i)
+    c.stages.push_back(repeat_block(
+        depths[i], block("self_attn", static_cast<int64_t>(std::lround(widths[i] * p.r_b)),
+                         i == 0 ? 1 : 2, 0, 1.0 / p.r_b)));
+  c.stem_chs = 64;
+  c.stem_type = "7x7";
+  c.self_attn = halo(p.b, p.h);
+  c.self_attn.value_ratio = p.r_v;
+  c.num_features = p.d_f;
+  return c;
 }
 
 }  // namespace
@@ -139,6 +182,41 @@ void register_halonet_family(ModelRegistry& r) {
     c.self_attn = halo(7, 2, 8, 0.33);
     add(r, "haloregnetz_b", 224, c, {11.68, 0, 81.06});
   }
+  {  // ResNet50-T, SiLU, no stem pool: lambda layers (r 13) in stage 2, halo attention in
+     // stage 3, bottleneck attention at 8x8 in stage 4 (built for 256).
+    ByoModelCfg c;
+    ByoBlockCfg lambda_block = block(B, 512, 2, 0, 0.25);
+    lambda_block.self_attn = lambda_layer(13);
+    ByoBlockCfg halo_block = block(B, 1024, 2, 0, 0.25);
+    halo_block.self_attn = halo(8, 3);
+    ByoBlockCfg bot_block = block(B, 2048, 2, 0, 0.25);
+    bot_block.self_attn = bottleneck_attention();
+    c.stages = {
+        repeat_block(3, block(B, 256, 1, 0, 0.25)), interleave_blocks(B, A, 4, 1, lambda_block),
+        interleave_blocks(B, A, 6, 1, halo_block), interleave_blocks(B, A, 3, 1, bot_block)};
+    c.stem_chs = 64;
+    c.stem_type = "tiered";
+    c.stem_pool = "";
+    c.act = "silu";
+    c.img_size = 256;
+    add(r, "lamhalobotnet50ts_256", 256, c, {22.57, 0, 81.55});
+    // The same with halo attention in stage 2 too.
+    ByoBlockCfg halo2_block = block(B, 512, 2, 0, 0.25);
+    halo2_block.self_attn = halo(8, 3);
+    c.stages[1] = interleave_blocks(B, A, 4, 1, halo2_block);
+    add(r, "halo2botnet50ts_256", 256, c, {22.64, 0, 82.08});
+  }
+  // The paper's H0-H7 (H1 is timm's halonet_h1 above, the same network). Parameter counts
+  // match the paper's table; H7 is listed at 600 in the paper, which leaves a 75x75 stage-3
+  // map that 10x10 blocks do not tile, so it is registered at 640.
+  for (const PaperHaloNet& p : {PaperHaloNet{"halonet_h0", 8, 3, 1.0, 0.5, 7, 0, 256, 5.5},
+                                PaperHaloNet{"halonet_h2", 8, 3, 1.0, 1.25, 11, 0, 256, 9.4},
+                                PaperHaloNet{"halonet_h3", 10, 3, 1.0, 1.5, 12, 1024, 320, 11.8},
+                                PaperHaloNet{"halonet_h4", 12, 2, 1.0, 3.0, 12, 1280, 384, 19.1},
+                                PaperHaloNet{"halonet_h5", 14, 2, 2.5, 2.0, 23, 1536, 448, 30.7},
+                                PaperHaloNet{"halonet_h6", 8, 4, 3.0, 2.75, 24, 1536, 512, 43.4},
+                                PaperHaloNet{"halonet_h7", 10, 3, 4.0, 3.5, 26, 2048, 640, 67.4}})
+    add(r, p.name, p.img_size, paper_halonet(p), {p.params_m, 0, 0});
   {  // Ours: a small HaloNet for 28x28 grey images (Fashion-MNIST): 3x3 stem to 14x14, a
      // bottleneck, then halo attention with 7x7 blocks (stride 2 by pooling, as 7 is odd)
      // at 14x14 and 7x7.
