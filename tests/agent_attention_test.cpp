@@ -53,12 +53,28 @@ Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
   const int64_t B = x.size(0), H = o.height, W = o.width, C = o.dim, heads = o.num_heads;
   const int64_t d = C / heads, P = m->pool_size(), A = o.agent_num, e = o.cls_token ? 1 : 0;
   const int64_t N = H * W + e;
-  // [B, N, 3C]: q, k, v blocks of C (the PVT form's kv Linear yields k then v).
-  const Tensor qkv =
-      o.separate_qkv ? at::cat({m->q->forward(x), m->kv->forward(x)}, -1) : m->qkv->forward(x);
-  const Tensor q = qkv.narrow(2, 0, C), k = qkv.narrow(2, C, C), v = qkv.narrow(2, 2 * C, C);
-  const Tensor b1 = bilinear(m->an_bias.reshape({heads * A, 7, 7}), H, W).view({heads, A, H, W}) +
-                    m->ah_bias[0] + m->aw_bias[0];  // [heads, A, H, W]
+  // q [B, N, C]; k, v [B, Nk, C] with Nk = (H/sr)(W/sr): the PVT form reduces the map by a
+  // stock sr x sr strided conv + LayerNorm before its kv Linear (k then v).
+  const int64_t sr = o.sr_ratio, Hk = H / sr, Wk = W / sr, Nk = Hk * Wk + e;
+  Tensor q, k, v;
+  if (o.separate_qkv) {
+    q = m->q->forward(x);
+    Tensor source = x;
+    if (sr > 1)
+      source = m->norm->forward(
+          m->sr->forward(x.transpose(1, 2).reshape({B, C, H, W})).flatten(2).transpose(1, 2));
+    const Tensor kv = m->kv->forward(source);
+    k = kv.narrow(2, 0, C);
+    v = kv.narrow(2, C, C);
+  } else {
+    const Tensor qkv = m->qkv->forward(x);
+    q = qkv.narrow(2, 0, C);
+    k = qkv.narrow(2, C, C);
+    v = qkv.narrow(2, 2 * C, C);
+  }
+  const Tensor b1 =
+      bilinear(m->an_bias.reshape({heads * A, 7, 7}), Hk, Wk).view({heads, A, Hk, Wk}) +
+      m->ah_bias[0] + m->aw_bias[0];  // [heads, A, Hk, Wk]
   const Tensor b2 = bilinear(m->na_bias.reshape({heads * A, 7, 7}), H, W)
                         .view({heads, A, H, W})
                         .permute({0, 2, 3, 1}) +
@@ -81,10 +97,10 @@ Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
                    vh = v[b].narrow(1, h * d, d), ah = agents.narrow(1, h * d, d);
       Tensor agent_v = at::zeros({A, d}, x.options());
       for (int64_t a = 0; a < A; ++a) {
-        Tensor logits = at::zeros({N}, x.options());
-        for (int64_t t = 0; t < N; ++t)
+        Tensor logits = at::zeros({Nk}, x.options());
+        for (int64_t t = 0; t < Nk; ++t)
           logits[t] = (ah[a] * m->scale()).dot(kh[t]) +
-                      (t < e ? m->ac_bias[0][h][a][0] : b1[h][a][(t - e) / W][(t - e) % W]);
+                      (t < e ? m->ac_bias[0][h][a][0] : b1[h][a][(t - e) / Wk][(t - e) % Wk]);
         agent_v[a] = at::matmul(at::softmax(logits, 0), vh);
       }
       for (int64_t t = 0; t < N; ++t) {
@@ -95,7 +111,9 @@ Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
         out[b][t].narrow(0, h * d, d).copy_(at::matmul(at::softmax(logits, 0), agent_v));
       }
     }
-    // Depthwise 3x3 conv of V (zero padding, bias).
+    // Depthwise 3x3 conv of V (zero padding, bias), V first resized bilinearly to H x W.
+    const Tensor v_map =
+        bilinear(v[b].narrow(0, e, Hk * Wk).t().reshape({C, Hk, Wk}), H, W);  // [C, H, W]
     const Tensor weight = m->dwc->weight, bias = m->dwc->bias;
     for (int64_t y = 0; y < H; ++y)
       for (int64_t xx = 0; xx < W; ++xx) {
@@ -104,7 +122,8 @@ Tensor agent_by_definition(AgentAttention& m, const Tensor& x) {
           for (int64_t dx = -1; dx <= 1; ++dx) {
             const int64_t sy = y + dy, sx = xx + dx;
             if (sy < 0 || sy >= H || sx < 0 || sx >= W) continue;
-            acc += weight.select(1, 0).select(1, dy + 1).select(1, dx + 1) * v[b][e + sy * W + sx];
+            acc += weight.select(1, 0).select(1, dy + 1).select(1, dx + 1) *
+                   v_map.select(1, sy).select(1, sx);
           }
         out[b][e + y * W + xx] += acc;
       }
@@ -123,20 +142,22 @@ AgentAttentionOptions small(int64_t h, int64_t w, int64_t agents, bool cls = fal
   return o;
 }
 
-AgentAttentionOptions pvt_form(int64_t h, int64_t w, int64_t agents) {
+AgentAttentionOptions pvt_form(int64_t h, int64_t w, int64_t agents, int64_t sr = 1) {
   AgentAttentionOptions o = small(h, w, agents);
   o.separate_qkv = true;
+  o.sr_ratio = sr;
   return o;
 }
 
 }  // namespace
 
 TEST(AgentAttention, MatchesTheTwoSoftmaxDefinition) {
-  for (const auto& o : {small(7, 7, 4), small(5, 6, 4), small(6, 4, 9), small(3, 3, 9),
-                        small(4, 4, 4, true), small(5, 3, 9, true), pvt_form(5, 6, 4)}) {
+  for (const auto& o :
+       {small(7, 7, 4), small(5, 6, 4), small(6, 4, 9), small(3, 3, 9), small(4, 4, 4, true),
+        small(5, 3, 9, true), pvt_form(5, 6, 4), pvt_form(6, 4, 4, 2), pvt_form(6, 9, 9, 3)}) {
     SCOPED_TRACE(std::to_string(o.height) + "x" + std::to_string(o.width) + " agents " +
                  std::to_string(o.agent_num) + (o.cls_token ? " with a class token" : "") +
-                 (o.separate_qkv ? " (PVT form)" : ""));
+                 (o.separate_qkv ? " (PVT form, sr " + std::to_string(o.sr_ratio) + ")" : ""));
     AgentAttention m(o);
     m->to(at::kDouble);
     at::NoGradGuard no_grad;
@@ -175,6 +196,25 @@ TEST(AgentAttention, WrongTokenCountOrAgentNumberIsAnError) {
     EXPECT_NE(std::string(e.what()).find("built for a 4x4 map"), std::string::npos) << e.what();
   }
   EXPECT_THROW(AgentAttention(small(4, 4, 5)), c10::Error);
+  EXPECT_THROW(AgentAttention(pvt_form(5, 4, 4, 2)), c10::Error);  // 5 rows do not reduce by 2
+  AgentAttentionOptions swin_form = small(4, 4, 4);
+  swin_form.sr_ratio = 2;  // the reduction exists in the PVT form only
+  EXPECT_THROW(AgentAttention{swin_form}, c10::Error);
+}
+
+TEST(AgentAttention, SpatialReductionGradientsMatchFiniteDifferences) {
+  AgentAttention m(pvt_form(4, 6, 4, 2));
+  m->to(at::kDouble);
+  Tensor x = at::randn({1, 24, 8}, at::kDouble).requires_grad_(true);
+  const Tensor weight = at::randn({1, 24, 8}, at::kDouble);
+  auto loss = [&] { return (m->forward(x) * weight).sum(); };
+  std::vector<Tensor> inputs{x,          m->sr->weight, m->norm->weight, m->kv->weight,
+                             m->aw_bias, m->an_bias};
+  vitrine::testing::expect_gradients_match_finite_differences(loss, inputs, 6);
+  const auto params = m->named_parameters();
+  EXPECT_EQ(params["sr.weight"].sizes().vec(), (std::vector<int64_t>{8, 8, 2, 2}));
+  EXPECT_EQ(params["ah_bias"].sizes().vec(), (std::vector<int64_t>{1, 2, 4, 2, 1}));
+  EXPECT_EQ(params["ha_bias"].sizes().vec(), (std::vector<int64_t>{1, 2, 4, 1, 4}));
 }
 
 TEST(AgentAttention, GradientsMatchFiniteDifferencesInDouble) {

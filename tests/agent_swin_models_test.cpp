@@ -155,5 +155,43 @@ TEST(AgentPVT, ParameterCountsNamesAndShapes) {
   EXPECT_EQ(small->forward(x).sizes(), (std::vector<int64_t>{2, 4}));
 }
 
+// PVT's spatial reduction in the agent blocks (agent_sr_ratios): a sr x sr strided conv +
+// LayerNorm per block, agent->key biases at the reduced size.
+TEST(AgentPVT, SpatialReductionAddsTheReductionLayers) {
+  config::Node o = config::Node::dict();
+  o.set("agent_sr_ratios",
+        config::List{config::Node(8), config::Node(4), config::Node(2), config::Node(1)});
+  ModelPtr reduced = create("agent_pvt_t", o);
+  const auto params = reduced->named_parameters();
+  EXPECT_EQ(params["block1.0.attn.sr.weight"].sizes(), (std::vector<int64_t>{64, 64, 8, 8}));
+  EXPECT_EQ(params["block3.1.attn.norm.weight"].sizes(), (std::vector<int64_t>{320}));
+  EXPECT_EQ(params["block1.0.attn.ah_bias"].sizes(), (std::vector<int64_t>{1, 1, 9, 7, 1}));
+  EXPECT_FALSE(params.contains("block4.0.attn.sr.weight"));
+  // Per block: conv d*d*sr^2 + d, LayerNorm 2d; ah/aw biases lose heads*agents*(side - side/sr)
+  // each. Tiny: 2 blocks per stage, dims 64/128/320, heads 1/2/5, agents 9/16/49, sides
+  // 56/28/14.
+  int64_t added = 0;
+  const int64_t dims[3] = {64, 128, 320}, heads[3] = {1, 2, 5}, agents[3] = {9, 16, 49},
+                sides[3] = {56, 28, 14}, srs[3] = {8, 4, 2};
+  for (int s = 0; s < 3; ++s)
+    added += 2 * (dims[s] * dims[s] * srs[s] * srs[s] + 3 * dims[s] -
+                  2 * heads[s] * agents[s] * (sides[s] - sides[s] / srs[s]));
+  EXPECT_EQ(count_parameters(*reduced), 11570352 + added);
+
+  o.set("img_size", 64);
+  o.set("agent_num",
+        config::List{config::Node(4), config::Node(4), config::Node(4), config::Node(1)});
+  ModelPtr small = create("agent_pvt_t", o);
+  small->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor logits = small->forward(at::randn({2, 3, 64, 64}));
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 1000}));
+  EXPECT_TRUE(at::isfinite(logits).all().item<bool>());
+  o.set("img_size", 96);
+  o.set("agent_sr_ratios",
+        config::List{config::Node(5), config::Node(1), config::Node(1), config::Node(1)});
+  EXPECT_THROW(create("agent_pvt_t", o), std::exception);  // 24 rows do not reduce by 5
+}
+
 }  // namespace
 }  // namespace vitrine::models

@@ -16,12 +16,23 @@ AgentAttentionImpl::AgentAttentionImpl(AgentAttentionOptions o) : options_(o) {
   pool_size_ = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(o.agent_num))));
   TORCH_CHECK(pool_size_ * pool_size_ == o.agent_num, "AgentAttention: agent_num ", o.agent_num,
               " must be a square number (agents are a pooled grid)");
+  TORCH_CHECK(o.sr_ratio >= 1 && (o.sr_ratio == 1 || (o.separate_qkv && !o.cls_token)),
+              "AgentAttention: sr_ratio ", o.sr_ratio,
+              " needs the PVT form (separate_qkv, no class token) and must be at least 1");
+  TORCH_CHECK(o.height % o.sr_ratio == 0 && o.width % o.sr_ratio == 0, "AgentAttention: the ",
+              o.height, "x", o.width, " map is not a multiple of sr_ratio ", o.sr_ratio);
   scale_ = std::pow(static_cast<double>(o.dim / o.num_heads), -0.5);
   if (o.separate_qkv) {
     q = register_module("q",
                         torch::nn::Linear(torch::nn::LinearOptions(o.dim, o.dim).bias(o.qkv_bias)));
     kv = register_module(
         "kv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 2 * o.dim).bias(o.qkv_bias)));
+    if (o.sr_ratio > 1) {
+      sr = register_module(
+          "sr",
+          torch::nn::Conv2d(torch::nn::Conv2dOptions(o.dim, o.dim, o.sr_ratio).stride(o.sr_ratio)));
+      norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim})));
+    }
   } else {
     qkv = register_module(
         "qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 3 * o.dim).bias(o.qkv_bias)));
@@ -39,8 +50,8 @@ AgentAttentionImpl::AgentAttentionImpl(AgentAttentionOptions o) : options_(o) {
   };
   an_bias = bias("an_bias", {h, a, 7, 7});
   na_bias = bias("na_bias", {h, a, 7, 7});
-  ah_bias = bias("ah_bias", {1, h, a, o.height, 1});
-  aw_bias = bias("aw_bias", {1, h, a, 1, o.width});
+  ah_bias = bias("ah_bias", {1, h, a, o.height / o.sr_ratio, 1});
+  aw_bias = bias("aw_bias", {1, h, a, 1, o.width / o.sr_ratio});
   ha_bias = bias("ha_bias", {1, h, o.height, 1, a});
   wa_bias = bias("wa_bias", {1, h, 1, o.width, a});
   if (o.cls_token) {
@@ -51,7 +62,8 @@ AgentAttentionImpl::AgentAttentionImpl(AgentAttentionOptions o) : options_(o) {
 
 at::Tensor AgentAttentionImpl::agent_bias() const {
   const AgentAttentionOptions& o = options_;
-  const at::Tensor resized = at::upsample_bilinear2d(an_bias, {o.height, o.width}, false);
+  const at::Tensor resized = at::upsample_bilinear2d(
+      an_bias, {o.height / o.sr_ratio, o.width / o.sr_ratio}, false);  // the key map
   return resized.reshape({o.num_heads, o.agent_num, -1}) +
          (ah_bias + aw_bias).reshape({o.num_heads, o.agent_num, -1});
 }
@@ -73,9 +85,16 @@ at::Tensor AgentAttentionImpl::forward(const at::Tensor& x) {
               o.cls_token ? " plus a class token" : "", " (its position biases have that size)");
   const int64_t b = x.size(0), n = x.size(1), c = o.dim, heads = o.num_heads, d = c / heads;
   at::Tensor q_all, k, v;  // [b, n, c]
+  const int64_t kh_size = o.height / o.sr_ratio, kw_size = o.width / o.sr_ratio;
   if (o.separate_qkv) {
     q_all = this->q->forward(x);
-    const at::Tensor kv_out = this->kv->forward(x).reshape({b, n, 2, c}).permute({2, 0, 1, 3});
+    at::Tensor source = x;
+    if (sr)  // keys and values from the reduced map
+      source = norm->forward(sr->forward(x.permute({0, 2, 1}).reshape({b, c, o.height, o.width}))
+                                 .reshape({b, c, -1})
+                                 .permute({0, 2, 1}));
+    const at::Tensor kv_out =
+        this->kv->forward(source).reshape({b, source.size(1), 2, c}).permute({2, 0, 1, 3});
     k = kv_out[0];
     v = kv_out[1];
   } else {
@@ -109,8 +128,9 @@ at::Tensor AgentAttentionImpl::forward(const at::Tensor& x) {
       at::matmul(attn_drop->forward(q_attn), agent_v).transpose(1, 2).reshape({b, n, c});
 
   // Depthwise conv of V as a map restores diversity the agents average away.
-  const at::Tensor v_map =
-      v.narrow(1, extra, n - extra).reshape({b, o.height, o.width, c}).permute({0, 3, 1, 2});
+  at::Tensor v_map =
+      v.narrow(1, extra, v.size(1) - extra).reshape({b, kh_size, kw_size, c}).permute({0, 3, 1, 2});
+  if (sr) v_map = at::upsample_bilinear2d(v_map, {o.height, o.width}, false);
   const at::Tensor local = dwc->forward(v_map).permute({0, 2, 3, 1}).reshape({b, n - extra, c});
   out = extra ? at::cat({out.narrow(1, 0, 1), out.narrow(1, 1, n - 1) + local}, 1) : out + local;
   return proj_drop->forward(proj->forward(out));

@@ -16,6 +16,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 
 #include "models/layers/dropout.h"
 
@@ -33,9 +34,13 @@ struct AgentAttentionOptions {
   // depthwise conv, with its own biases ac_bias (agents -> cls) and ca_bias (cls -> agents).
   bool cls_token = false;
   // Agent-PVT's form: separate `q` (dim -> dim) and `kv` (dim -> 2 dim) projections in place
-  // of `qkv` (the spatial-reduction variant, sr_ratio > 1, is not supported; the official
-  // configs use 1 for agent blocks).
+  // of `qkv`.
   bool separate_qkv = false;
+  // PVT's spatial reduction (separate_qkv only): keys and values come from the map reduced by
+  // `sr` (a sr x sr conv with stride sr, then LayerNorm), so the agent biases toward keys have
+  // the reduced size and V is bilinearly upsampled back before the depthwise conv. The
+  // official Agent-PVT configs use 1 (agent_sr_ratios '1111').
+  int64_t sr_ratio = 1;
 };
 
 class AgentAttentionImpl : public torch::nn::Module {
@@ -48,12 +53,14 @@ class AgentAttentionImpl : public torch::nn::Module {
   const AgentAttentionOptions& options() const { return options_; }
   double scale() const { return scale_; }
   int64_t pool_size() const { return pool_size_; }
-  // B1 [heads, n_a, h*w] and B2 [heads, h*w, n_a] as the forward adds them.
+  // B1 [heads, n_a, (h/sr)*(w/sr)] and B2 [heads, h*w, n_a] as the forward adds them.
   at::Tensor agent_bias() const;
   at::Tensor query_bias() const;
 
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
   torch::nn::Linear q{nullptr}, kv{nullptr};  // separate_qkv only
+  torch::nn::Conv2d sr{nullptr};              // sr_ratio > 1 only
+  torch::nn::LayerNorm norm{nullptr};         // sr_ratio > 1 only
   torch::nn::Conv2d dwc{nullptr};
   at::Tensor an_bias, na_bias, ah_bias, aw_bias, ha_bias, wa_bias;
   at::Tensor ac_bias, ca_bias;  // cls_token only

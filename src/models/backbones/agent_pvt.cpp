@@ -28,6 +28,7 @@ class AgentPVTBlock : public torch::nn::Module {
     o.attn_drop = c.attn_drop_rate;
     o.proj_drop = c.drop_rate;
     o.separate_qkv = true;
+    o.sr_ratio = c.agent_sr_ratios[stage];
     attn = register_module("attn", attention::AgentAttention(o));
     drop_path_ = register_module("drop_path", DropPath(drop_path));
     norm2 = register_module("norm2", ln());
@@ -42,8 +43,13 @@ class AgentPVTBlock : public torch::nn::Module {
   }
 
   double flops(double n, double dim) const {
-    return 2 * 5 * n * dim + 4 * n * dim * dim + 2 * n * dim * mlp->fc1->options.out_features() +
-           4 * n * attn->options().agent_num * dim + 9 * n * dim;
+    const auto& o = attn->options();
+    const double sr2 = static_cast<double>(o.sr_ratio) * o.sr_ratio, keys = n / sr2;
+    // q and proj on every token, kv on the (reduced) keys, the reduction conv and its norm.
+    double linear = 2 * n * dim * dim + 2 * keys * dim * dim;
+    if (o.sr_ratio > 1) linear += n * dim * dim + 5 * keys * dim;
+    return 2 * 5 * n * dim + linear + 2 * n * dim * mlp->fc1->options.out_features() +
+           2 * static_cast<double>(o.agent_num) * dim * (n + keys) + 9 * n * dim;
   }
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
@@ -57,10 +63,11 @@ class AgentPVTBlock : public torch::nn::Module {
 AgentPVT::AgentPVT(AgentPVTConfig c) : config_(std::move(c)) {
   const AgentPVTConfig& cfg = config_;
   const size_t n = cfg.depths.size();
-  for (const auto* list : {&cfg.embed_dims, &cfg.num_heads, &cfg.mlp_ratios, &cfg.agent_num})
+  for (const auto* list :
+       {&cfg.embed_dims, &cfg.num_heads, &cfg.mlp_ratios, &cfg.agent_num, &cfg.agent_sr_ratios})
     if (list->size() != n)
       throw ConfigError(
-          "Agent-PVT: embed_dims, num_heads, mlp_ratios and agent_num need one "
+          "Agent-PVT: embed_dims, num_heads, mlp_ratios, agent_num and agent_sr_ratios need one "
           "entry per stage");
   if (cfg.img_size % (4 << (n - 1)) != 0)
     throw ConfigError("Agent-PVT: img_size " + std::to_string(cfg.img_size) +
@@ -148,7 +155,8 @@ namespace {
 
 AgentPVTConfig apply_overrides(AgentPVTConfig c, const config::ConfigView& view) {
   view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                    "img_size", "drop_path_rate", "drop_rate", "attn_drop_rate", "agent_num"});
+                    "img_size", "drop_path_rate", "drop_rate", "attn_drop_rate", "agent_num",
+                    "agent_sr_ratios"});
   c.num_classes = view.get_int("num_classes", c.num_classes);
   c.in_chans = view.get_int("in_chans", c.in_chans);
   c.img_size = view.get_int("img_size", c.img_size);
@@ -156,6 +164,7 @@ AgentPVTConfig apply_overrides(AgentPVTConfig c, const config::ConfigView& view)
   c.drop_rate = view.get_float("drop_rate", c.drop_rate);
   c.attn_drop_rate = view.get_float("attn_drop_rate", c.attn_drop_rate);
   if (view.has("agent_num")) c.agent_num = view.get_int_list("agent_num");
+  if (view.has("agent_sr_ratios")) c.agent_sr_ratios = view.get_int_list("agent_sr_ratios");
   return c;
 }
 

@@ -1,6 +1,6 @@
 // Agent-PVT (Han et al., ECCV 2024): PVT with agent attention in every stage, as the official
-// agent_pvt.py (PyramidVisionTransformer with AAAA and agent sr ratios 1): per stage a patch
-// embedding (4x4 then 2x2 convs + LayerNorm), a learned position embedding and pre-norm
+// agent_pvt.py (PyramidVisionTransformer with AAAA; agent sr ratios 1 unless set): per stage a
+// patch embedding (4x4 then 2x2 convs + LayerNorm), a learned position embedding and pre-norm
 // blocks (LayerNorm eps 1e-6, MLP ratios 8, 8, 4, 4); no final norm; mean-pooled head. With
 // the official names (patch_embed1.proj, pos_embed1, block1.0.attn.q, block1.0.attn.kv,
 // block1.0.attn.an_bias, head). Built for one image size.
@@ -28,6 +28,8 @@ struct AgentPVTConfig {
   std::vector<int64_t> mlp_ratios{8, 8, 4, 4};
   std::vector<int64_t> depths{2, 2, 2, 2};
   std::vector<int64_t> agent_num{9, 16, 49, 49};
+  // PVT spatial reduction of the agent blocks' keys/values per stage (official: 1, 1, 1, 1).
+  std::vector<int64_t> agent_sr_ratios{1, 1, 1, 1};
   bool qkv_bias = true;
   double drop_rate = 0;
   double attn_drop_rate = 0;
