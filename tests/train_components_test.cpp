@@ -259,6 +259,24 @@ TEST(Losses, MatchTheirDefinitions) {
   const at::Tensor soft =
       at::full({2, 3}, 0.1 / 3).index_put_({at::tensor({0, 1}, at::kLong), labels}, 0.9 + 0.1 / 3);
   EXPECT_NEAR(soft_target_cross_entropy(logits, soft).item<double>(), expected, 1e-6);
+
+  // timm's BinaryCrossEntropy: mean over all logits of -(t log s(x) + (1 - t) log(1 - s(x))),
+  // hard labels as smoothed one-hot, optionally thresholded targets.
+  auto bce = [&](const at::Tensor& targets) {
+    double sum = 0;
+    for (int i = 0; i < 2; ++i)
+      for (int c = 0; c < 3; ++c) {
+        const double x = logits[i][c].item<double>(), t = targets[i][c].item<double>();
+        const double s = 1.0 / (1.0 + std::exp(-x));
+        sum += -(t * std::log(s) + (1 - t) * std::log(1 - s));
+      }
+    return sum / 6;
+  };
+  EXPECT_NEAR(binary_cross_entropy(logits, labels, 0.1).item<double>(), bce(soft), 1e-6);
+  EXPECT_NEAR(binary_cross_entropy(logits, soft, 0.5).item<double>(), bce(soft), 1e-6);
+  const at::Tensor one_hot = soft.gt(0.2).to(at::kDouble);
+  EXPECT_NEAR(binary_cross_entropy(logits, labels, 0.1, 0.2).item<double>(), bce(one_hot), 1e-6);
+  EXPECT_NE(bce(one_hot), bce(soft));
 }
 
 TEST(Ema, FollowsTheDecayRule) {

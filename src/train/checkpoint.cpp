@@ -16,7 +16,8 @@ using ckpt::PyValue;
 
 namespace {
 
-c10::Dict<std::string, at::Tensor> tensor_dict(const std::vector<std::pair<std::string, at::Tensor>>& items) {
+c10::Dict<std::string, at::Tensor> tensor_dict(
+    const std::vector<std::pair<std::string, at::Tensor>>& items) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& [name, tensor] : items) dict.insert(name, tensor.detach().contiguous());
   return dict;

@@ -17,8 +17,8 @@
 namespace vitrine::train {
 
 struct RunProgress {
-  int64_t epoch = 0;        // epochs completed
-  int64_t global_step = 0;  // optimizer updates done
+  int64_t epoch = 0;             // epochs completed
+  int64_t global_step = 0;       // optimizer updates done
   std::optional<double> metric;  // this epoch's eval metric
   std::optional<double> best_metric;
   int64_t best_epoch = -1;
@@ -32,7 +32,7 @@ struct CheckpointContents {
   NamedTensors optimizer;
   std::optional<models::checkpoint::StateDict> ema;
   RunProgress progress;
-  at::Tensor rng_state;    // torch's default CPU generator
+  at::Tensor rng_state;     // torch's default CPU generator
   std::string config_yaml;  // the resolved config of the run that wrote it
 };
 

@@ -33,7 +33,17 @@ ClassificationTask::ClassificationTask(const config::ConfigView& task,
       topk_(task.get_int_list("topk")),
       mixup_(data::Mixup::from_config(augment, task.get_float("label_smoothing"), num_classes)),
       num_classes_(num_classes) {
-  task.expect_keys({"name", "label_smoothing", "topk"});
+  task.expect_keys({"name", "label_smoothing", "topk", "loss", "bce_target_thresh"});
+  const std::string loss = task.has("loss") ? task.get_string("loss") : "ce";
+  if (loss != "ce" && loss != "bce")
+    throw ConfigError(task.path() + ".loss must be ce or bce, got '" + loss + "'");
+  bce_ = loss == "bce";
+  const config::Node* thresh = task.node().find("bce_target_thresh");
+  if (thresh && !thresh->is_null()) {
+    bce_target_thresh_ = task.get_float("bce_target_thresh");
+    if (!bce_ || bce_target_thresh_ < 0 || bce_target_thresh_ >= 1)
+      throw ConfigError(task.path() + ".bce_target_thresh needs loss: bce and a value in [0, 1)");
+  }
   if (smoothing_ < 0 || smoothing_ >= 1)
     throw ConfigError(task.path() + ".label_smoothing must be in [0, 1)");
   if (topk_.empty()) throw ConfigError(task.path() + ".topk must list at least one k");
@@ -51,6 +61,7 @@ at::Tensor ClassificationTask::training_loss(models::Model& model, const at::Ten
                                              const at::Tensor& targets) {
   const at::Tensor logits = model.forward(inputs);
   // Mixup/CutMix give soft targets with the smoothing already folded in.
+  if (bce_) return binary_cross_entropy(logits, targets, smoothing_, bce_target_thresh_);
   if (targets.dim() == 2) return soft_target_cross_entropy(logits, targets);
   return label_smoothing_cross_entropy(logits, targets, smoothing_);
 }

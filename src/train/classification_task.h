@@ -23,7 +23,8 @@ Accuracy batch_accuracy(const at::Tensor& logits, const at::Tensor& labels,
 
 class ClassificationTask : public Task {
  public:
-  // `task` node: label_smoothing, topk; `augment`: data.augment (mixup settings).
+  // `task` node: label_smoothing, topk, loss (ce | bce), bce_target_thresh; `augment`:
+  // data.augment (mixup settings).
   ClassificationTask(const config::ConfigView& task, const config::ConfigView& augment,
                      int64_t num_classes);
 
@@ -38,6 +39,8 @@ class ClassificationTask : public Task {
 
  private:
   double smoothing_;
+  bool bce_ = false;               // task.loss: bce (timm BinaryCrossEntropy) instead of ce
+  double bce_target_thresh_ = -1;  // task.bce_target_thresh (null: none)
   std::vector<int64_t> topk_;
   data::Mixup mixup_;
   int64_t num_classes_;

@@ -12,8 +12,8 @@ namespace vitrine::train {
 class ModelEma {
  public:
   // `shadow` is a separate instance of the same architecture; it receives a copy of `model`.
-  ModelEma(std::shared_ptr<torch::nn::Module> shadow, const torch::nn::Module& model,
-           double decay, bool warmup);
+  ModelEma(std::shared_ptr<torch::nn::Module> shadow, const torch::nn::Module& model, double decay,
+           bool warmup);
 
   void update(const torch::nn::Module& model);
   double current_decay() const;

@@ -4,8 +4,8 @@
 
 namespace vitrine::train {
 
-GradScaler::GradScaler(bool enabled, double init_scale, double growth_factor,
-                       double backoff_factor, int64_t growth_interval)
+GradScaler::GradScaler(bool enabled, double init_scale, double growth_factor, double backoff_factor,
+                       int64_t growth_interval)
     : enabled_(enabled),
       scale_(init_scale),
       growth_factor_(growth_factor),

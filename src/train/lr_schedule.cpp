@@ -56,15 +56,13 @@ double LrSchedule::lr_at_time(double t) const {
     case Kind::kCosine:
       if (t >= t_initial_) return min_lr_;
       return min_lr_ + 0.5 * (base_lr_ - min_lr_) * (1.0 + std::cos(M_PI * t / t_initial_));
-    case Kind::kStep:
-      return base_lr_ * std::pow(decay_rate_, std::floor(t / decay_t_[0]));
+    case Kind::kStep: return base_lr_ * std::pow(decay_rate_, std::floor(t / decay_t_[0]));
     case Kind::kMultiStep: {
       // bisect_right: milestones <= t have passed.
       const auto passed = std::upper_bound(decay_t_.begin(), decay_t_.end(), t) - decay_t_.begin();
       return base_lr_ * std::pow(decay_rate_, static_cast<double>(passed));
     }
-    case Kind::kConstant:
-      return base_lr_;
+    case Kind::kConstant: return base_lr_;
   }
   return base_lr_;
 }

@@ -31,7 +31,8 @@ std::vector<ParamGroup> weight_decay_groups(const torch::nn::Module& model, doub
   return groups;
 }
 
-Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr) : groups_(std::move(groups)), lr_(lr) {
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double lr)
+    : groups_(std::move(groups)), lr_(lr) {
   size_t count = 0;
   for (const auto& g : groups_) count += g.params.size();
   slots_.resize(count);
@@ -96,7 +97,8 @@ namespace {
 // torch.optim.SGD.
 class Sgd : public Optimizer {
  public:
-  Sgd(std::vector<ParamGroup> groups, double lr, SgdOptions o) : Optimizer(std::move(groups), lr), o_(o) {}
+  Sgd(std::vector<ParamGroup> groups, double lr, SgdOptions o)
+      : Optimizer(std::move(groups), lr), o_(o) {}
   std::string name() const override { return "sgd"; }
 
  protected:
@@ -125,7 +127,8 @@ class Sgd : public Optimizer {
 // torch.optim.AdamW (decoupled weight decay, bias-corrected moments).
 class AdamW : public Optimizer {
  public:
-  AdamW(std::vector<ParamGroup> groups, double lr, AdamOptions o) : Optimizer(std::move(groups), lr), o_(o) {}
+  AdamW(std::vector<ParamGroup> groups, double lr, AdamOptions o)
+      : Optimizer(std::move(groups), lr), o_(o) {}
   std::string name() const override { return "adamw"; }
 
  protected:
@@ -155,7 +158,8 @@ class AdamW : public Optimizer {
 // clipping inside the step.
 class Lamb : public Optimizer {
  public:
-  Lamb(std::vector<ParamGroup> groups, double lr, LambOptions o) : Optimizer(std::move(groups), lr), o_(o) {}
+  Lamb(std::vector<ParamGroup> groups, double lr, LambOptions o)
+      : Optimizer(std::move(groups), lr), o_(o) {}
   std::string name() const override { return "lamb"; }
 
  protected:

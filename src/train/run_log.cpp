@@ -80,11 +80,13 @@ RunLog::RunLog(const std::string& directory, int64_t resume_epoch, bool tensorbo
 void RunLog::log_step(int64_t epoch, int64_t global_step, const MetricList& values) {
   std::ostringstream line;
   line << "{\"kind\":\"step\",\"epoch\":" << epoch << ",\"step\":" << global_step;
-  for (const auto& [key, value] : values) line << "," << json_string(key) << ":" << json_number(value);
+  for (const auto& [key, value] : values)
+    line << "," << json_string(key) << ":" << json_number(value);
   line << "}\n";
   append(directory_ + "/metrics.jsonl", line.str());
   if (tensorboard_) {
-    for (const auto& [key, value] : values) tensorboard_->add_scalar("train/" + key, value, global_step);
+    for (const auto& [key, value] : values)
+      tensorboard_->add_scalar("train/" + key, value, global_step);
     tensorboard_->flush();
   }
 }
@@ -96,7 +98,8 @@ void RunLog::log_epoch(int64_t epoch, const MetricList& train, const MetricList&
   for (const auto& [key, value] : train) line << ",\"train_" << key << "\":" << json_number(value);
   for (const auto& [key, value] : eval) line << ",\"eval_" << key << "\":" << json_number(value);
   line << ",\"lr\":" << json_number(lr);
-  for (const auto& [key, value] : extra) line << "," << json_string(key) << ":" << json_number(value);
+  for (const auto& [key, value] : extra)
+    line << "," << json_string(key) << ":" << json_number(value);
   line << "}\n";
   append(directory_ + "/metrics.jsonl", line.str());
 
@@ -117,8 +120,10 @@ void RunLog::log_epoch(int64_t epoch, const MetricList& train, const MetricList&
   append(csv, row.str());
 
   if (tensorboard_) {
-    for (const auto& [key, value] : train) tensorboard_->add_scalar("epoch/train_" + key, value, epoch);
-    for (const auto& [key, value] : eval) tensorboard_->add_scalar("epoch/eval_" + key, value, epoch);
+    for (const auto& [key, value] : train)
+      tensorboard_->add_scalar("epoch/train_" + key, value, epoch);
+    for (const auto& [key, value] : eval)
+      tensorboard_->add_scalar("epoch/eval_" + key, value, epoch);
     tensorboard_->add_scalar("epoch/lr", lr, epoch);
     tensorboard_->flush();
   }

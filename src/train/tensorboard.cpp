@@ -42,8 +42,7 @@ void put_bytes_field(std::string& out, int field, const std::string& bytes) {
 }
 
 double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 // Event { double wall_time = 1; int64 step = 2; oneof { string file_version = 3;
@@ -112,6 +111,8 @@ void TensorBoardWriter::write_record(const std::string& payload) {
   std::fwrite(record.data(), 1, record.size(), file_);
 }
 
-void TensorBoardWriter::flush() { std::fflush(file_); }
+void TensorBoardWriter::flush() {
+  std::fflush(file_);
+}
 
 }  // namespace vitrine::train

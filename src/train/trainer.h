@@ -16,11 +16,11 @@
 namespace vitrine::train {
 
 struct TrainOutcome {
-  MetricList final_eval;       // the last epoch's evaluation (EMA weights when EMA is on)
+  MetricList final_eval;  // the last epoch's evaluation (EMA weights when EMA is on)
   std::optional<double> best_metric;
   int64_t best_epoch = -1;
   std::string metric_name;
-  int64_t epochs_run = 0;       // epochs trained by this invocation
+  int64_t epochs_run = 0;  // epochs trained by this invocation
   double train_images_per_second = 0;
   double seconds = 0;
 };
