@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <string>
 
 #include "cli_runner.h"
 
@@ -127,4 +129,39 @@ TEST_F(Cli, ModelsListsTheZoo) {
   EXPECT_EQ(filtered.code, 0);
   EXPECT_NE(filtered.out.find("dinat_s_tiny"), std::string::npos) << filtered.out;
   EXPECT_EQ(filtered.out.find("nat_mini"), std::string::npos) << filtered.out;
+}
+
+TEST_F(Cli, BenchModelWritesOneRowPerModelAndMode) {
+  Result r =
+      run("bench model halonet_nano --batch 4 --warmup 1 --iters 2 --results-file bench.csv");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const std::string csv = vitrine::testing::slurp(dir_ / "bench.csv");
+  std::istringstream lines(csv);
+  std::string header, infer, train, extra;
+  std::getline(lines, header);
+  std::getline(lines, infer);
+  std::getline(lines, train);
+  EXPECT_FALSE(std::getline(lines, extra)) << csv;
+  EXPECT_EQ(header.rfind("model,mode,batch_size,img_size,param_count,gmacs,samples_per_sec", 0), 0u)
+      << header;
+  EXPECT_EQ(infer.rfind("halonet_nano,infer,4,28,0.22,", 0), 0u) << infer;
+  EXPECT_EQ(train.rfind("halonet_nano,train,4,28,0.22,", 0), 0u) << train;
+  // samples/s is the 7th column and positive.
+  auto column = [](const std::string& row, int index) {
+    std::istringstream in(row);
+    std::string cell;
+    for (int i = 0; i <= index; ++i) std::getline(in, cell, ',');
+    return std::stod(cell);
+  };
+  EXPECT_GT(column(infer, 6), 0.0);
+  EXPECT_GT(column(train, 6), 0.0);
+
+  Result unknown = run("bench model no_such_net");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("Unknown model 'no_such_net'"), std::string::npos) << unknown.err;
+  EXPECT_EQ(run("bench model halonet_nano --mode fast").code, 2);
+  // A size the model cannot take is reported per row and fails the run.
+  Result bad_size = run("bench model halonet26t --img-size 128 --batch 1 --mode infer");
+  EXPECT_EQ(bad_size.code, 1);
+  EXPECT_NE(bad_size.out.find("skipped: HaloAttention"), std::string::npos) << bad_size.out;
 }

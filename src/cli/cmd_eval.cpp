@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/results_file.h"
 #include "config/job.h"
 #include "config/resolve.h"
 #include "config/yaml_io.h"
@@ -20,40 +21,6 @@
 #include "train/run_log.h"
 
 namespace vitrine::cli {
-namespace {
-
-struct Field {
-  std::string name;
-  std::string text;  // already formatted (JSON-ready for numbers)
-  bool is_number;
-};
-
-std::string number(double v, int digits) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%.*f", digits, v);
-  return buffer;
-}
-
-void write_results(const std::string& path, const std::vector<Field>& fields) {
-  std::ofstream out(path);
-  if (!out) throw std::runtime_error("cannot write results file '" + path + "'");
-  const bool csv = path.size() >= 4 && path.compare(path.size() - 4, 4, ".csv") == 0;
-  if (csv) {
-    for (size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << fields[i].name;
-    out << "\n";
-    for (size_t i = 0; i < fields.size(); ++i) out << (i ? "," : "") << fields[i].text;
-    out << "\n";
-  } else {
-    out << "{\n";
-    for (size_t i = 0; i < fields.size(); ++i)
-      out << "  " << train::json_string(fields[i].name) << ": "
-          << (fields[i].is_number ? fields[i].text : train::json_string(fields[i].text))
-          << (i + 1 < fields.size() ? ",\n" : "\n");
-    out << "}\n";
-  }
-}
-
-}  // namespace
 
 int run_eval(const HydraFlags& flags, const EvalOptions& eval) {
   if (!flags.cfg.empty()) {
@@ -118,25 +85,26 @@ int run_eval(const HydraFlags& flags, const EvalOptions& eval) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   // timm validate.py's result fields, plus loss and throughput.
-  std::vector<Field> fields = {{"model", model_node.find("name")->as_string(), false}};
+  ResultRow fields = {{"model", model_node.find("name")->as_string(), false}};
   for (const auto& [key, value] : metrics) {
-    fields.push_back({key, number(value, key == "loss" ? 4 : 3), true});
-    if (key.rfind("top", 0) == 0) fields.push_back({key + "_err", number(100.0 - value, 3), true});
+    fields.push_back({key, format_number(value, key == "loss" ? 4 : 3), true});
+    if (key.rfind("top", 0) == 0)
+      fields.push_back({key + "_err", format_number(100.0 - value, 3), true});
   }
   const double param_count = static_cast<double>(models::count_parameters(*model)) / 1e6;
-  fields.push_back({"param_count", number(param_count, 2), true});
+  fields.push_back({"param_count", format_number(param_count, 2), true});
   fields.push_back({"img_size", std::to_string(data.get_int("img_size")), true});
-  fields.push_back({"crop_pct", number(data.get_float("crop_pct"), 3), true});
+  fields.push_back({"crop_pct", format_number(data.get_float("crop_pct"), 3), true});
   fields.push_back({"interpolation", data.get_string("interpolation"), false});
   fields.push_back({"samples", std::to_string(loader->samples_per_epoch()), true});
-  fields.push_back(
-      {"images_per_second", number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 1), true});
+  fields.push_back({"images_per_second",
+                    format_number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 1), true});
   fields.push_back({"checkpoint", checkpoint_path, false});
   fields.push_back({"ema", use_ema ? "true" : "false", true});
 
   for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
   std::cout.flush();
-  if (!eval.results_file.empty()) write_results(eval.results_file, fields);
+  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
   return kExitOk;
 }
 

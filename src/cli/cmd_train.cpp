@@ -21,8 +21,8 @@ int run_train(const HydraFlags& flags) {
     char line[512];
     std::string final_metrics;
     for (const auto& [key, value] : outcome.final_eval) {
-      std::snprintf(line, sizeof(line), "%s%s %.2f", final_metrics.empty() ? "" : ", ",
-                    key.c_str(), value);
+      std::snprintf(line, sizeof(line), "%s%s %.2f", final_metrics.empty() ? "" : ", ", key.c_str(),
+                    value);
       final_metrics += line;
     }
     std::snprintf(line, sizeof(line), "final: %s", final_metrics.c_str());

@@ -19,6 +19,22 @@ struct EvalOptions {
 };
 int run_eval(const HydraFlags& flags, const EvalOptions& options);
 int run_models(const std::string& filter);
+
+// `vitrine bench model`, after timm's benchmark.py: synthetic inputs, warm-up, then timed
+// steps of inference (eval mode, no autograd) and/or training (forward, cross-entropy on random
+// labels, backward, SGD step).
+struct ModelBenchOptions {
+  std::string model = "all";  // a registered name, a family, or "all"
+  int64_t batch = 32;
+  int64_t img_size = 0;           // 0: the model's own size
+  std::string mode = "both";      // infer | train | both
+  std::string dtype = "float32";  // float32 | float64 | bfloat16
+  std::string device = "cpu";     // cpu | cuda
+  int warmup = 3;
+  int iters = 10;
+  std::string results_file;  // .csv or .json
+};
+int run_bench_model(const ModelBenchOptions& options);
 // For subcommands whose issue has not landed yet: says so plainly and fails.
 int run_not_built(const std::string& command, const std::string& issue);
 

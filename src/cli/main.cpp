@@ -58,6 +58,23 @@ int dispatch(int argc, char** argv) {
   bench_ops->add_option("--impl", ops_options.impl, "Run implementations whose name contains this");
   bench_ops->add_option("--results-file", ops_options.results_file,
                         "Append the markdown table to this file");
+  ModelBenchOptions model_bench;
+  auto* bench_model = bench->add_subcommand(
+      "model", "Model throughput on synthetic inputs (timm benchmark.py style)");
+  bench_model->add_option("model,--model", model_bench.model, "Model name, family, or all")
+      ->capture_default_str();
+  bench_model->add_option("--batch", model_bench.batch, "Batch size")->capture_default_str();
+  bench_model->add_option("--img-size", model_bench.img_size, "Image side (0: the model's own)")
+      ->capture_default_str();
+  bench_model->add_option("--mode", model_bench.mode, "infer, train or both")
+      ->capture_default_str();
+  bench_model->add_option("--dtype", model_bench.dtype, "float32, float64 or bfloat16")
+      ->capture_default_str();
+  bench_model->add_option("--device", model_bench.device, "cpu or cuda")->capture_default_str();
+  bench_model->add_option("--warmup", model_bench.warmup, "Untimed steps")->capture_default_str();
+  bench_model->add_option("--iters", model_bench.iters, "Timed steps")->capture_default_str();
+  bench_model->add_option("--results-file", model_bench.results_file,
+                          "Write the rows as CSV (.csv) or JSON (.json)");
   auto* models = app.add_subcommand("models", "List registered models with params and FLOPs");
   std::string model_filter;
   models->add_option("filter", model_filter, "Show only names or families containing this");
@@ -76,6 +93,7 @@ int dispatch(int argc, char** argv) {
   if (eval->parsed()) return run_eval(eval_flags, eval_options);
   if (exporter->parsed()) return run_not_built("export", "#10 (TorchScript export)");
   if (bench_ops->parsed()) return vitrine::bench::run_ops_bench(ops_options);
+  if (bench_model->parsed()) return run_bench_model(model_bench);
   if (models->parsed()) return run_models(model_filter);
   if (config->parsed()) return run_config(config_flags);
   return vitrine::kExitUsage;
