@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
+#include <torch/optim/adam.h>
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
@@ -122,6 +123,42 @@ TEST(Optimizers, AdamWMatchesTorchOptim) {
   expect_same_params(a, b);
 }
 
+TEST(Optimizers, AdamMatchesTorchOptimWithL2WeightDecay) {
+  at::manual_seed(5);
+  TinyNet a, b, c;
+  copy_weights(a, b);
+  copy_weights(a, c);
+  ParamGroup all{"all", 0.05, {}, {}}, all_c{"all", 0.05, {}, {}};
+  for (const auto& p : a.named_parameters()) {
+    all.names.push_back(p.key());
+    all.params.push_back(p.value());
+  }
+  auto ours = make_adam({all}, 2e-3, AdamOptions{0.9, 0.98, 1e-8});
+  EXPECT_EQ(ours->name(), "adam");
+  torch::optim::Adam reference(
+      b.parameters(),
+      torch::optim::AdamOptions(2e-3).betas({0.9, 0.98}).eps(1e-8).weight_decay(0.05));
+  run_both(*ours, a, reference, b, 8);
+  expect_same_params(a, b);
+  // AdamW's decoupled decay against the same torch Adam ends elsewhere: the forms differ.
+  for (const auto& p : c.named_parameters()) {
+    all_c.names.push_back(p.key());
+    all_c.params.push_back(p.value());
+  }
+  TinyNet d;
+  copy_weights(c, d);
+  auto decoupled = make_adamw({all_c}, 2e-3, AdamOptions{0.9, 0.98, 1e-8});
+  torch::optim::Adam l2(
+      d.parameters(),
+      torch::optim::AdamOptions(2e-3).betas({0.9, 0.98}).eps(1e-8).weight_decay(0.05));
+  run_both(*decoupled, c, l2, d, 8);
+  double max_diff = 0;
+  auto pc = c.parameters(), pd = d.parameters();
+  for (size_t i = 0; i < pc.size(); ++i)
+    max_diff = std::max(max_diff, (pc[i] - pd[i]).abs().max().item<double>());
+  EXPECT_GT(max_diff, 1e-6);
+}
+
 TEST(Optimizers, LambMatchesAnElementwiseReference) {
   at::manual_seed(2);
   at::Tensor w = at::randn({6}, at::kDouble).set_requires_grad(true);
@@ -194,7 +231,8 @@ TEST(Optimizers, ConfigPicksAndScales) {
   EXPECT_DOUBLE_EQ(sgd->lr(), 0.4);  // 0.1 * 1024 / 256
   EXPECT_DOUBLE_EQ(
       scaled_lr(view("{lr: 0.1, lr_base_batch: 256, lr_base_scale: sqrt}", "optim"), 1024), 0.2);
-  EXPECT_THROW(make_optimizer(view("{name: adam, lr: 0.1}", "optim"), net, {}, 1), ConfigError);
+  EXPECT_THROW(make_optimizer(view("{name: adagrad, lr: 0.1}", "optim"), net, {}, 1), ConfigError);
+  EXPECT_EQ(make_optimizer(view("{name: adam, lr: 0.1}", "optim"), net, {}, 1)->name(), "adam");
   EXPECT_THROW(make_optimizer(view("{name: sgd, lr: 0.1, momentun: 0.9}", "optim"), net, {}, 1),
                ConfigError);
 }
@@ -241,6 +279,16 @@ TEST(LrScheduleTest, StepAndMultiStepTables) {
   EXPECT_DOUBLE_EQ(multi.lr_at(2, 0), 0.1);  // bisect_right: milestone 2 has passed at t = 2
   EXPECT_NEAR(multi.lr_at(5, 0), 0.01, 1e-15);
   EXPECT_THROW(LrSchedule(view("{name: poly}", "sched"), 1, 1, 1), ConfigError);
+  // torch's OneCycleLR over 10 epochs x 10 updates: from 1/25 up to 1 at step 29
+  // (pct_start * 100 - 1), cosine down to 1/25/1e4 at step 99.
+  const LrSchedule one(view("{name: onecycle, step_on: update}", "sched"), 1.0, 10, 10);
+  EXPECT_NEAR(one.lr_at(0, 0), 0.04, 1e-15);
+  EXPECT_NEAR(one.lr_at(2, 9), 1.0, 1e-15);
+  EXPECT_NEAR(one.lr_at(1, 4), 0.04 + 0.96 * (1 - std::cos(M_PI * 14 / 29)) / 2, 1e-12);
+  EXPECT_NEAR(one.lr_at(6, 4), (1.0 + 4e-6) / 2, 1e-12);  // halfway down: pct 35/70
+  EXPECT_NEAR(one.lr_at(9, 9), 4e-6, 1e-15);
+  EXPECT_THROW(LrSchedule(view("{name: onecycle, warmup_epochs: 2}", "sched"), 1, 10, 10),
+               ConfigError);
   EXPECT_THROW(LrSchedule(view("{name: cosine, warmup: 3}", "sched"), 1, 1, 1), ConfigError);
 }
 

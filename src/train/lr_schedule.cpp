@@ -12,7 +12,8 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
                        int64_t updates_per_epoch)
     : base_lr_(base_lr), updates_per_epoch_(std::max<int64_t>(1, updates_per_epoch)) {
   sched.expect_keys({"name", "warmup_epochs", "warmup_lr", "min_lr", "cooldown_epochs",
-                     "decay_epochs", "decay_milestones", "decay_rate", "step_on"});
+                     "decay_epochs", "decay_milestones", "decay_rate", "step_on", "pct_start",
+                     "div_factor", "final_div_factor"});
   const std::string name = sched.get_string("name");
   if (name == "cosine")
     kind_ = Kind::kCosine;
@@ -22,9 +23,12 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
     kind_ = Kind::kMultiStep;
   else if (name == "constant")
     kind_ = Kind::kConstant;
+  else if (name == "onecycle")
+    kind_ = Kind::kOneCycle;
   else
-    throw ConfigError(sched.path() + ".name must be cosine, step, multistep or constant, got '" +
-                      name + "'");
+    throw ConfigError(sched.path() +
+                      ".name must be cosine, step, multistep, constant or onecycle, got '" + name +
+                      "'");
   const std::string step_on = sched.get_string("step_on", "epoch");
   if (step_on != "epoch" && step_on != "update")
     throw ConfigError(sched.path() + ".step_on must be 'epoch' or 'update', got '" + step_on + "'");
@@ -43,6 +47,17 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
     const double period = sched.get_float("decay_epochs") * scale;
     if (!(period > 0)) throw ConfigError(sched.path() + ".decay_epochs must be positive");
     decay_t_ = {period};
+  } else if (kind_ == Kind::kOneCycle) {
+    pct_start_ = sched.get_float("pct_start", 0.3);
+    div_factor_ = sched.get_float("div_factor", 25.0);
+    final_div_factor_ = sched.get_float("final_div_factor", 1e4);
+    if (!(pct_start_ > 0 && pct_start_ < 1) || !(div_factor_ > 0) || !(final_div_factor_ > 0))
+      throw ConfigError(sched.path() +
+                        ": onecycle needs pct_start in (0, 1) and positive div factors");
+    if (warmup_t_ > 0 || cooldown > 0)
+      throw ConfigError(sched.path() +
+                        ": onecycle has its own warmup phase; set warmup_epochs "
+                        "and cooldown_epochs to 0");
   } else if (kind_ == Kind::kMultiStep) {
     for (double m : sched.get_float_list("decay_milestones")) decay_t_.push_back(m * scale);
     if (!std::is_sorted(decay_t_.begin(), decay_t_.end()))
@@ -51,6 +66,17 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
 }
 
 double LrSchedule::lr_at_time(double t) const {
+  if (kind_ == Kind::kOneCycle) {
+    // PyTorch's phases: up to step pct_start * total - 1, then down to step total - 1; each
+    // cosine-annealed, lr = end + (start - end) / 2 * (1 + cos(pi * pct)).
+    const double initial = base_lr_ / div_factor_, final_lr = initial / final_div_factor_;
+    const double up_end = pct_start_ * t_initial_ - 1, down_end = t_initial_ - 1;
+    auto anneal = [](double start, double end, double pct) {
+      return end + (start - end) / 2.0 * (std::cos(M_PI * pct) + 1.0);
+    };
+    if (t <= up_end) return anneal(initial, base_lr_, t / up_end);
+    return anneal(base_lr_, final_lr, std::min(1.0, (t - up_end) / (down_end - up_end)));
+  }
   if (t < warmup_t_) return warmup_lr_ + t * (base_lr_ - warmup_lr_) / warmup_t_;
   switch (kind_) {
     case Kind::kCosine:
@@ -63,6 +89,7 @@ double LrSchedule::lr_at_time(double t) const {
       return base_lr_ * std::pow(decay_rate_, static_cast<double>(passed));
     }
     case Kind::kConstant: return base_lr_;
+    case Kind::kOneCycle: break;  // handled above
   }
   return base_lr_;
 }
@@ -73,7 +100,7 @@ double LrSchedule::lr_at(int64_t epoch, int64_t update) const {
 }
 
 std::string LrSchedule::describe() const {
-  const char* names[] = {"cosine", "step", "multistep", "constant"};
+  const char* names[] = {"cosine", "step", "multistep", "constant", "onecycle"};
   char text[160];
   std::snprintf(text, sizeof(text), "%s schedule (warmup %g %s from %g, min %g, per %s)",
                 names[static_cast<int>(kind_)], warmup_t_, per_update_ ? "updates" : "epochs",

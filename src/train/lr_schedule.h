@@ -2,7 +2,10 @@
 // MultiStepLRScheduler): a linear warmup from warmup_lr over warmup_t, then the decay; time t
 // counts epochs (updated once per epoch) or optimizer updates (step_on: update). timm's v2
 // factory runs `epochs` + cooldown_epochs in total; the cosine reaches min_lr at `epochs`
-// and stays there through the cooldown.
+// and stays there through the cooldown. `onecycle` is torch.optim.lr_scheduler.OneCycleLR's
+// two-phase learning rate (cosine annealing from max_lr / div_factor up to max_lr over
+// pct_start of all steps, then down to max_lr / (div_factor * final_div_factor)); its
+// momentum cycling is not reproduced.
 #pragma once
 
 #include <string>
@@ -14,7 +17,7 @@ namespace vitrine::train {
 
 class LrSchedule {
  public:
-  enum class Kind { kCosine, kStep, kMultiStep, kConstant };
+  enum class Kind { kCosine, kStep, kMultiStep, kConstant, kOneCycle };
 
   // From the `sched` node; `epochs` is trainer.epochs, `updates_per_epoch` the optimizer
   // steps in one epoch.
@@ -37,6 +40,7 @@ class LrSchedule {
   double base_lr_, warmup_lr_ = 0, min_lr_ = 0, decay_rate_ = 0.1;
   double warmup_t_ = 0, t_initial_ = 0;
   std::vector<double> decay_t_;  // step: one period; multistep: milestones
+  double pct_start_ = 0.3, div_factor_ = 25, final_div_factor_ = 1e4;  // onecycle
   bool per_update_ = false;
   int64_t updates_per_epoch_ = 1;
   int64_t total_epochs_ = 0;

@@ -124,15 +124,16 @@ class Sgd : public Optimizer {
   SgdOptions o_;
 };
 
-// torch.optim.AdamW (decoupled weight decay, bias-corrected moments).
+// torch.optim.AdamW (decoupled weight decay, bias-corrected moments), or torch.optim.Adam
+// (weight decay as an L2 term in the gradient) when not `decoupled`.
 class AdamW : public Optimizer {
  public:
   AdamW(std::vector<ParamGroup> groups, double lr, AdamOptions o)
       : Optimizer(std::move(groups), lr), o_(o) {}
-  std::string name() const override { return "adamw"; }
+  std::string name() const override { return o_.decoupled ? "adamw" : "adam"; }
 
  protected:
-  void update(at::Tensor& p, const at::Tensor& grad, std::map<std::string, at::Tensor>& slots,
+  void update(at::Tensor& p, const at::Tensor& raw_grad, std::map<std::string, at::Tensor>& slots,
               double wd) override {
     if (!slots.count("exp_avg")) {
       slots["exp_avg"] = at::zeros_like(p);
@@ -140,7 +141,8 @@ class AdamW : public Optimizer {
     }
     at::Tensor& m = slots["exp_avg"];
     at::Tensor& v = slots["exp_avg_sq"];
-    p.mul_(1.0 - lr_ * wd);
+    const at::Tensor grad = o_.decoupled || wd == 0 ? raw_grad : raw_grad.add(p, wd);
+    if (o_.decoupled) p.mul_(1.0 - lr_ * wd);
     m.lerp_(grad, 1.0 - o_.beta1);
     v.mul_(o_.beta2).addcmul_(grad, grad, 1.0 - o_.beta2);
     const double step = static_cast<double>(steps_);
@@ -213,6 +215,10 @@ std::unique_ptr<Optimizer> make_sgd(std::vector<ParamGroup> groups, double lr, S
 std::unique_ptr<Optimizer> make_adamw(std::vector<ParamGroup> groups, double lr, AdamOptions o) {
   return std::make_unique<AdamW>(std::move(groups), lr, o);
 }
+std::unique_ptr<Optimizer> make_adam(std::vector<ParamGroup> groups, double lr, AdamOptions o) {
+  o.decoupled = false;
+  return std::make_unique<AdamW>(std::move(groups), lr, o);
+}
 std::unique_ptr<Optimizer> make_lamb(std::vector<ParamGroup> groups, double lr, LambOptions o) {
   return std::make_unique<Lamb>(std::move(groups), lr, o);
 }
@@ -260,11 +266,12 @@ std::unique_ptr<Optimizer> make_optimizer(const config::ConfigView& optim,
       throw ConfigError(optim.path() + ": Nesterov momentum needs momentum > 0 and dampening 0");
     return make_sgd(std::move(groups), lr, o);
   }
-  if (name == "adamw") {
+  if (name == "adamw" || name == "adam") {
     AdamOptions o;
     std::tie(o.beta1, o.beta2) = betas();
     o.eps = optim.get_float("eps", 1e-8);
-    return make_adamw(std::move(groups), lr, o);
+    return name == "adamw" ? make_adamw(std::move(groups), lr, o)
+                           : make_adam(std::move(groups), lr, o);
   }
   if (name == "lamb") {
     LambOptions o;
@@ -275,7 +282,7 @@ std::unique_ptr<Optimizer> make_optimizer(const config::ConfigView& optim,
     o.always_adapt = optim.get_bool("always_adapt", false);
     return make_lamb(std::move(groups), lr, o);
   }
-  throw ConfigError(optim.path() + ".name must be sgd, adamw or lamb, got '" + name + "'");
+  throw ConfigError(optim.path() + ".name must be sgd, adam, adamw or lamb, got '" + name + "'");
 }
 
 }  // namespace vitrine::train

@@ -68,6 +68,9 @@ struct SgdOptions {
 };
 struct AdamOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  // true: AdamW's decoupled decay (p *= 1 - lr * wd); false: torch.optim.Adam's L2 term
+  // (grad += wd * p, then the moments).
+  bool decoupled = true;
 };
 struct LambOptions {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-6;
@@ -78,6 +81,8 @@ struct LambOptions {
 
 std::unique_ptr<Optimizer> make_sgd(std::vector<ParamGroup> groups, double lr, SgdOptions o);
 std::unique_ptr<Optimizer> make_adamw(std::vector<ParamGroup> groups, double lr, AdamOptions o);
+// torch.optim.Adam: AdamW's update with the weight decay as an L2 gradient term.
+std::unique_ptr<Optimizer> make_adam(std::vector<ParamGroup> groups, double lr, AdamOptions o);
 std::unique_ptr<Optimizer> make_lamb(std::vector<ParamGroup> groups, double lr, LambOptions o);
 
 // The optimiser the `optim` node names (sgd | adamw | lamb), with its learning rate scaled by
