@@ -2,9 +2,16 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <vector>
 
 namespace vitrine::attention {
+
+at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  return at::matmul(at::softmax(at::matmul(q, k.transpose(-2, -1)) * scale, -1), v);
+}
 
 at::Tensor multi_head_self_attention(const at::Tensor& x, torch::nn::Linear& in,
                                      torch::nn::Linear& out, int64_t heads, double scale,

@@ -9,6 +9,12 @@
 
 namespace vitrine::attention {
 
+// torch's scaled_dot_product_attention without mask or dropout: softmax(q k^T / sqrt(d)) v
+// with d = q.size(-1), over the last two axes of q [..., Tq, d], k [..., Tk, d], v [..., Tk, dv]
+// (leading axes broadcast).
+at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v);
+
 at::Tensor multi_head_self_attention(const at::Tensor& x, torch::nn::Linear& qkv,
                                      torch::nn::Linear& proj, int64_t num_heads, double scale,
                                      models::Dropout& attn_drop, models::Dropout& proj_drop);

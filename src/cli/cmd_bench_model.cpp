@@ -115,13 +115,26 @@ int run_bench_model(const ModelBenchOptions& o) {
           step_s = time_steps([&] { model->forward(images); }, o.warmup, o.iters, device);
         } else {
           model->train();
-          const at::Tensor labels = at::randint(entry->num_classes, {o.batch},
-                                                at::TensorOptions(device).dtype(at::kLong));
+          // Classifiers: cross-entropy on random labels; others (super-resolution): L1 to a
+          // random target of the output's shape.
+          const bool classifier = entry->num_classes > 0;
+          const at::Tensor labels = classifier
+                                        ? at::randint(entry->num_classes, {o.batch},
+                                                      at::TensorOptions(device).dtype(at::kLong))
+                                        : at::Tensor();
+          at::Tensor target;
+          if (!classifier) {
+            c10::InferenceMode shape_only;
+            target = at::rand_like(model->forward(images));
+          }
           std::vector<at::Tensor> parameters = model->parameters();
           step_s = time_steps(
               [&] {
                 for (auto& p : parameters) p.mutable_grad() = at::Tensor();
-                at::cross_entropy_loss(model->forward(images).to(at::kFloat), labels).backward();
+                const at::Tensor out = model->forward(images).to(at::kFloat);
+                (classifier ? at::cross_entropy_loss(out, labels)
+                            : (out - target.to(at::kFloat)).abs().mean())
+                    .backward();
                 at::NoGradGuard no_grad;
                 for (auto& p : parameters)
                   if (p.grad().defined()) p.add_(p.grad(), -1e-4);

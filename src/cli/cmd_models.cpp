@@ -46,7 +46,12 @@ int run_models(const std::string& filter) {
     }
     std::printf("%-22s %-10s %6lld %14s %9.2f %12s %9s %7s\n", e.name.c_str(), e.family.c_str(),
                 static_cast<long long>(e.img_size), with_thousands(params).c_str(), flops / 1e9,
-                paper_number(e.paper.params_m, 0, "M").c_str(),
+                paper_number(e.paper.params_m,
+                             e.paper.params_m < 1     ? 3
+                             : e.paper.params_m < 100 ? 1
+                                                      : 0,
+                             "M")
+                    .c_str(),
                 paper_number(e.paper.gflops, 1).c_str(), paper_number(e.paper.top1, 1).c_str());
     ++shown;
   }

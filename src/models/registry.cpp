@@ -9,6 +9,7 @@
 #include "models/backbones/agent_swin.h"
 #include "models/backbones/byobnet.h"
 #include "models/backbones/duoformer.h"
+#include "models/sr/catanet.h"
 #include "models/backbones/nat.h"
 #include "models/backbones/resnet.h"
 #include "models/checkpoint/state_dict.h"
@@ -26,6 +27,7 @@ static ModelRegistry make_builtin() {
   register_agent_pvt_family(registry);
   register_resnet_family(registry);
   register_duoformer_family(registry);
+  register_catanet_family(registry);
   return registry;
 }
 

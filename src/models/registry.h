@@ -32,6 +32,9 @@ class Model : public torch::nn::Module {
   // Name fragments of parameters the paper trains without weight decay beyond norms and
   // biases (NAT/DiNAT: the relative positional bias "rpb").
   virtual std::vector<std::string> no_weight_decay_keywords() const { return {}; }
+  // True for models whose training forward changes buffers from the batch itself (CATANet's
+  // token centres): such a model cannot run slices of a batch concurrently.
+  virtual bool updates_state_in_forward() const { return false; }
 };
 using ModelPtr = std::shared_ptr<Model>;
 

@@ -242,6 +242,11 @@ void Trainer::State::build() {
   const config::ConfigView model_view = root.child("model");
   model_name = model_view.get_string("name");
   model = models::ModelRegistry::builtin().create(model_view);
+  if (batch_split && model->updates_state_in_forward())
+    throw ConfigError("trainer.batch_split=" + std::to_string(batch_split->parts()) + ": " +
+                      model_view.get_string("name") +
+                      " updates its state from each training batch inside forward (token "
+                      "centres), so its batches cannot be split across threads; use 1");
   model->to(device);
   const config::ConfigView ema_view = t.child("ema");
   ema_view.expect_keys({"enabled", "decay", "warmup"});
