@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "attention/multi_head_attention.h"
 #include "attention/token_aggregation.h"
 #include "config/view.h"
 #include "finite_differences.h"
@@ -163,6 +164,25 @@ TEST(TokenAggregation, GroupedAttentionMatchesPerQueryLoops) {
           EXPECT_TRUE(at::allclose(got[b][i].narrow(0, h * dv, dv), want, 1e-12, 1e-12))
               << "token " << i << " head " << h;
         }
+  }
+}
+
+// The sliced attention equals one matmul-softmax-matmul, with broadcast leading axes too.
+TEST(TokenAggregation, SlicedAttentionEqualsTheWholeComputation) {
+  const Tensor q = at::randn({3, 4, 2, 7, 5}, at::kDouble);
+  const Tensor k = at::randn({3, 4, 2, 9, 5}, at::kDouble);
+  const Tensor v = at::randn({3, 4, 2, 9, 6}, at::kDouble);
+  const Tensor kg = at::randn({1, 1, 2, 9, 5}, at::kDouble);
+  const Tensor vg = at::randn({1, 1, 2, 9, 6}, at::kDouble);
+  auto whole = [](const Tensor& a, const Tensor& b, const Tensor& c) {
+    return at::matmul(at::softmax(at::matmul(a, b.transpose(-2, -1)) / std::sqrt(5.0), -1), c);
+  };
+  for (int64_t limit : {int64_t{1} << 30, int64_t{200}, int64_t{63}, int64_t{1}}) {
+    SCOPED_TRACE(limit);
+    EXPECT_TRUE(at::allclose(attention::scaled_dot_product_attention(q, k, v, limit),
+                             whole(q, k, v), 1e-12, 1e-12));
+    EXPECT_TRUE(at::allclose(attention::scaled_dot_product_attention(q, kg, vg, limit),
+                             whole(q, kg, vg), 1e-12, 1e-12));
   }
 }
 

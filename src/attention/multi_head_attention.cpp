@@ -1,16 +1,51 @@
 #include "attention/multi_head_attention.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace vitrine::attention {
 
-at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
-                                        const at::Tensor& v) {
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+namespace {
+
+at::Tensor attend(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
   return at::matmul(at::softmax(at::matmul(q, k.transpose(-2, -1)) * scale, -1), v);
+}
+
+at::Tensor attend_in_slices(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            double scale, int64_t max_logits, int64_t axis) {
+  const int64_t leading = q.dim() - 2;
+  int64_t logits = q.size(-2) * k.size(-2);
+  for (int64_t d = axis; d < leading; ++d) logits *= q.size(d);
+  // Past the leading axes, or small enough: one matmul-softmax-matmul.
+  if (axis >= leading || logits <= max_logits) return attend(q, k, v, scale);
+  const int64_t n = q.size(axis);
+  if (n == 1) return attend_in_slices(q, k, v, scale, max_logits, axis + 1);
+  const int64_t per_row = logits / n;
+  const int64_t rows = std::max<int64_t>(1, max_logits / std::max<int64_t>(per_row, 1));
+  std::vector<at::Tensor> parts;
+  for (int64_t start = 0; start < n; start += rows) {
+    const int64_t len = std::min(rows, n - start);
+    auto slice = [&](const at::Tensor& t) {
+      return t.size(axis) == 1 ? t : t.narrow(axis, start, len);
+    };
+    parts.push_back(attend_in_slices(q.narrow(axis, start, len), slice(k), slice(v), scale,
+                                     max_logits, axis + 1));
+  }
+  return at::cat(parts, axis);
+}
+
+}  // namespace
+
+at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k,
+                                        const at::Tensor& v, int64_t max_logits) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  TORCH_CHECK(k.dim() == q.dim() && v.dim() == q.dim(),
+              "scaled_dot_product_attention: q, k, v need the same number of axes");
+  return attend_in_slices(q, k, v, scale, max_logits, 0);
 }
 
 at::Tensor multi_head_self_attention(const at::Tensor& x, torch::nn::Linear& in,
