@@ -11,24 +11,32 @@ namespace vitrine::data {
 
 DataLoader::DataLoader(DatasetPtr dataset, std::shared_ptr<const SamplePipeline> pipeline,
                        LoaderOptions options)
-    : dataset_(std::move(dataset)), pipeline_(std::move(pipeline)), options_(options) {
+    : DataLoader(std::make_shared<PipelineSource>(std::move(dataset), std::move(pipeline)),
+                 options) {}
+
+DataLoader::DataLoader(SampleSourcePtr source, LoaderOptions options)
+    : source_(std::move(source)), options_(options) {
   if (options_.batch_size < 1) throw ConfigError("batch size must be >= 1");
   if (options_.workers < 0 || options_.prefetch < 1)
     throw ConfigError("loader workers must be >= 0 and prefetch >= 1");
-  sampler_.dataset_size = dataset_->size();
+  sampler_.dataset_size = source_->size();
   sampler_.shuffle = options_.shuffle;
   sampler_.seed = options_.seed;
   sampler_.rank = options_.rank;
   sampler_.world_size = options_.world_size;
   if (batches_per_epoch() == 0)
-    throw ConfigError("the dataset has " + std::to_string(dataset_->size()) +
+    throw ConfigError("the dataset has " + std::to_string(source_->size()) +
                       " samples, fewer than one batch of " + std::to_string(options_.batch_size) +
                       (options_.drop_last ? " (drop_last is on)" : ""));
 }
 
-DataLoader::~DataLoader() { stop_workers(); }
+DataLoader::~DataLoader() {
+  stop_workers();
+}
 
-int64_t DataLoader::samples_per_epoch() const { return sampler_.samples_per_rank(); }
+int64_t DataLoader::samples_per_epoch() const {
+  return sampler_.samples_per_rank();
+}
 
 int64_t DataLoader::batches_per_epoch() const {
   const int64_t n = samples_per_epoch();
@@ -67,33 +75,40 @@ Batch DataLoader::load_batch(int64_t batch_index) const {
   const int64_t begin = batch_index * options_.batch_size;
   const int64_t end =
       std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
-  const int c = pipeline_->channels(), h = pipeline_->height(), w = pipeline_->width();
-  const int64_t sample_size = int64_t{c} * h * w;
-  at::Tensor images = at::empty({end - begin, c, h, w}, at::kFloat);
-  at::Tensor labels = at::empty({end - begin}, at::kLong);
-  float* image_data = images.data_ptr<float>();
-  int64_t* label_data = labels.data_ptr<int64_t>();
-  int64_t kept = 0;
+  std::vector<at::Tensor> images, targets;
+  std::vector<int64_t> labels;
   for (int64_t position = begin; position < end; ++position) {
     const int64_t index = order_[static_cast<size_t>(position)];
     // One stream per (epoch, position, rank): independent of which worker runs it.
     Rng rng(mix_seed(mix_seed(options_.seed, static_cast<uint64_t>(epoch_)),
                      static_cast<uint64_t>(position * options_.world_size + options_.rank)));
     try {
-      Example example = dataset_->get(index);
-      pipeline_->run(example.image, rng, image_data + kept * sample_size);
-      label_data[kept] = example.label;
-      ++kept;
+      Sample sample = source_->load(index, rng);
+      if (!images.empty() && sample.image.sizes() != images.front().sizes())
+        throw DataError("its input is " + std::to_string(sample.image.size(1)) + "x" +
+                        std::to_string(sample.image.size(2)) + " but the batch's first is " +
+                        std::to_string(images.front().size(1)) + "x" +
+                        std::to_string(images.front().size(2)) +
+                        " (images of different sizes need batch size 1)");
+      images.push_back(std::move(sample.image));
+      labels.push_back(sample.label);
+      if (sample.target.defined()) targets.push_back(std::move(sample.target));
     } catch (const DataError& e) {
-      const std::string message = dataset_->source(index) + ": " + e.what();
+      const std::string message = source_->source(index) + ": " + e.what();
       if (!options_.skip_bad_samples)
         throw DataError(message + " (set data.on_bad_image=skip to leave such samples out)");
       if (reporter_) reporter_(message);
     }
   }
   Batch batch;
-  batch.images = kept == end - begin ? images : images.narrow(0, 0, kept);
-  batch.labels = kept == end - begin ? labels : labels.narrow(0, 0, kept);
+  if (images.empty()) {
+    batch.images = at::empty({0}, at::kFloat);
+    batch.labels = at::empty({0}, at::kLong);
+  } else {
+    batch.images = at::stack(images);
+    batch.labels = at::tensor(labels, at::kLong);
+    if (!targets.empty()) batch.targets = at::stack(targets);
+  }
   batch.index = batch_index;
   return batch;
 }

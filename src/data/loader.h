@@ -19,6 +19,7 @@
 
 #include "data/dataset.h"
 #include "data/sample_pipeline.h"
+#include "data/sample_source.h"
 #include "data/sampler.h"
 
 namespace vitrine::data {
@@ -37,15 +38,18 @@ struct LoaderOptions {
 };
 
 struct Batch {
-  at::Tensor images;  // [B, C, H, W] float
-  at::Tensor labels;  // [B] int64
-  int64_t index = 0;  // batch number within the epoch
+  at::Tensor images;   // [B, C, H, W] float
+  at::Tensor labels;   // [B] int64
+  at::Tensor targets;  // [B, C, H', W'] float for image targets (super-resolution), else undefined
+  int64_t index = 0;   // batch number within the epoch
 };
 
 class DataLoader {
  public:
   using SkipReporter = std::function<void(const std::string& message)>;
 
+  DataLoader(SampleSourcePtr source, LoaderOptions options);
+  // A Dataset through a SamplePipeline (PipelineSource).
   DataLoader(DatasetPtr dataset, std::shared_ptr<const SamplePipeline> pipeline,
              LoaderOptions options);
   ~DataLoader();
@@ -54,8 +58,7 @@ class DataLoader {
 
   int64_t batches_per_epoch() const;
   int64_t samples_per_epoch() const;
-  const Dataset& dataset() const { return *dataset_; }
-  const SamplePipeline& pipeline() const { return *pipeline_; }
+  const SampleSource& source() const { return *source_; }
   void on_skip(SkipReporter reporter) { reporter_ = std::move(reporter); }
 
   // Starts producing the batches of `epoch` (stopping any unfinished epoch).
@@ -68,8 +71,7 @@ class DataLoader {
   void worker_loop();
   void stop_workers();
 
-  DatasetPtr dataset_;
-  std::shared_ptr<const SamplePipeline> pipeline_;
+  SampleSourcePtr source_;
   LoaderOptions options_;
   ShardedSampler sampler_;
   SkipReporter reporter_;

@@ -211,8 +211,8 @@ void Trainer::State::build() {
   const config::ConfigView data_view = root.child("data");
   train_loader = data::make_loader(data_view, true, seed);
   eval_loader = data::make_loader(data_view, false, seed);
-  const auto train_classes = train_loader->dataset().classes();
-  const auto eval_classes = eval_loader->dataset().classes();
+  const auto train_classes = train_loader->source().classes();
+  const auto eval_classes = eval_loader->source().classes();
   if (!train_classes.empty() && !eval_classes.empty() && train_classes != eval_classes)
     throw data::DataError("the training and evaluation splits have different classes (" +
                           std::to_string(train_classes.size()) + " vs " +
@@ -359,7 +359,11 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
     const bool last_in_group = (b + 1) % accum_steps == 0 || b + 1 == batches;
     if (b % accum_steps == 0) optimizer->set_lr(schedule->lr_at(epoch, update_index));
 
-    data::Batch on_device{batch.images.to(device), batch.labels.to(device), batch.index};
+    data::Batch on_device;
+    on_device.images = batch.images.to(device);
+    on_device.labels = batch.labels.to(device);
+    if (batch.targets.defined()) on_device.targets = batch.targets.to(device);
+    on_device.index = batch.index;
     data::Rng mix_rng(data::mix_seed(data::mix_seed(seed ^ 0x6d69787570ULL, epoch), b));
     const TrainingBatch prepared = task->prepare_training_batch(on_device, mix_rng);
     const double loss_value = batch_split ? split_forward_backward(prepared, epoch, b, group_size)
@@ -479,7 +483,7 @@ TrainOutcome Trainer::run() {
             << (s.batch_split ? std::to_string(s.batch_split->parts()) + " batch slices x "
                               : std::string())
             << at::get_num_threads() << " threads; output " << s.output_dir << std::endl;
-  std::cout << "train transforms: " << s.train_loader->pipeline().describe() << std::endl;
+  std::cout << "train transforms: " << s.train_loader->source().describe() << std::endl;
 
   RunLog log(s.output_dir, s.progress.epoch, s.tensorboard);
   Progress bar(s.log_every);
