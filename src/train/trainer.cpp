@@ -27,6 +27,7 @@
 #include "train/batch_split.h"
 #include "train/checkpoint.h"
 #include "train/classification_task.h"
+#include "train/sr_task.h"
 #include "train/ema.h"
 #include "train/grad_scaler.h"
 #include "train/lr_schedule.h"
@@ -228,25 +229,40 @@ void Trainer::State::build() {
   // Task.
   const config::ConfigView task_view = root.child("task");
   const std::string task_name = task_view.get_string("name");
-  const int64_t num_classes = data_view.get_int("num_classes");
-  if (task_name != "classification")
+  if (task_name == "classification") {
+    const int64_t num_classes = data_view.get_int("num_classes");
+    task =
+        std::make_unique<ClassificationTask>(task_view, data_view.child("augment"), num_classes);
+    if (static_cast<const ClassificationTask&>(*task).mixup().enabled() &&
+        data_view.get_int("batch_size") % 2 != 0)
+      throw ConfigError("mixup/cutmix need an even data.batch_size, got " +
+                        std::to_string(data_view.get_int("batch_size")));
+  } else if (task_name == "super_resolution") {
+    if (data_view.get_string("format") != "sr_pairs")
+      throw ConfigError("task super_resolution needs paired SR data (data.format: sr_pairs), got "
+                        "data.format '" + data_view.get_string("format") + "'");
+    task = std::make_unique<SrTask>(task_view, data_view.get_int("scale"));
+  } else {
     throw ConfigError("task.name '" + task_name +
-                      "' is not available yet (this build trains: classification)");
-  task = std::make_unique<ClassificationTask>(task_view, data_view.child("augment"), num_classes);
-  if (static_cast<const ClassificationTask&>(*task).mixup().enabled() &&
-      data_view.get_int("batch_size") % 2 != 0)
-    throw ConfigError("mixup/cutmix need an even data.batch_size, got " +
-                      std::to_string(data_view.get_int("batch_size")));
+                      "' is not available yet (this build trains: classification, "
+                      "super_resolution)");
+  }
 
   // Model (+ EMA copy).
   const config::ConfigView model_view = root.child("model");
   model_name = model_view.get_string("name");
   model = models::ModelRegistry::builtin().create(model_view);
-  if (batch_split && model->updates_state_in_forward())
-    throw ConfigError("trainer.batch_split=" + std::to_string(batch_split->parts()) + ": " +
-                      model_view.get_string("name") +
-                      " updates its state from each training batch inside forward (token "
-                      "centres), so its batches cannot be split across threads; use 1");
+  if (batch_split && model->updates_state_in_forward()) {
+    // The default trainer splits batches over the cores; such a model cannot be split, so it
+    // runs whole batches (with every core) instead.
+    std::cerr << "warning: trainer.batch_split=" << batch_split->parts() << " ignored: "
+              << model_view.get_string("name")
+              << " updates its state from each training batch inside forward (token centres), "
+                 "so its batches cannot be split across threads; running whole batches"
+              << std::endl;
+    batch_split.reset();
+    configure_runtime(static_cast<int>(root.get_int("threads")), 1);
+  }
   model->to(device);
   const config::ConfigView ema_view = t.child("ema");
   ema_view.expect_keys({"enabled", "decay", "warmup"});

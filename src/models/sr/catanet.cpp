@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -143,6 +144,10 @@ at::Tensor CATANet::deep_features(const at::Tensor& shallow) {
   return x + shallow;
 }
 
+int64_t CATANet::min_input_size() const {
+  return *std::max_element(config_.patch_size.begin(), config_.patch_size.end());
+}
+
 std::vector<at::Tensor> CATANet::forward_features(const at::Tensor& images) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == config_.in_chans, "CATANet: expected [B, ",
               config_.in_chans, ", H, W] images, got shape ", images.sizes());
@@ -190,9 +195,14 @@ double CATANet::flops(int64_t img_size) const {
 
 namespace {
 
-CATANetConfig apply_overrides(CATANetConfig c, const config::ConfigView& view) {
-  view.expect_keys({"name", "pretrained", "pretrained_strict", "in_chans", "num_classes",
-                    "img_size", "n_iters", "num_tokens", "group_size"});
+CATANetConfig apply_overrides(CATANetConfig c, const config::ConfigView& view, bool sized) {
+  if (sized)  // our small variant takes its scale from the config
+    view.expect_keys({"name", "pretrained", "pretrained_strict", "in_chans", "num_classes",
+                      "img_size", "n_iters", "num_tokens", "group_size", "upscale"});
+  else
+    view.expect_keys({"name", "pretrained", "pretrained_strict", "in_chans", "num_classes",
+                      "img_size", "n_iters", "num_tokens", "group_size"});
+  c.upscale = view.get_int("upscale", c.upscale);
   c.in_chans = view.get_int("in_chans", c.in_chans);
   if (view.has("num_classes") && view.get_int("num_classes") != 0)
     throw ConfigError(view.path() + ".num_classes: CATANet is a super-resolution model (use 0)");
@@ -212,18 +222,31 @@ void register_catanet_family(ModelRegistry& registry) {
     double params_m;
   };
   for (const Variant& v : {Variant{"catanet_x2", 2, 0.477}, Variant{"catanet_x3", 3, 0.550},
-                           Variant{"catanet_x4", 4, 0.535}}) {
+                           Variant{"catanet_x4", 4, 0.535}, Variant{"catanet_nano", 4, 0}}) {
     CATANetConfig c;
     c.upscale = v.upscale;
+    const bool nano = std::string(v.name) == "catanet_nano";
+    if (nano) {
+      // Ours, for tests and quick CPU runs: width 16, two blocks with 8x8 and 12x12 patches
+      // (LR inputs from 12 pixels), upscale from the config.
+      c.dim = 16;
+      c.qk_dim = 16;
+      c.mlp_dim = 32;
+      c.heads = 2;
+      c.patch_size = {8, 12};
+      c.n_iters = {3, 3};
+      c.num_tokens = {8, 16};
+      c.group_size = {64, 32};
+    }
     ModelEntry e;
     e.name = v.name;
     e.family = "CATANet";
-    e.img_size = 64;  // the LR training patch
+    e.img_size = nano ? 24 : 64;  // the LR training patch
     e.in_chans = 3;
     e.num_classes = 0;
     e.paper = {v.params_m, 0, 0};
-    e.create = [c](const config::ConfigView& view) -> ModelPtr {
-      return std::make_shared<CATANet>(apply_overrides(c, view));
+    e.create = [c, nano](const config::ConfigView& view) -> ModelPtr {
+      return std::make_shared<CATANet>(apply_overrides(c, view, nano));
     };
     registry.add(std::move(e));
   }

@@ -71,6 +71,8 @@ class CATANet : public Model {
   bool updates_state_in_forward() const override { return true; }
 
   const CATANetConfig& config() const { return config_; }
+  // The smallest LR side the model takes (its largest attention patch).
+  int64_t min_input_size() const;
   std::vector<attention::TokenAggregationBlock> token_blocks() const { return tabs_; }
 
  private:
@@ -84,7 +86,7 @@ class CATANet : public Model {
   std::vector<torch::nn::Conv2d> mid_convs_;
 };
 
-// catanet_x2, catanet_x3, catanet_x4; defined in catanet.cpp.
+// catanet_x2, catanet_x3, catanet_x4 and our catanet_nano; defined in catanet.cpp.
 void register_catanet_family(ModelRegistry& registry);
 
 }  // namespace vitrine::models

@@ -1,0 +1,122 @@
+#include "train/sr_task.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "core/error.h"
+#include "data/sr/sr_source.h"
+#include "train/sr_metrics.h"
+
+namespace vitrine::train {
+namespace {
+
+std::vector<int64_t> tile_offsets(int64_t size, int64_t tile, int64_t stride) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0;; i += stride) {
+    if (i + tile >= size) {
+      out.push_back(std::max<int64_t>(0, size - tile));
+      break;
+    }
+    out.push_back(i);
+  }
+  return out;
+}
+
+}  // namespace
+
+at::Tensor forward_tiled(const std::function<at::Tensor(const at::Tensor&)>& forward,
+                         const at::Tensor& lr, int64_t scale, int64_t tile, int64_t overlap) {
+  const int64_t H = lr.size(2), W = lr.size(3);
+  if (tile <= 0 || (H <= tile && W <= tile)) return forward(lr);
+  TORCH_CHECK(overlap >= 0 && overlap < tile, "SR tiling: tile_overlap must be in [0, tile)");
+  const int64_t th = std::min(tile, H), tw = std::min(tile, W), stride = tile - overlap;
+  at::Tensor out, weight;
+  for (int64_t top : tile_offsets(H, th, stride))
+    for (int64_t left : tile_offsets(W, tw, stride)) {
+      const at::Tensor sr = forward(lr.narrow(2, top, th).narrow(3, left, tw));
+      if (!out.defined()) {
+        out = at::zeros({lr.size(0), sr.size(1), H * scale, W * scale}, sr.options());
+        weight = at::zeros({1, 1, H * scale, W * scale}, sr.options());
+      }
+      out.narrow(2, top * scale, th * scale).narrow(3, left * scale, tw * scale).add_(sr);
+      weight.narrow(2, top * scale, th * scale).narrow(3, left * scale, tw * scale).add_(1);
+    }
+  return out / weight;
+}
+
+SrTask::SrTask(const config::ConfigView& task, int64_t scale) : scale_(scale) {
+  task.expect_keys(
+      {"name", "loss", "y_channel", "crop_border", "quantize", "tile", "tile_overlap"});
+  const std::string loss = task.get_string("loss", "l1");
+  if (loss != "l1" && loss != "mse")
+    throw ConfigError(task.path() + ".loss must be l1 or mse for super-resolution, got '" + loss +
+                      "'");
+  mse_ = loss == "mse";
+  y_channel_ = task.get_bool("y_channel", true);
+  quantize_ = task.get_bool("quantize", true);
+  const config::Node* border = task.node().find("crop_border");
+  border_ = border && !border->is_null() ? task.get_int("crop_border") : scale;
+  tile_ = task.get_int("tile", 0);
+  overlap_ = task.get_int("tile_overlap", 16);
+  if (scale_ < 1) throw ConfigError("super-resolution needs data.scale >= 1");
+  if (border_ < 0 || tile_ < 0 || overlap_ < 0 || (tile_ > 0 && overlap_ >= tile_))
+    throw ConfigError(task.path() +
+                      ": crop_border, tile and tile_overlap must be non-negative, overlap < tile");
+}
+
+TrainingBatch SrTask::prepare_training_batch(const data::Batch& batch, data::Rng&) {
+  if (!batch.targets.defined())
+    throw ConfigError("task super_resolution needs paired data (data.format: sr_pairs)");
+  return {batch.images, batch.targets};
+}
+
+at::Tensor SrTask::training_loss(models::Model& model, const at::Tensor& inputs,
+                                 const at::Tensor& targets) {
+  const at::Tensor out = model.forward(inputs);
+  TORCH_CHECK(out.sizes() == targets.sizes(), "super-resolution: the model's output is ",
+              out.sizes(), " but the HR patches are ", targets.sizes(),
+              " (does the model's upscale match data.scale?)");
+  const at::Tensor diff = out.to(at::kFloat) - targets.to(at::kFloat);
+  return mse_ ? diff.pow(2).mean() : diff.abs().mean();
+}
+
+MetricList SrTask::evaluate(models::Model& model, data::DataLoader& loader,
+                            const at::Device& device, const ModelForward& forward) {
+  c10::InferenceMode inference;
+  model.eval();
+  const auto* source = dynamic_cast<const data::SrSource*>(&loader.source());
+  last_scores_.clear();
+  double l1 = 0, psnr_sum = 0, ssim_sum = 0;
+  int64_t images = 0;
+  loader.start_epoch(0);
+  data::Batch batch;
+  auto run = [&](const at::Tensor& x) { return forward ? forward(x) : model.forward(x); };
+  while (loader.next(batch)) {
+    if (!batch.targets.defined())
+      throw ConfigError("task super_resolution needs paired data (data.format: sr_pairs)");
+    const at::Tensor sr = forward_tiled(run, batch.images.to(device), scale_, tile_, overlap_)
+                              .to(at::kCPU, at::kDouble);
+    const at::Tensor hr = batch.targets.to(at::kDouble);
+    TORCH_CHECK(sr.sizes() == hr.sizes(), "super-resolution: output ", sr.sizes(),
+                " does not match the HR image ", hr.sizes());
+    for (int64_t i = 0; i < sr.size(0); ++i) {
+      const SrScore s = score_sr(sr[i], hr[i], border_, y_channel_, quantize_);
+      l1 += (sr[i] - hr[i]).abs().mean().item<double>();
+      psnr_sum += s.psnr;
+      ssim_sum += s.ssim;
+      const int64_t position = images;
+      const std::string name = source ? source->pairs().name(position % source->pairs().size())
+                                      : std::to_string(position);
+      last_scores_.push_back({name, s.psnr, s.ssim});
+      if (sink_) sink_(name, sr[i].clamp(0, 1));
+      ++images;
+    }
+  }
+  if (images == 0) throw std::runtime_error("evaluation loader produced no images");
+  return {{"loss", l1 / images}, {"psnr", psnr_sum / images}, {"ssim", ssim_sum / images}};
+}
+
+}  // namespace vitrine::train
