@@ -72,6 +72,33 @@ TEST(Checkpoint, FindsStateDictUnderModelAndStripsDataParallelPrefix) {
   expect_fixture_state(find_state_dict(root, "nested"));
 }
 
+// BasicSR saves {"params": state_dict} (and "params_ema" with EMA).
+TEST(Checkpoint, FindsBasicSrParams) {
+  using Kind = PyValue::Kind;
+  auto text = [](const char* s) {
+    PyPtr v = PyValue::make(Kind::kString);
+    v->text = s;
+    return v;
+  };
+  auto tensor = [](double x) {
+    PyPtr v = PyValue::make(Kind::kTensor);
+    v->tensor = at::full({2}, x);
+    return v;
+  };
+  PyPtr params = PyValue::make(Kind::kDict), ema = PyValue::make(Kind::kDict);
+  params->entries.emplace_back(text("first_conv.weight"), tensor(1));
+  ema->entries.emplace_back(text("first_conv.weight"), tensor(2));
+  PyPtr root = PyValue::make(Kind::kDict);
+  root->entries.emplace_back(text("params_ema"), ema);
+  root->entries.emplace_back(text("params"), params);
+  StateDict found = find_state_dict(root, "basicsr");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].first, "first_conv.weight");
+  EXPECT_EQ(found[0].second[0].item<double>(), 1.0);  // "params", BasicSR's default key
+  root->entries.pop_back();
+  EXPECT_EQ(find_state_dict(root, "basicsr")[0].second[0].item<double>(), 2.0);
+}
+
 void expect_checkpoint_error(const std::string& path, const std::string& fragment) {
   try {
     read_torch_file(path);

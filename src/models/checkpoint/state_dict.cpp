@@ -39,9 +39,10 @@ std::string abbreviated(const std::vector<std::string>& names) {
 
 StateDict find_state_dict(const PyPtr& root, const std::string& source) {
   // A training checkpoint's weights sit under "state_dict" or "model" (next to optimiser
-  // state, epochs, ...); a bare state dict is the top level itself.
+  // state, epochs, ...), BasicSR's under "params" (or only "params_ema"); a bare state dict is
+  // the top level itself.
   PyPtr dict = root;
-  for (const char* key : {"state_dict", "model"})
+  for (const char* key : {"state_dict", "model", "params", "params_ema"})
     if (holds_tensors(root->get(key))) {
       dict = root->get(key);
       break;
@@ -49,7 +50,7 @@ StateDict find_state_dict(const PyPtr& root, const std::string& source) {
   if (!holds_tensors(dict))
     throw CheckpointError(source +
                           ": no state dict found (expected a dict of tensors, at the top "
-                          "or under 'state_dict' or 'model'; found " +
+                          "or under 'state_dict', 'model', 'params' or 'params_ema'; found " +
                           root->describe() + ")");
   StateDict out;
   bool all_prefixed = true;
