@@ -275,6 +275,35 @@ TEST_F(SrTrainE2E, CatanetLowersL1AndRaisesPsnr) {
   EXPECT_GT(epochs[4][2], 25.0) << r.out;
   EXPECT_NE(r.out.find("SR pairs x4: random 16x16 LR patches"), std::string::npos) << r.out;
 
+  // `vitrine eval` prints the benchmark table (the fixture's validation images as "Set5" and
+  // "Set14" in BasicSR's benchmark layout) and saves the SR images.
+  const std::smatch run_dir = [&] {
+    std::smatch m;
+    std::regex_search(r.out, m, std::regex("\\| (/[^\\n]+outputs/[^\\n]+)\\n"));
+    return m;
+  }();
+  ASSERT_FALSE(run_dir.empty()) << r.out;
+  const fs::path bench = dir_ / "benchmark";
+  for (const char* set : {"Set5", "Set14"}) {
+    fs::create_directories(bench / set / "LR_bicubic");
+    fs::create_directory_symlink(root_ / "DIV2K_valid_HR", bench / set / "HR");
+    fs::create_directory_symlink(root_ / "DIV2K_valid_LR_bicubic" / "X4",
+                                 bench / set / "LR_bicubic" / "X4");
+  }
+  Result ev =
+      run("eval checkpoint=" + (fs::path(run_dir[1].str()) / "last.pt").string() +
+          " model=catanet_nano data=div2k task=super_resolution data.root=" + root_.string() +
+          " data.benchmark_root=" + bench.string() +
+          " 'data.eval_sets=[Set5,Set14]' --save-images sr --results-file table.csv");
+  ASSERT_EQ(ev.code, 0) << ev.err << ev.out;
+  const std::regex row("Set5 +4 +([0-9.]+) +([0-9.]+)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(ev.out, m, row)) << ev.out;
+  EXPECT_NEAR(std::stod(m[1]), epochs[4][2], 0.01) << ev.out;  // the last epoch's validation
+  EXPECT_NE(ev.out.find("Set14"), std::string::npos) << ev.out;
+  EXPECT_TRUE(fs::exists(dir_ / "sr" / "Set14" / "0801.png"));
+  EXPECT_NE(slurp(dir_ / "table.csv").find("catanet_nano,Set14,4,4,"), std::string::npos);
+
   // Mismatched settings name the problem.
   Result classes = run("train model=catanet_x4 data=fashion_mnist task=super_resolution");
   EXPECT_EQ(classes.code, 2);

@@ -3,8 +3,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "cli/commands.h"
 #include "cli/results_file.h"
@@ -19,8 +22,88 @@
 #include "train/checkpoint.h"
 #include "train/classification_task.h"
 #include "train/run_log.h"
+#include "train/sr_task.h"
 
 namespace vitrine::cli {
+namespace {
+
+// An SR output [C, H, W] in [0, 1] as an 8-bit PNG (BasicSR's tensor2img rounding).
+void write_png(const std::filesystem::path& path, const at::Tensor& image) {
+  const at::Tensor hwc =
+      (image.clamp(0, 1) * 255.0).round().to(at::kByte).permute({1, 2, 0}).contiguous();
+  cv::Mat rgb(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)),
+              CV_8UC(static_cast<int>(hwc.size(2))), hwc.data_ptr<uint8_t>());
+  cv::Mat out;
+  if (rgb.channels() == 3)
+    cv::cvtColor(rgb, out, cv::COLOR_RGB2BGR);
+  else
+    out = rgb;
+  if (!cv::imwrite(path.string(), out)) throw std::runtime_error("cannot write " + path.string());
+}
+
+// Super-resolution: the paper table — each benchmark set in data.eval_sets when
+// data.benchmark_root is set (BasicSR's layout: <root>/<set>/HR, <root>/<set>/LR_bicubic/X<s>),
+// else the validation split — with PSNR/SSIM on Y by BasicSR's protocol.
+int evaluate_sr(const config::ConfigView& root, models::Model& model, const at::Device& device,
+                const EvalOptions& eval, const std::string& model_name) {
+  const config::ConfigView data = root.child("data");
+  const int64_t scale = data.get_int("scale");
+  struct Set {
+    std::string name, hr, lr;
+  };
+  std::vector<Set> sets;
+  const config::Node* names = data.node().find("eval_sets");
+  const config::Node* bench_root = data.node().find("benchmark_root");
+  if (bench_root && !bench_root->is_null()) {
+    if (!names || !names->is_list() || names->as_list().empty())
+      throw ConfigError("data.benchmark_root is set but data.eval_sets lists no set");
+    const std::string base = bench_root->as_string();
+    for (const auto& n : names->as_list())
+      sets.push_back({n.as_string(), base + "/" + n.as_string() + "/HR",
+                      base + "/" + n.as_string() + "/LR_bicubic/X" + std::to_string(scale)});
+  } else {
+    sets.push_back({data.get_string("name"), data.get_string("val_hr"),
+                    data.get_optional_string("val_lr").value_or("")});
+  }
+  train::SrTask task(root.child("task"), scale);
+  std::vector<ResultRow> rows;
+  std::printf("%-12s %7s %9s %8s   (%s x%lld, Y channel, border %lld)\n", "set", "images", "PSNR",
+              "SSIM", model_name.c_str(), static_cast<long long>(scale),
+              static_cast<long long>(scale));
+  for (const Set& set : sets) {
+    config::Node node = data.node();
+    node.set("val_hr", set.hr);
+    node.set("val_lr", set.lr.empty() ? config::Node() : config::Node(set.lr));
+    auto loader = data::make_loader(config::ConfigView(node, "data"), false,
+                                    static_cast<uint64_t>(root.get_int("seed")));
+    if (!eval.save_images.empty()) {
+      const std::filesystem::path out = std::filesystem::path(eval.save_images) / set.name;
+      std::filesystem::create_directories(out);
+      task.on_output([out](const std::string& name, const at::Tensor& sr) {
+        write_png(out / (name + ".png"), sr);
+      });
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const train::MetricList metrics = task.evaluate(model, *loader, device);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double psnr = metrics[1].second, ssim = metrics[2].second;
+    const size_t images = task.last_scores().size();
+    std::printf("%-12s %7zu %9.2f %8.4f\n", set.name.c_str(), images, psnr, ssim);
+    std::fflush(stdout);
+    rows.push_back({{"model", model_name, false},
+                    {"set", set.name, false},
+                    {"scale", std::to_string(scale), true},
+                    {"images", std::to_string(images), true},
+                    {"psnr", format_number(psnr, 4), true},
+                    {"ssim", format_number(ssim, 4), true},
+                    {"seconds", format_number(seconds, 2), true}});
+  }
+  if (!eval.results_file.empty()) write_results(eval.results_file, rows, /*as_table=*/true);
+  return kExitOk;
+}
+
+}  // namespace
 
 int run_eval(const HydraFlags& flags, const EvalOptions& eval) {
   if (!flags.cfg.empty()) {
@@ -76,6 +159,8 @@ int run_eval(const HydraFlags& flags, const EvalOptions& eval) {
   model->to(device);
 
   const config::ConfigView data = root.child("data");
+  if (root.child("task").get_string("name") == "super_resolution")
+    return evaluate_sr(root, *model, device, eval, model_node.find("name")->as_string());
   auto loader = data::make_loader(data, false, static_cast<uint64_t>(root.get_int("seed")));
   train::ClassificationTask task(root.child("task"), data.child("augment"),
                                  data.get_int("num_classes"));

@@ -16,6 +16,7 @@ struct EvalOptions {
   std::string checkpoint;    // also accepted as a checkpoint=PATH argument
   bool use_ema = false;      // evaluate the EMA weights (timm's --use-ema)
   std::string results_file;  // .json or .csv
+  std::string save_images;   // super-resolution: write the SR outputs under this folder
 };
 int run_eval(const HydraFlags& flags, const EvalOptions& options);
 int run_models(const std::string& filter);

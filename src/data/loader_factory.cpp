@@ -11,9 +11,10 @@ namespace {
 // data.format: sr_pairs — an HR folder and an LR folder (null: MATLAB bicubic on the fly) per
 // split, the scale, the LR training patch and the passes per epoch.
 SampleSourcePtr make_sr_source(const config::ConfigView& data, bool train) {
-  data.expect_keys({"name", "format", "root", "train_hr", "train_lr", "val_hr", "val_lr", "scale",
-                    "lr_patch", "repeat", "in_chans", "num_classes", "img_size", "batch_size",
-                    "eval_batch_size", "workers", "prefetch", "on_bad_image"});
+  data.expect_keys({"name",     "format",      "root",         "train_hr",       "train_lr",
+                    "val_hr",   "val_lr",      "scale",        "lr_patch",       "repeat",
+                    "in_chans", "num_classes", "img_size",     "batch_size",     "eval_batch_size",
+                    "workers",  "prefetch",    "on_bad_image", "benchmark_root", "eval_sets"});
   SrPairOptions o;
   o.hr_dir = data.get_string(train ? "train_hr" : "val_hr");
   o.lr_dir = data.get_optional_string(train ? "train_lr" : "val_lr").value_or("");
