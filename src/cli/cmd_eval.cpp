@@ -90,6 +90,9 @@ int evaluate_sr(const config::ConfigView& root, models::Model& model, const at::
     const double psnr = metrics[1].second, ssim = metrics[2].second;
     const size_t images = task.last_scores().size();
     std::printf("%-12s %7zu %9.2f %8.4f\n", set.name.c_str(), images, psnr, ssim);
+    if (metrics.size() > 3)  // task.bicubic_baseline
+      std::printf("%-12s %7s %9.2f %8.4f\n", "  (bicubic)", "", metrics[3].second,
+                  metrics[4].second);
     std::fflush(stdout);
     rows.push_back({{"model", model_name, false},
                     {"set", set.name, false},
@@ -98,6 +101,8 @@ int evaluate_sr(const config::ConfigView& root, models::Model& model, const at::
                     {"psnr", format_number(psnr, 4), true},
                     {"ssim", format_number(ssim, 4), true},
                     {"seconds", format_number(seconds, 2), true}});
+    for (size_t i = 3; i < metrics.size(); ++i)
+      rows.back().push_back({metrics[i].first, format_number(metrics[i].second, 4), true});
   }
   if (!eval.results_file.empty()) write_results(eval.results_file, rows, /*as_table=*/true);
   return kExitOk;

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "data/sr/sr_source.h"
+#include "data/transforms/matlab_resize.h"
 #include "train/sr_metrics.h"
 
 namespace vitrine::train {
@@ -23,6 +24,18 @@ std::vector<int64_t> tile_offsets(int64_t size, int64_t tile, int64_t stride) {
     out.push_back(i);
   }
   return out;
+}
+
+// MATLAB bicubic upscaling of an LR image [C, h, w] in [0, 1] (float64 out).
+at::Tensor bicubic_upscale(const at::Tensor& lr, int64_t scale) {
+  const at::Tensor hwc = lr.to(at::kDouble).permute({1, 2, 0}).contiguous();
+  const cv::Mat image(static_cast<int>(hwc.size(0)), static_cast<int>(hwc.size(1)),
+                      CV_64FC(static_cast<int>(hwc.size(2))), hwc.data_ptr<double>());
+  const cv::Mat up = data::matlab_imresize(image, static_cast<double>(scale));
+  return at::from_blob(const_cast<double*>(up.ptr<double>()), {up.rows, up.cols, up.channels()},
+                       at::kDouble)
+      .permute({2, 0, 1})
+      .clone();
 }
 
 }  // namespace
@@ -48,8 +61,9 @@ at::Tensor forward_tiled(const std::function<at::Tensor(const at::Tensor&)>& for
 }
 
 SrTask::SrTask(const config::ConfigView& task, int64_t scale) : scale_(scale) {
-  task.expect_keys(
-      {"name", "loss", "y_channel", "crop_border", "quantize", "tile", "tile_overlap"});
+  task.expect_keys({"name", "loss", "y_channel", "crop_border", "quantize", "tile", "tile_overlap",
+                    "bicubic_baseline"});
+  bicubic_baseline_ = task.get_bool("bicubic_baseline", false);
   const std::string loss = task.get_string("loss", "l1");
   if (loss != "l1" && loss != "mse")
     throw ConfigError(task.path() + ".loss must be l1 or mse for super-resolution, got '" + loss +
@@ -89,7 +103,7 @@ MetricList SrTask::evaluate(models::Model& model, data::DataLoader& loader,
   model.eval();
   const auto* source = dynamic_cast<const data::SrSource*>(&loader.source());
   last_scores_.clear();
-  double l1 = 0, psnr_sum = 0, ssim_sum = 0;
+  double l1 = 0, psnr_sum = 0, ssim_sum = 0, psnr_bicubic = 0, ssim_bicubic = 0;
   int64_t images = 0;
   loader.start_epoch(0);
   data::Batch batch;
@@ -107,6 +121,12 @@ MetricList SrTask::evaluate(models::Model& model, data::DataLoader& loader,
       l1 += (sr[i] - hr[i]).abs().mean().item<double>();
       psnr_sum += s.psnr;
       ssim_sum += s.ssim;
+      if (bicubic_baseline_) {
+        const SrScore b = score_sr(bicubic_upscale(batch.images[i], scale_), hr[i], border_,
+                                   y_channel_, quantize_);
+        psnr_bicubic += b.psnr;
+        ssim_bicubic += b.ssim;
+      }
       const int64_t position = images;
       const std::string name = source ? source->pairs().name(position % source->pairs().size())
                                       : std::to_string(position);
@@ -116,7 +136,13 @@ MetricList SrTask::evaluate(models::Model& model, data::DataLoader& loader,
     }
   }
   if (images == 0) throw std::runtime_error("evaluation loader produced no images");
-  return {{"loss", l1 / images}, {"psnr", psnr_sum / images}, {"ssim", ssim_sum / images}};
+  MetricList out = {
+      {"loss", l1 / images}, {"psnr", psnr_sum / images}, {"ssim", ssim_sum / images}};
+  if (bicubic_baseline_) {
+    out.emplace_back("psnr_bicubic", psnr_bicubic / images);
+    out.emplace_back("ssim_bicubic", ssim_bicubic / images);
+  }
+  return out;
 }
 
 }  // namespace vitrine::train

@@ -27,13 +27,14 @@ struct SrImageScore {
 class SrTask : public Task {
  public:
   // `task`: loss (l1 | mse), y_channel, crop_border (null: the scale), quantize, tile,
-  // tile_overlap.
+  // tile_overlap, bicubic_baseline (also score MATLAB bicubic upscaling of the LR images: the
+  // "Bicubic" row of the paper tables).
   SrTask(const config::ConfigView& task, int64_t scale);
   std::string name() const override { return "super_resolution"; }
   TrainingBatch prepare_training_batch(const data::Batch& batch, data::Rng& rng) override;
   at::Tensor training_loss(models::Model& model, const at::Tensor& inputs,
                            const at::Tensor& targets) override;
-  // loss (L1 of the unquantised output), psnr, ssim.
+  // loss (L1 of the unquantised output), psnr, ssim (and psnr_bicubic, ssim_bicubic).
   MetricList evaluate(models::Model& model, data::DataLoader& loader, const at::Device& device,
                       const ModelForward& forward = {}) override;
   std::string primary_metric() const override { return "psnr"; }
@@ -47,7 +48,7 @@ class SrTask : public Task {
 
  private:
   int64_t scale_, border_, tile_, overlap_;
-  bool mse_, y_channel_, quantize_;
+  bool mse_, y_channel_, quantize_, bicubic_baseline_;
   std::vector<SrImageScore> last_scores_;
   std::function<void(const std::string&, const at::Tensor&)> sink_;
 };
