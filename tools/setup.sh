@@ -9,6 +9,7 @@ packages=(
   libopenblas0-pthread  # without it libtorch falls back to the reference BLAS (~40x slower)
   libopencv-dev libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev
   libgtest-dev libgloo-dev
+  libsimdjson-dev       # COCO annotation/result files (on-demand JSON parsing)
   dataset-fashion-mnist  # the embedded default's data, IDX files in /usr/share/datasets
   python3-torch          # PyTorch 1.13 (same ABI): cross-checks that it loads our ops library
 )
