@@ -109,3 +109,45 @@ TEST(CocoJson, ResultsRoundTripAndScoreAsTheGroundTruth) {
 
 }  // namespace
 }  // namespace vitrine::detection
+
+namespace vitrine::detection {
+namespace {
+
+// The fixture tool writes COCO's real layout; the reader and COCOeval accept it.
+TEST(CocoFixture, ToolWritesAValidCocoDataset) {
+  const fs::path out =
+      fs::temp_directory_path() / ("vitrine_coco_fixture_" + std::to_string(::getpid()));
+  fs::remove_all(out);
+  const std::string cmd = std::string("'") + VITRINE_MAKE_COCO_FIXTURE + "' --out '" +
+                          out.string() + "' --train 10 --val 5 --size 96 > /dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const CocoDataset data =
+      load_coco_json((out / "annotations" / "instances_train2017.json").string());
+  ASSERT_EQ(data.images.size(), 10u);
+  EXPECT_EQ(data.categories.size(), 3u);
+  int crowds = 0;
+  for (const auto& a : data.annotations) {
+    EXPECT_GE(a.bbox[0], 0);
+    EXPECT_LE(a.bbox[0] + a.bbox[2], 96.01);
+    EXPECT_GT(a.area, 0);
+    EXPECT_LE(a.area, a.bbox[2] * a.bbox[3] + 0.5);  // a shape fills at most its box
+    if (a.iscrowd) {
+      ++crowds;
+      int64_t total = 0;
+      for (int64_t c : a.segmentation.rle_counts) total += c;
+      EXPECT_EQ(total, 96 * 96);
+    } else {
+      EXPECT_EQ(a.segmentation.polygons.size(), 1u);
+    }
+  }
+  EXPECT_EQ(crowds, 2);  // every fifth image
+  for (const auto& im : data.images) EXPECT_TRUE(fs::exists(out / "train2017" / im.file_name));
+  std::vector<CocoDetection> dets;
+  for (const auto& a : data.annotations)
+    if (!a.iscrowd) dets.push_back({a.image_id, a.category_id, a.bbox, 0.9});
+  EXPECT_DOUBLE_EQ(coco_evaluate_bbox(data.ground_truth(), dets).stats[0], 1.0);
+  fs::remove_all(out);
+}
+
+}  // namespace
+}  // namespace vitrine::detection
