@@ -1,0 +1,85 @@
+// A3-FPN against the structure read from the official code (docs/a3fpn_facts.md): exact
+// parameter counts of the R50 and Lite settings (replayed from that structure), official names,
+// the column's output shapes, the DCNv4-form resampler's zero start and its sampling convention,
+// and input checks.
+#include "models/necks/a3fpn.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "models/registry.h"
+
+namespace vitrine::models {
+namespace {
+
+TEST(A3FPN, ParameterCountsOfTheR50AndLiteSettings) {
+  A3FPN full(A3FPNOptions{});
+  EXPECT_EQ(count_parameters(*full), 37452745);  // the paper's "about 38M" (FPN: 3,344,384)
+  A3FPN lite(A3FPNOptions::lite());
+  EXPECT_EQ(count_parameters(*lite), 9560267);
+  const auto p = full->named_parameters();
+  for (const char* name :
+       {"conv1.conv.weight", "conv3.norm.weight", "conv00.conv.weight", "conv33.norm.bias",
+        "a3fpn_body.a3fpn_2_level0.upsample.sample_layer.0.conv.weight",
+        "a3fpn_body.a3fpn_2_level1.downsample.sample_layer.conv.weight",
+        "a3fpn_body.a3fpn_3_level2.downsample4x.sample_layer.norm.weight",
+        "a3fpn_body.a3fpn_4_level1.upsample4x1.sample_layer.0.conv.weight",
+        "a3fpn_body.a3fpn_4_level3.downsample8x3.sample_layer.conv.weight",
+        "a3fpn_body.a3fpn_4_level0.MCA.weight_level_4.conv.weight",
+        "a3fpn_body.a3fpn_4_level0.MCA.weight_levels.bottlenecks.0.conv1.conv.weight",
+        "a3fpn_body.a3fpn_3_level1.MCA.context_conv.conv.weight",
+        "a3fpn_body.a3fpn_3_level1.MCA.resampler2.resampling.offset_mask.weight",
+        "a3fpn_body.a3fpn_2_level0.MCA.resampler1.norm.weight",
+        "a3fpn_body.a3fpn_4_level2.ICA.gn.weight"})
+    EXPECT_TRUE(p.contains(name)) << name;
+  EXPECT_FALSE(p.contains("conv0.conv.weight"));  // squeeze 1: identity
+  // ceil(27 * 16 / 8) * 8 = 432 offset/mask channels for 16 groups.
+  EXPECT_EQ(p["a3fpn_body.a3fpn_2_level0.MCA.resampler1.resampling.offset_mask.weight"].size(0),
+            432);
+}
+
+A3FPNOptions tiny() {
+  A3FPNOptions o;
+  o.in_channels = {16, 32, 64, 128};
+  o.out_channels = 8;
+  o.compress_channels = {4, 4, 4, 8};
+  o.group_nums = {4, 4, 4, 8};
+  o.dcn_groups = {2, 2, 2, 4};
+  return o;
+}
+
+TEST(A3FPN, ColumnGivesFourLevelsOfOutChannels) {
+  A3FPN neck(tiny());
+  neck->eval();
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> x;
+  for (int i = 0; i < 4; ++i) x.push_back(at::randn({2, 16 << i, 32 >> i, 32 >> i}));
+  const auto out = neck->forward(x);
+  ASSERT_EQ(out.size(), 4u);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(out[i].sizes().vec(), (std::vector<int64_t>{2, 8, 32 >> i, 32 >> i})) << i;
+  x[3] = at::randn({2, 128, 3, 3});
+  EXPECT_THROW(neck->forward(x), c10::Error);  // not half of level 2
+}
+
+TEST(A3FPN, ResamplerStartsAtZeroAndSamplesByItsConvention) {
+  DCNv4Resampler r(8, 2, 1.0, true);
+  r->to(at::kDouble);
+  torch::NoGradGuard no_grad;
+  const at::Tensor f = at::randn({1, 8, 5, 6}, at::kDouble), context = at::randn_like(f);
+  EXPECT_EQ(r->forward(context, f).abs().max().item<double>(), 0.0);  // zero-initialised masks
+  // Identity projections, no offsets, mask 1 on point 5 only: x-major points put (dx, dy) =
+  // (0, +1) there, so every output reads the pixel one row below (zero past the last row).
+  r->value_proj->weight.copy_(at::eye(8, at::kDouble));
+  r->output_proj->weight.copy_(at::eye(8, at::kDouble));
+  r->offset_mask->bias.zero_();
+  for (int g = 0; g < 2; ++g) r->offset_mask->bias[g * 27 + 18 + 5] = 1.0;
+  const at::Tensor got = r->forward(context, f);
+  at::Tensor shifted = at::zeros_like(f);
+  shifted.narrow(2, 0, 4).copy_(f.narrow(2, 1, 4));
+  const at::Tensor u = shifted.mean(1, true), s = (shifted - u).pow(2).mean(1, true);
+  EXPECT_TRUE(at::allclose(got, at::gelu((shifted - u) / at::sqrt(s + 1e-6)), 1e-9, 1e-9));
+}
+
+}  // namespace
+}  // namespace vitrine::models
