@@ -13,9 +13,23 @@ namespace vitrine::detection {
 namespace {
 namespace fs = std::filesystem;
 
+// The files these tests write live in one folder, removed when the test program ends.
+fs::path temp_dir() {
+  static const fs::path dir =
+      fs::temp_directory_path() / ("vitrine_coco_" + std::to_string(::getpid()));
+  return dir;
+}
+
+class RemoveTempDir : public ::testing::Environment {
+ public:
+  void TearDown() override { fs::remove_all(temp_dir()); }
+};
+const ::testing::Environment* const kCleanup =
+    ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
+
 std::string write_temp(const std::string& name, const std::string& text) {
-  const fs::path path =
-      fs::temp_directory_path() / ("vitrine_coco_" + std::to_string(::getpid()) + "_" + name);
+  fs::create_directories(temp_dir());
+  const fs::path path = temp_dir() / name;
   std::ofstream(path) << text;
   return path.string();
 }
