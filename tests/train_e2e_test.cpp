@@ -305,6 +305,13 @@ TEST_F(SrTrainE2E, CatanetLowersL1AndRaisesPsnr) {
   EXPECT_NE(slurp(dir_ / "table.csv").find("catanet_nano,Set14,4,4,"), std::string::npos);
 
   // Mismatched settings name the problem.
+  Result bad_policy =
+      run("train model=catanet_nano data=div2k task=super_resolution data.root=" + root_.string() +
+          " data.on_bad_image=ignore");
+  EXPECT_EQ(bad_policy.code, 2);
+  EXPECT_NE(bad_policy.err.find("on_bad_image must be 'error' or 'skip', got 'ignore'"),
+            std::string::npos)
+      << bad_policy.err;
   Result classes = run("train model=catanet_x4 data=fashion_mnist task=super_resolution");
   EXPECT_EQ(classes.code, 2);
   EXPECT_NE(classes.err.find("needs paired SR data"), std::string::npos) << classes.err;

@@ -19,14 +19,11 @@ bool is_directory(const std::string& path) {
 }  // namespace
 
 void validate_data_config(const config::ConfigView& data) {
-  data.expect_keys({"name", "format", "root", "train_split", "val_split", "train_list",
-                    "val_list", "num_classes", "in_chans", "img_size", "mean", "std", "crop_pct",
-                    "interpolation", "batch_size", "eval_batch_size", "workers", "prefetch",
-                    "on_bad_image", "augment"});
-  const std::string on_bad = data.get_string("on_bad_image", "error");
-  if (on_bad != "error" && on_bad != "skip")
-    throw ConfigError(data.path() + ".on_bad_image must be 'error' or 'skip', got '" + on_bad +
-                      "'");
+  data.expect_keys({"name",      "format",        "root",         "train_split",
+                    "val_split", "train_list",    "val_list",     "num_classes",
+                    "in_chans",  "img_size",      "mean",         "std",
+                    "crop_pct",  "interpolation", "batch_size",   "eval_batch_size",
+                    "workers",   "prefetch",      "on_bad_image", "augment"});
 }
 
 DatasetPtr make_dataset(const config::ConfigView& data, bool train) {
@@ -41,8 +38,10 @@ DatasetPtr make_dataset(const config::ConfigView& data, bool train) {
     if (!is_directory(root)) {
       std::string hint = "set data.root to the folder holding the IDX files";
       if (root == kDebianFashionMnist)
-        hint = "install Debian's package: sudo apt-get install dataset-fashion-mnist (or run "
-               "tools/setup.sh), or " + hint;
+        hint =
+            "install Debian's package: sudo apt-get install dataset-fashion-mnist (or run "
+            "tools/setup.sh), or " +
+            hint;
       throw DataError("dataset folder '" + root + "' does not exist: " + hint);
     }
     const std::string name = data.get_string("name", "");

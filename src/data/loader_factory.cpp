@@ -40,7 +40,12 @@ std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool tra
   options.workers = static_cast<int>(data.get_int("workers"));
   options.prefetch = static_cast<int>(data.get_int("prefetch", 2));
   options.seed = seed;
-  options.skip_bad_samples = data.get_string("on_bad_image", "error") == "skip";
+  // Checked here, where it is read, for every data format.
+  const std::string on_bad = data.get_string("on_bad_image", "error");
+  if (on_bad != "error" && on_bad != "skip")
+    throw ConfigError(data.path() + ".on_bad_image must be 'error' or 'skip', got '" + on_bad +
+                      "'");
+  options.skip_bad_samples = on_bad == "skip";
   if (sr) return std::make_unique<DataLoader>(make_sr_source(data, train), options);
   auto pipeline = std::make_shared<SamplePipeline>(train ? SamplePipeline::train(data)
                                                          : SamplePipeline::eval(data));
