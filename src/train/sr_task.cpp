@@ -9,22 +9,11 @@
 #include "core/error.h"
 #include "data/sr/sr_source.h"
 #include "data/transforms/matlab_resize.h"
+#include "models/sr/overlapping_patches.h"
 #include "train/sr_metrics.h"
 
 namespace vitrine::train {
 namespace {
-
-std::vector<int64_t> tile_offsets(int64_t size, int64_t tile, int64_t stride) {
-  std::vector<int64_t> out;
-  for (int64_t i = 0;; i += stride) {
-    if (i + tile >= size) {
-      out.push_back(std::max<int64_t>(0, size - tile));
-      break;
-    }
-    out.push_back(i);
-  }
-  return out;
-}
 
 // MATLAB bicubic upscaling of an LR image [C, h, w] in [0, 1] (float64 out).
 at::Tensor bicubic_upscale(const at::Tensor& lr, int64_t scale) {
@@ -47,8 +36,9 @@ at::Tensor forward_tiled(const std::function<at::Tensor(const at::Tensor&)>& for
   TORCH_CHECK(overlap >= 0 && overlap < tile, "SR tiling: tile_overlap must be in [0, tile)");
   const int64_t th = std::min(tile, H), tw = std::min(tile, W), stride = tile - overlap;
   at::Tensor out, weight;
-  for (int64_t top : tile_offsets(H, th, stride))
-    for (int64_t left : tile_offsets(W, tw, stride)) {
+  // Tiles laid out as CATANet's patches are: at `stride`, the last moved back to the border.
+  for (int64_t top : models::patch_offsets(H, th, stride))
+    for (int64_t left : models::patch_offsets(W, tw, stride)) {
       const at::Tensor sr = forward(lr.narrow(2, top, th).narrow(3, left, tw));
       if (!out.defined()) {
         out = at::zeros({lr.size(0), sr.size(1), H * scale, W * scale}, sr.options());
