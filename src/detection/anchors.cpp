@@ -7,10 +7,6 @@
 
 namespace vitrine::detection {
 
-int64_t anchors_per_cell(const AnchorOptions& o) {
-  return static_cast<int64_t>(o.ratios.size()) * o.scales_per_octave;
-}
-
 at::Tensor base_anchors(const AnchorOptions& o, int64_t stride) {
   std::vector<double> values;
   for (double ratio : o.ratios) {

@@ -28,7 +28,6 @@ at::Tensor base_anchors(const AnchorOptions& o, int64_t stride);
 // Anchors of every level for feature maps of the given sizes: [sum(H W A), 4] in level order.
 at::Tensor grid_anchors(const AnchorOptions& o,
                         const std::vector<std::pair<int64_t, int64_t>>& feature_sizes);
-int64_t anchors_per_cell(const AnchorOptions& o);
 
 at::Tensor encode_boxes(const at::Tensor& anchors, const at::Tensor& boxes);   // -> deltas
 at::Tensor decode_boxes(const at::Tensor& anchors, const at::Tensor& deltas);  // -> boxes

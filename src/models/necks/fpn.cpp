@@ -101,21 +101,4 @@ std::vector<at::Tensor> FPNImpl::forward(const std::vector<at::Tensor>& inputs) 
   return outs;
 }
 
-double FPNImpl::macs(const std::vector<std::pair<int64_t, int64_t>>& sizes) const {
-  double total = 0;
-  const int64_t start = options_.start_level;
-  int64_t h = 0, w = 0;
-  for (size_t i = 0; i < lateral_convs.size(); ++i) {
-    std::tie(h, w) = sizes.at(i + start);
-    const double pixels = static_cast<double>(h) * w;
-    total += pixels * (lateral_convs[i]->weight.numel() + fpn_convs[i]->weight.numel());
-  }
-  for (size_t i = lateral_convs.size(); i < fpn_convs.size(); ++i) {
-    h = (h + 1) / 2;
-    w = (w + 1) / 2;
-    total += static_cast<double>(h) * w * fpn_convs[i]->weight.numel();
-  }
-  return total;
-}
-
 }  // namespace vitrine::models

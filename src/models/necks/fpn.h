@@ -31,8 +31,6 @@ class FPNImpl : public torch::nn::Module {
 
   // One feature map per backbone level (finest first) -> num_outs maps of out_channels.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs);
-  // Multiply-adds for the given input sizes (height, width per level).
-  double macs(const std::vector<std::pair<int64_t, int64_t>>& sizes) const;
   const FPNOptions& options() const { return options_; }
 
   std::vector<torch::nn::Conv2d> lateral_convs, fpn_convs;  // the `.conv` of each ConvModule

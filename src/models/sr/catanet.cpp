@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
-#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -142,10 +141,6 @@ at::Tensor CATANet::deep_features(const at::Tensor& shallow) {
     x = residual + mid_convs_[i]->forward(x);
   }
   return x + shallow;
-}
-
-int64_t CATANet::min_input_size() const {
-  return *std::max_element(config_.patch_size.begin(), config_.patch_size.end());
 }
 
 std::vector<at::Tensor> CATANet::forward_features(const at::Tensor& images) {

@@ -71,9 +71,6 @@ class CATANet : public Model {
   bool updates_state_in_forward() const override { return true; }
 
   const CATANetConfig& config() const { return config_; }
-  // The smallest LR side the model takes (its largest attention patch).
-  int64_t min_input_size() const;
-  std::vector<attention::TokenAggregationBlock> token_blocks() const { return tabs_; }
 
  private:
   at::Tensor deep_features(const at::Tensor& shallow);
