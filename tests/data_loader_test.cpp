@@ -15,6 +15,7 @@
 #include "data/image_folder.h"
 #include "data/loader.h"
 #include "data/mixup.h"
+#include "data/sample_source.h"
 #include "data/sampler.h"
 
 namespace vitrine::data {
@@ -164,6 +165,57 @@ TEST(Loader, BadSamplesFailWithTheirSourceOrAreSkipped) {
   EXPECT_EQ(batches[1].size(0), 3);  // sample 5 left out
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_NE(reports[0].find("sample5"), std::string::npos);
+}
+
+// Samples of different sizes, as detection and segmentation produce them.
+class RaggedSource : public SampleSource {
+ public:
+  explicit RaggedSource(bool pads) : pads_(pads) {}
+  int64_t size() const override { return 3; }
+  std::string source(int64_t index) const override {
+    return "ragged[" + std::to_string(index) + "]";
+  }
+  Sample load(int64_t index, Rng&) const override {
+    Sample s;
+    s.image = at::full({1, 2 + index, 4 - index}, static_cast<double>(index + 1));
+    s.target = at::full({index, 5}, static_cast<double>(index));
+    s.meta = at::tensor(std::vector<double>{static_cast<double>(index)}, at::kDouble);
+    s.label = index;
+    return s;
+  }
+  std::string describe() const override { return "ragged"; }
+  bool pads_batches() const override { return pads_; }
+  double target_pad_value() const override { return -1.0; }
+
+ private:
+  bool pads_;
+};
+
+TEST(Loader, PadsSamplesOfDifferentSizesWhenTheSourceAsks) {
+  LoaderOptions o;
+  o.batch_size = 3;
+  o.shuffle = false;
+  o.drop_last = false;
+  o.workers = 0;
+  DataLoader loader(std::make_shared<RaggedSource>(true), o);
+  loader.start_epoch(0);
+  Batch b;
+  ASSERT_TRUE(loader.next(b));
+  ASSERT_EQ(b.images.sizes(), (std::vector<int64_t>{3, 1, 4, 4}));
+  // Sample 2 is 4 x 2: zeros to its right, its own values inside.
+  EXPECT_EQ(b.images[2][0][3][1].item<float>(), 3.0f);
+  EXPECT_EQ(b.images[2][0][3][2].item<float>(), 0.0f);
+  EXPECT_EQ(b.images[0][0][2][0].item<float>(), 0.0f);  // sample 0 is 2 x 4
+  ASSERT_EQ(b.targets.sizes(), (std::vector<int64_t>{3, 2, 5}));
+  EXPECT_EQ(b.targets[0][0][0].item<float>(), -1.0f);  // no rows: all padding
+  EXPECT_EQ(b.targets[1][0][4].item<float>(), 1.0f);
+  EXPECT_EQ(b.targets[1][1][4].item<float>(), -1.0f);
+  EXPECT_EQ(b.meta.sizes(), (std::vector<int64_t>{3, 1}));
+  EXPECT_EQ(b.meta[2][0].item<double>(), 2.0);
+
+  DataLoader strict(std::make_shared<RaggedSource>(false), o);
+  strict.start_epoch(0);
+  EXPECT_THROW(strict.next(b), DataError);
 }
 
 TEST(Loader, RejectsADatasetSmallerThanABatch) {

@@ -52,6 +52,38 @@ TEST(RetinaNet, LossCountsPositivesAndNormalisesByThem) {
       retina_loss(out, anchors, {at::zeros({0, 4})}, {at::zeros({0}, at::kLong)}, 3);
   EXPECT_EQ(empty.num_pos, 0);
   EXPECT_NEAR(empty.cls.item<double>(), 27 * 0.75 * term, 1e-6);
+
+  // Other box losses on the same positive: smooth L1 (beta 0.11) of 0.5 is 0.5 - 0.055; GIoU
+  // decodes dx 0.5 to [16, 0, 48, 32] against [0, 0, 32, 32]: IoU 1/3, the enclosing box is
+  // the union, so the loss is 2/3 (times the weight).
+  BoxLossOptions smooth;
+  smooth.type = "smooth_l1";
+  EXPECT_NEAR(retina_loss(out, anchors, boxes, labels, 3, {}, {}, smooth).reg.item<double>(), 0.445,
+              1e-6);
+  BoxLossOptions giou;
+  giou.type = "giou";
+  giou.weight = 2.0;
+  EXPECT_NEAR(retina_loss(out, anchors, boxes, labels, 3, {}, {}, giou).reg.item<double>(), 4.0 / 3,
+              1e-5);
+  BoxLossOptions bad;
+  bad.type = "iou";
+  EXPECT_THROW(retina_loss(out, anchors, boxes, labels, 3, {}, {}, bad), c10::Error);
+  // Anchors flagged invalid (outside the image's own padded extent) are neither positive nor
+  // negative: with the positive anchor's cell invalid, no positives and one anchor fewer.
+  at::Tensor valid_flags = at::ones({9}, at::kBool);
+  valid_flags[4] = false;
+  const RetinaLoss masked = retina_loss(out, anchors, boxes, labels, 3, {}, {valid_flags});
+  EXPECT_EQ(masked.num_pos, 0);
+  EXPECT_NEAR(masked.cls.item<double>(), (valid - 1) * 3 * 0.75 * term, 1e-6);
+}
+
+TEST(RetinaNet, GeneralisedIouOfPairs) {
+  const at::Tensor a = at::tensor({0.0f, 0.0f, 1.0f, 1.0f, 0.0f, 0.0f, 2.0f, 2.0f}).view({2, 4});
+  const at::Tensor b = at::tensor({2.0f, 0.0f, 3.0f, 1.0f, 1.0f, 1.0f, 3.0f, 3.0f}).view({2, 4});
+  const at::Tensor g = paired_giou(a, b);
+  EXPECT_NEAR(g[0].item<double>(), 0.0 - 1.0 / 3, 1e-6);  // disjoint: enclosing 3, union 2
+  EXPECT_NEAR(g[1].item<double>(), 1.0 / 7 - (9.0 - 7.0) / 9, 1e-6);
+  EXPECT_NEAR(paired_giou(a, a)[1].item<double>(), 1.0, 1e-6);
 }
 
 TEST(RetinaNet, DetectionsDecodeAndSuppressDuplicates) {

@@ -84,6 +84,11 @@ TEST(WeightDecayGroups, NormsBiasesAndKeywordsGetNone) {
             (std::vector<std::string>{"rpb", "fc.bias", "norm.weight", "norm.bias"}));
   EXPECT_EQ(groups[1].names, (std::vector<std::string>{"fc.weight"}));
   EXPECT_EQ(groups[1].weight_decay, 0.05);
+  // decay_all (mmdetection's default): one group, norms, biases and keywords included.
+  const auto all = weight_decay_groups(net, 1e-4, {"rpb"}, true);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].names.size(), 5u);
+  EXPECT_EQ(all[0].weight_decay, 1e-4);
 }
 
 TEST(Optimizers, SgdNesterovMatchesTorchOptim) {
@@ -278,7 +283,14 @@ TEST(LrScheduleTest, StepAndMultiStepTables) {
   EXPECT_DOUBLE_EQ(multi.lr_at(1, 0), 1.0);
   EXPECT_DOUBLE_EQ(multi.lr_at(2, 0), 0.1);  // bisect_right: milestone 2 has passed at t = 2
   EXPECT_NEAR(multi.lr_at(5, 0), 0.01, 1e-15);
-  EXPECT_THROW(LrSchedule(view("{name: poly}", "sched"), 1, 1, 1), ConfigError);
+  EXPECT_THROW(LrSchedule(view("{name: linear}", "sched"), 1, 1, 1), ConfigError);
+  // mmcv's poly: (base - min) (1 - t / T)^power + min, per update here (T = 40).
+  const LrSchedule poly(view("{name: poly, power: 2.0, min_lr: 0.1, step_on: update}", "sched"),
+                        1.0, 4, 10);
+  EXPECT_DOUBLE_EQ(poly.lr_at(0, 0), 1.0);
+  EXPECT_NEAR(poly.lr_at(2, 0), 0.9 * 0.25 + 0.1, 1e-15);
+  EXPECT_NEAR(poly.lr_at(3, 5), 0.9 * std::pow(1 - 35.0 / 40, 2) + 0.1, 1e-15);
+  EXPECT_THROW(LrSchedule(view("{name: poly, power: 0}", "sched"), 1, 1, 1), ConfigError);
   // torch's OneCycleLR over 10 epochs x 10 updates: from 1/25 up to 1 at step 29
   // (pct_start * 100 - 1), cosine down to 1/25/1e4 at step 99.
   const LrSchedule one(view("{name: onecycle, step_on: update}", "sched"), 1.0, 10, 10);

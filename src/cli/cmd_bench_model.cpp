@@ -115,18 +115,18 @@ int run_bench_model(const ModelBenchOptions& o) {
           step_s = time_steps([&] { model->forward(images); }, o.warmup, o.iters, device);
         } else {
           model->train();
-          // Classifiers: cross-entropy on random labels; others (super-resolution): L1 to a
-          // random target of the output's shape.
-          const bool classifier = entry->num_classes > 0;
+          // Classifiers (2-D logits): cross-entropy on random labels; others (super-resolution,
+          // detection, segmentation): L1 to a random target of the output's shape.
+          at::Tensor target;
+          {
+            c10::InferenceMode shape_only;
+            target = at::rand_like(model->forward(images));
+          }
+          const bool classifier = target.dim() == 2 && entry->num_classes > 0;
           const at::Tensor labels = classifier
                                         ? at::randint(entry->num_classes, {o.batch},
                                                       at::TensorOptions(device).dtype(at::kLong))
                                         : at::Tensor();
-          at::Tensor target;
-          if (!classifier) {
-            c10::InferenceMode shape_only;
-            target = at::rand_like(model->forward(images));
-          }
           std::vector<at::Tensor> parameters = model->parameters();
           step_s = time_steps(
               [&] {

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -17,11 +18,14 @@
 #include "core/error.h"
 #include "core/runtime.h"
 #include "data/loader_factory.h"
+#include "detection/coco_json.h"
 #include "models/checkpoint/state_dict.h"
 #include "models/registry.h"
 #include "train/checkpoint.h"
 #include "train/classification_task.h"
+#include "train/detection_task.h"
 #include "train/run_log.h"
+#include "train/segmentation_task.h"
 #include "train/sr_task.h"
 
 namespace vitrine::cli {
@@ -108,6 +112,32 @@ int evaluate_sr(const config::ConfigView& root, models::Model& model, const at::
   return kExitOk;
 }
 
+// Detection and segmentation: the task's metrics over the val split, then `add_fields`
+// (called after the evaluation) and the throughput.
+int evaluate_dense(const config::ConfigView& root, train::Task& task, models::Model& model,
+                   const at::Device& device, const EvalOptions& eval, const std::string& model_name,
+                   const std::string& checkpoint, int digits,
+                   const std::function<void(ResultRow&)>& add_fields) {
+  auto loader =
+      data::make_loader(root.child("data"), false, static_cast<uint64_t>(root.get_int("seed")));
+  const auto start = std::chrono::steady_clock::now();
+  const train::MetricList metrics = task.evaluate(model, *loader, device);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ResultRow fields = {{"model", model_name, false}};
+  for (const auto& [key, value] : metrics)
+    fields.push_back({key, format_number(value, digits), true});
+  add_fields(fields);
+  fields.push_back({"images", std::to_string(loader->samples_per_epoch()), true});
+  fields.push_back({"images_per_second",
+                    format_number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 2), true});
+  fields.push_back({"checkpoint", checkpoint, false});
+  for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
+  std::cout.flush();
+  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
+  return kExitOk;
+}
+
 }  // namespace
 
 int run_eval(const HydraFlags& flags, const EvalOptions& eval) {
@@ -166,6 +196,26 @@ int run_eval(const HydraFlags& flags, const EvalOptions& eval) {
   const config::ConfigView data = root.child("data");
   if (root.child("task").get_string("name") == "super_resolution")
     return evaluate_sr(root, *model, device, eval, model_node.find("name")->as_string());
+  const std::string task_name = root.child("task").get_string("name");
+  const std::string model_name = model_node.find("name")->as_string();
+  if (task_name == "detection") {
+    // COCO bbox evaluation, pycocotools' summary, mmdet's metric names; the results JSON.
+    train::DetectionTask task(root.child("task"), data.get_int("num_classes"));
+    return evaluate_dense(
+        root, task, *model, device, eval, model_name, checkpoint_path, 3, [&](ResultRow& fields) {
+          if (!eval.save_detections.empty())
+            detection::write_coco_results(eval.save_detections, task.last_detections());
+          fields.push_back({"detections", std::to_string(task.last_detections().size()), true});
+        });
+  }
+  if (task_name == "segmentation") {
+    // mmseg's metrics with the task's inference mode.
+    train::SegmentationTask task(root.child("task"), data.get_int("num_classes"));
+    return evaluate_dense(
+        root, task, *model, device, eval, model_name, checkpoint_path, 4, [&](ResultRow& fields) {
+          fields.push_back({"mode", root.child("task").get_string("mode", "whole"), false});
+        });
+  }
   auto loader = data::make_loader(data, false, static_cast<uint64_t>(root.get_int("seed")));
   train::ClassificationTask task(root.child("task"), data.child("augment"),
                                  data.get_int("num_classes"));

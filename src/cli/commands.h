@@ -13,10 +13,11 @@ int run_config(const HydraFlags& flags);
 int run_train(const HydraFlags& flags);
 
 struct EvalOptions {
-  std::string checkpoint;    // also accepted as a checkpoint=PATH argument
-  bool use_ema = false;      // evaluate the EMA weights (timm's --use-ema)
-  std::string results_file;  // .json or .csv
-  std::string save_images;   // super-resolution: write the SR outputs under this folder
+  std::string checkpoint;       // also accepted as a checkpoint=PATH argument
+  bool use_ema = false;         // evaluate the EMA weights (timm's --use-ema)
+  std::string results_file;     // .json or .csv
+  std::string save_images;      // super-resolution: write the SR outputs under this folder
+  std::string save_detections;  // detection: write the COCO results JSON (bbox entries)
 };
 int run_eval(const HydraFlags& flags, const EvalOptions& options);
 int run_models(const std::string& filter);

@@ -34,6 +34,8 @@ int dispatch(int argc, char** argv) {
   eval->add_flag("--use-ema", eval_options.use_ema, "Evaluate the EMA weights");
   eval->add_option("--save-images", eval_options.save_images,
                    "Super-resolution: write each SR output as PNG under this folder");
+  eval->add_option("--save-detections", eval_options.save_detections,
+                   "Detection: write the detections as a COCO results JSON");
   eval->add_option("--results-file", eval_options.results_file,
                    "Write the results as JSON (.json) or CSV (.csv)");
   auto* exporter = app.add_subcommand("export", "Export a trained model to TorchScript");

@@ -8,6 +8,29 @@
 #include "core/error.h"
 
 namespace vitrine::data {
+namespace {
+
+// Tensors of equal rank, each padded at the end of every dimension to the largest size among
+// them (mmdetection's collate: images to the batch's largest height and width), then stacked.
+at::Tensor pad_and_stack(const std::vector<at::Tensor>& tensors, double value) {
+  std::vector<int64_t> shape(tensors.front().sizes().begin(), tensors.front().sizes().end());
+  for (const at::Tensor& t : tensors) {
+    if (t.dim() != static_cast<int64_t>(shape.size()))
+      throw DataError("samples of one batch have tensors of different ranks");
+    for (size_t d = 0; d < shape.size(); ++d) shape[d] = std::max(shape[d], t.size(d));
+  }
+  std::vector<int64_t> batch_shape{static_cast<int64_t>(tensors.size())};
+  batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
+  at::Tensor out = at::full(batch_shape, value, tensors.front().options());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    at::Tensor slot = out[static_cast<int64_t>(i)];
+    for (int64_t d = 0; d < tensors[i].dim(); ++d) slot = slot.narrow(d, 0, tensors[i].size(d));
+    slot.copy_(tensors[i]);
+  }
+  return out;
+}
+
+}  // namespace
 
 DataLoader::DataLoader(DatasetPtr dataset, std::shared_ptr<const SamplePipeline> pipeline,
                        LoaderOptions options)
@@ -75,8 +98,9 @@ Batch DataLoader::load_batch(int64_t batch_index) const {
   const int64_t begin = batch_index * options_.batch_size;
   const int64_t end =
       std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
-  std::vector<at::Tensor> images, targets;
+  std::vector<at::Tensor> images, targets, metas;
   std::vector<int64_t> labels;
+  const bool pads = source_->pads_batches();
   for (int64_t position = begin; position < end; ++position) {
     const int64_t index = order_[static_cast<size_t>(position)];
     // One stream per (epoch, position, rank): independent of which worker runs it.
@@ -84,7 +108,7 @@ Batch DataLoader::load_batch(int64_t batch_index) const {
                      static_cast<uint64_t>(position * options_.world_size + options_.rank)));
     try {
       Sample sample = source_->load(index, rng);
-      if (!images.empty() && sample.image.sizes() != images.front().sizes())
+      if (!pads && !images.empty() && sample.image.sizes() != images.front().sizes())
         throw DataError("its input is " + std::to_string(sample.image.size(1)) + "x" +
                         std::to_string(sample.image.size(2)) + " but the batch's first is " +
                         std::to_string(images.front().size(1)) + "x" +
@@ -93,6 +117,7 @@ Batch DataLoader::load_batch(int64_t batch_index) const {
       images.push_back(std::move(sample.image));
       labels.push_back(sample.label);
       if (sample.target.defined()) targets.push_back(std::move(sample.target));
+      if (sample.meta.defined()) metas.push_back(std::move(sample.meta));
     } catch (const DataError& e) {
       const std::string message = source_->source(index) + ": " + e.what();
       if (!options_.skip_bad_samples)
@@ -105,9 +130,12 @@ Batch DataLoader::load_batch(int64_t batch_index) const {
     batch.images = at::empty({0}, at::kFloat);
     batch.labels = at::empty({0}, at::kLong);
   } else {
-    batch.images = at::stack(images);
+    batch.images = pads ? pad_and_stack(images, 0.0) : at::stack(images);
     batch.labels = at::tensor(labels, at::kLong);
-    if (!targets.empty()) batch.targets = at::stack(targets);
+    if (!targets.empty())
+      batch.targets =
+          pads ? pad_and_stack(targets, source_->target_pad_value()) : at::stack(targets);
+    if (!metas.empty()) batch.meta = at::stack(metas);
   }
   batch.index = batch_index;
   return batch;

@@ -40,7 +40,8 @@ struct LoaderOptions {
 struct Batch {
   at::Tensor images;   // [B, C, H, W] float
   at::Tensor labels;   // [B] int64
-  at::Tensor targets;  // [B, C, H', W'] float for image targets (super-resolution), else undefined
+  at::Tensor targets;  // [B, ...] the samples' targets stacked (padded when the source pads)
+  at::Tensor meta;     // [B, K] float64 the samples' meta, when the source gives it
   int64_t index = 0;   // batch number within the epoch
 };
 

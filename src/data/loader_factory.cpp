@@ -1,7 +1,12 @@
 #include "data/loader_factory.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "core/error.h"
 #include "data/dataset_factory.h"
+#include "data/dense/ade20k_source.h"
+#include "data/dense/coco_source.h"
 #include "data/sr/sr_source.h"
 
 namespace vitrine::data {
@@ -28,11 +33,123 @@ SampleSourcePtr make_sr_source(const config::ConfigView& data, bool train) {
                                     train ? static_cast<int>(data.get_int("repeat", 1)) : 1);
 }
 
+// ROOT / data.{train,val}_<key>: a split's folder or file of the dense formats.
+std::string split_path(const config::ConfigView& data, bool train, const std::string& key) {
+  return (std::filesystem::path(data.get_string("root")) /
+          data.get_string((train ? "train_" : "val_") + key))
+      .string();
+}
+
+// data.mean / data.std of the dense formats: three values each, RGB, on the 0-255 scale.
+void read_normalisation(const config::ConfigView& data, ChannelStats& mean, ChannelStats& stdev) {
+  const std::vector<double> m = data.get_float_list("mean"), s = data.get_float_list("std");
+  if (m.size() != 3 || s.size() != 3)
+    throw ConfigError(data.path() + ".mean and .std need three values (RGB, 0-255 scale)");
+  std::copy(m.begin(), m.end(), mean.begin());
+  std::copy(s.begin(), s.end(), stdev.begin());
+}
+
+// data.format: coco — an image folder and an instances_*.json per split, mmdetection's
+// resize/flip/normalise/pad settings.
+SampleSourcePtr make_coco_source(const config::ConfigView& data, bool train) {
+  data.expect_keys({"name",
+                    "format",
+                    "root",
+                    "train_images",
+                    "train_annotations",
+                    "val_images",
+                    "val_annotations",
+                    "img_scale",
+                    "size_divisor",
+                    "flip",
+                    "mean",
+                    "std",
+                    "in_chans",
+                    "num_classes",
+                    "img_size",
+                    "batch_size",
+                    "eval_batch_size",
+                    "workers",
+                    "prefetch",
+                    "on_bad_image"});
+  CocoSourceOptions o;
+  o.train = train;
+  o.image_dir = split_path(data, train, "images");
+  o.annotation_file = split_path(data, train, "annotations");
+  const std::vector<int64_t> scale = data.get_int_list("img_scale");
+  if (scale.size() != 2)
+    throw ConfigError(data.path() + ".img_scale must be [long_edge, short_edge], e.g. [1333, 800]");
+  o.long_edge = static_cast<int>(std::max(scale[0], scale[1]));
+  o.short_edge = static_cast<int>(std::min(scale[0], scale[1]));
+  o.size_divisor = static_cast<int>(data.get_int("size_divisor", 32));
+  o.flip = data.get_float("flip", 0.5);
+  read_normalisation(data, o.mean, o.std);
+  auto source = std::make_shared<CocoSource>(o);
+  const int64_t classes = data.get_int("num_classes");
+  if (static_cast<int64_t>(source->category_ids().size()) != classes)
+    throw ConfigError(o.annotation_file + " has " + std::to_string(source->category_ids().size()) +
+                      " categories but " + data.path() + ".num_classes" + " is " +
+                      std::to_string(classes));
+  return source;
+}
+
+// data.format: ade20k — images/ and annotations/ folders per split, mmseg's pipeline settings.
+SampleSourcePtr make_ade20k_source(const config::ConfigView& data, bool train) {
+  data.expect_keys({"name",
+                    "format",
+                    "root",
+                    "train_images",
+                    "train_annotations",
+                    "val_images",
+                    "val_annotations",
+                    "img_scale",
+                    "ratio_range",
+                    "crop_size",
+                    "cat_max_ratio",
+                    "flip",
+                    "photometric",
+                    "reduce_zero_label",
+                    "mean",
+                    "std",
+                    "in_chans",
+                    "num_classes",
+                    "img_size",
+                    "batch_size",
+                    "eval_batch_size",
+                    "workers",
+                    "prefetch",
+                    "on_bad_image"});
+  Ade20kOptions o;
+  o.train = train;
+  o.image_dir = split_path(data, train, "images");
+  o.annotation_dir = split_path(data, train, "annotations");
+  const auto scale = data.get_int_list("img_scale");
+  const auto ratio = data.get_float_list("ratio_range");
+  const auto crop = data.get_int_list("crop_size");
+  if (scale.size() != 2 || ratio.size() != 2 || crop.size() != 2)
+    throw ConfigError(data.path() +
+                      ": img_scale [long, short], ratio_range [min, max] and crop_size [h, w] "
+                      "take two values each");
+  o.scale_long = static_cast<int>(std::max(scale[0], scale[1]));
+  o.scale_short = static_cast<int>(std::min(scale[0], scale[1]));
+  o.ratio_min = ratio[0];
+  o.ratio_max = ratio[1];
+  o.crop_h = static_cast<int>(crop[0]);
+  o.crop_w = static_cast<int>(crop[1]);
+  o.cat_max_ratio = data.get_float("cat_max_ratio", 0.75);
+  o.flip = data.get_float("flip", 0.5);
+  o.photometric = data.get_bool("photometric", true);
+  o.reduce_zero_label = data.get_bool("reduce_zero_label", true);
+  read_normalisation(data, o.mean, o.std);
+  return std::make_shared<Ade20kSource>(o);
+}
+
 }  // namespace
 
 std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool train, uint64_t seed) {
-  const bool sr = data.get_string("format") == "sr_pairs";
-  if (!sr) validate_data_config(data);
+  const std::string format = data.get_string("format");
+  const bool sr = format == "sr_pairs", coco = format == "coco", ade = format == "ade20k";
+  if (!sr && !coco && !ade) validate_data_config(data);
   LoaderOptions options;
   options.batch_size = data.get_int(train ? "batch_size" : "eval_batch_size");
   options.shuffle = train;
@@ -47,6 +164,8 @@ std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool tra
                       "'");
   options.skip_bad_samples = on_bad == "skip";
   if (sr) return std::make_unique<DataLoader>(make_sr_source(data, train), options);
+  if (coco) return std::make_unique<DataLoader>(make_coco_source(data, train), options);
+  if (ade) return std::make_unique<DataLoader>(make_ade20k_source(data, train), options);
   auto pipeline = std::make_shared<SamplePipeline>(train ? SamplePipeline::train(data)
                                                          : SamplePipeline::eval(data));
   return std::make_unique<DataLoader>(make_dataset(data, train), std::move(pipeline), options);

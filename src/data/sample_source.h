@@ -18,7 +18,10 @@ namespace vitrine::data {
 struct Sample {
   at::Tensor image;   // [C, H, W] float
   int64_t label = 0;  // classification
-  at::Tensor target;  // [C, H', W'] float (super-resolution), undefined otherwise
+  at::Tensor target;  // [C, H', W'] float (super-resolution), [G, 5] boxes and labels
+                      // (detection), [1, H, W] label map (segmentation); else undefined
+  at::Tensor meta;    // [K] float64 per-sample facts a task needs back (image id, sizes,
+                      // scale factors), undefined when the source has none
 };
 
 class SampleSource {
@@ -31,6 +34,10 @@ class SampleSource {
   virtual Sample load(int64_t index, Rng& rng) const = 0;
   virtual std::vector<std::string> classes() const { return {}; }
   virtual std::string describe() const = 0;
+  // Samples of different sizes are batched by padding (images with 0 at the bottom and right,
+  // targets with `target_pad_value`) instead of being an error: detection and segmentation.
+  virtual bool pads_batches() const { return false; }
+  virtual double target_pad_value() const { return 0.0; }
 };
 using SampleSourcePtr = std::shared_ptr<const SampleSource>;
 

@@ -40,4 +40,21 @@ at::Tensor sigmoid_focal_loss(const at::Tensor& logits, const at::Tensor& target
   return (at::binary_cross_entropy_with_logits(x, t, {}, {}, at::Reduction::None) * weight).sum();
 }
 
+at::Tensor paired_giou(const at::Tensor& a, const at::Tensor& b) {
+  const double eps = 1e-6;
+  auto area = [](const at::Tensor& x) {
+    return (x.select(1, 2) - x.select(1, 0)) * (x.select(1, 3) - x.select(1, 1));
+  };
+  const at::Tensor lt = at::max(a.narrow(1, 0, 2), b.narrow(1, 0, 2));
+  const at::Tensor rb = at::min(a.narrow(1, 2, 2), b.narrow(1, 2, 2));
+  const at::Tensor wh = (rb - lt).clamp_min(0);
+  const at::Tensor inter = wh.select(1, 0) * wh.select(1, 1);
+  const at::Tensor uni = (area(a) + area(b) - inter).clamp_min(eps);
+  const at::Tensor elt = at::min(a.narrow(1, 0, 2), b.narrow(1, 0, 2));
+  const at::Tensor erb = at::max(a.narrow(1, 2, 2), b.narrow(1, 2, 2));
+  const at::Tensor ewh = (erb - elt).clamp_min(0);
+  const at::Tensor enclose = (ewh.select(1, 0) * ewh.select(1, 1)).clamp_min(eps);
+  return inter / uni - (enclose - uni) / enclose;
+}
+
 }  // namespace vitrine::detection

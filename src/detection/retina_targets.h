@@ -27,6 +27,10 @@ struct AssignerOptions {
 at::Tensor assign_max_iou(const at::Tensor& anchors, const at::Tensor& gt_boxes,
                           const AssignerOptions& options = {});
 
+// Generalised IoU of matching rows of a and b [N, 4] (x1 y1 x2 y2) -> [N]: IoU minus the
+// fraction of the smallest enclosing box that the union leaves empty (mmdet's eps 1e-6).
+at::Tensor paired_giou(const at::Tensor& a, const at::Tensor& b);
+
 // logits [N, C], targets [N, C] in {0, 1} -> the summed loss (a scalar).
 at::Tensor sigmoid_focal_loss(const at::Tensor& logits, const at::Tensor& targets,
                               double alpha = 0.25, double gamma = 2.0);

@@ -22,7 +22,11 @@ at::Tensor flatten_levels(const std::vector<at::Tensor>& levels, int64_t k) {
 RetinaLoss retina_loss(const RetinaOutputs& outputs, const at::Tensor& anchors,
                        const std::vector<at::Tensor>& gt_boxes,
                        const std::vector<at::Tensor>& gt_labels, int64_t num_classes,
-                       const AssignerOptions& assigner) {
+                       const AssignerOptions& assigner, const std::vector<at::Tensor>& valid,
+                       const BoxLossOptions& box_loss) {
+  TORCH_CHECK(box_loss.type == "l1" || box_loss.type == "smooth_l1" || box_loss.type == "giou",
+              "RetinaNet: box loss must be l1, smooth_l1 or giou, got '", box_loss.type, "'");
+  TORCH_CHECK(box_loss.beta > 0, "RetinaNet: smooth L1 needs beta > 0");
   const at::Tensor cls = flatten_levels(outputs.cls, num_classes);  // [B, N, C]
   const at::Tensor reg = flatten_levels(outputs.reg, 4);            // [B, N, 4]
   const int64_t batch = cls.size(0);
@@ -37,21 +41,38 @@ RetinaLoss retina_loss(const RetinaOutputs& outputs, const at::Tensor& anchors,
   const at::Tensor anchors_d = anchors.to(cls.device(), at::kFloat);
   for (int64_t b = 0; b < batch; ++b) {
     const at::Tensor boxes = gt_boxes[b].to(anchors_d.options());
-    const at::Tensor assigned =
-        assign_max_iou(anchors_d.cpu(), boxes.cpu(), assigner).to(cls.device());
-    const at::Tensor valid = assigned >= 0, positive = assigned > 0;
+    at::Tensor assigned = assign_max_iou(anchors_d.cpu(), boxes.cpu(), assigner);
+    if (!valid.empty()) {
+      TORCH_CHECK(valid[b].numel() == anchors.size(0), "RetinaNet: valid flags for ",
+                  valid[b].numel(), " anchors, expected ", anchors.size(0));
+      assigned.masked_fill_(valid[b].cpu().logical_not(), -1);
+    }
+    assigned = assigned.to(cls.device());
+    const at::Tensor counted = assigned >= 0, positive = assigned > 0;
     at::Tensor targets = at::zeros({anchors.size(0), num_classes}, cls.options().dtype(at::kFloat));
     if (positive.any().item<bool>()) {
       const at::Tensor pos_idx = at::nonzero(positive).squeeze(1);
       const at::Tensor gt_idx = assigned.index_select(0, pos_idx) - 1;
       const at::Tensor labels = gt_labels[b].to(cls.device(), at::kLong).index_select(0, gt_idx);
       targets.index_put_({pos_idx, labels}, 1.0);
-      const at::Tensor deltas =
-          encode_boxes(anchors_d.index_select(0, pos_idx), boxes.index_select(0, gt_idx));
-      reg_sum = reg_sum + (reg[b].index_select(0, pos_idx).to(at::kFloat) - deltas).abs().sum();
+      const at::Tensor pos_anchors = anchors_d.index_select(0, pos_idx);
+      const at::Tensor pos_gt = boxes.index_select(0, gt_idx);
+      const at::Tensor pred = reg[b].index_select(0, pos_idx).to(at::kFloat);
+      at::Tensor box_term;
+      if (box_loss.type == "giou") {
+        box_term = (1 - paired_giou(decode_boxes(pos_anchors, pred), pos_gt)).sum();
+      } else {
+        const at::Tensor diff = (pred - encode_boxes(pos_anchors, pos_gt)).abs();
+        box_term = box_loss.type == "l1"
+                       ? diff.sum()
+                       : at::where(diff < box_loss.beta, 0.5 * diff * diff / box_loss.beta,
+                                   diff - 0.5 * box_loss.beta)
+                             .sum();
+      }
+      reg_sum = reg_sum + box_loss.weight * box_term;
       num_pos += pos_idx.size(0);
     }
-    const at::Tensor keep = at::nonzero(valid).squeeze(1);
+    const at::Tensor keep = at::nonzero(counted).squeeze(1);
     cls_sum =
         cls_sum + sigmoid_focal_loss(cls[b].index_select(0, keep), targets.index_select(0, keep));
   }

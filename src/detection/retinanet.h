@@ -11,6 +11,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -19,16 +20,29 @@
 
 namespace vitrine::detection {
 
+// The box regression loss on positive anchors: mmdet's RetinaNet default L1 on the encoded
+// deltas; smooth L1 (Detectron's beta 0.11); or GIoU (1 - GIoU of the decoded box and the
+// ground truth, mmdet's reg_decoded_bbox form). Scaled by `weight`.
+struct BoxLossOptions {
+  std::string type = "l1";  // l1 | smooth_l1 | giou
+  double beta = 0.11;
+  double weight = 1.0;
+};
+
 struct RetinaLoss {
   at::Tensor cls, reg;  // scalars, already divided by the positives
   int64_t num_pos = 0;
 };
 
-// gt_boxes[b] [G, 4] (x1, y1, x2, y2), gt_labels[b] [G] in [0, num_classes).
+// gt_boxes[b] [G, 4] (x1, y1, x2, y2), gt_labels[b] [G] in [0, num_classes). valid[b] [N]
+// bool (optional): anchors outside image b's own padded extent (mmdet's valid_flags, for
+// images padded further to the batch's largest) are neither positive nor negative.
 RetinaLoss retina_loss(const RetinaOutputs& outputs, const at::Tensor& anchors,
                        const std::vector<at::Tensor>& gt_boxes,
                        const std::vector<at::Tensor>& gt_labels, int64_t num_classes,
-                       const AssignerOptions& assigner = {});
+                       const AssignerOptions& assigner = {},
+                       const std::vector<at::Tensor>& valid = {},
+                       const BoxLossOptions& box_loss = {});
 
 struct RetinaTestOptions {
   double score_thr = 0.05;

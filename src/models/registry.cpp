@@ -9,10 +9,12 @@
 #include "models/backbones/agent_swin.h"
 #include "models/backbones/byobnet.h"
 #include "models/backbones/duoformer.h"
-#include "models/sr/catanet.h"
 #include "models/backbones/nat.h"
 #include "models/backbones/resnet.h"
 #include "models/checkpoint/state_dict.h"
+#include "models/detectors/retinanet_detector.h"
+#include "models/segmentors/encoder_decoder.h"
+#include "models/sr/catanet.h"
 
 namespace vitrine::models {
 
@@ -28,6 +30,8 @@ static ModelRegistry make_builtin() {
   register_resnet_family(registry);
   register_duoformer_family(registry);
   register_catanet_family(registry);
+  register_detectors(registry);
+  register_segmentors(registry);
   return registry;
 }
 
@@ -70,6 +74,22 @@ int64_t count_parameters(const torch::nn::Module& module) {
   int64_t total = 0;
   for (const auto& p : module.parameters()) total += p.numel();
   return total;
+}
+
+ModelPtr create_backbone(const config::ConfigView& model, config::Node fallback) {
+  config::Node node = model.has("backbone") ? model.child("backbone").node() : std::move(fallback);
+  node.set("num_classes", config::Node(int64_t{0}));
+  if (model.has("in_chans") && !node.find("in_chans"))
+    node.set("in_chans", config::Node(model.get_int("in_chans")));
+  return ModelRegistry::builtin().create(config::ConfigView(node, model.path() + ".backbone"));
+}
+
+std::vector<int64_t> four_level_channels(const Model& backbone, const std::string& who) {
+  std::vector<int64_t> channels = backbone.feature_channels();
+  if (channels.size() != 4)
+    throw ConfigError(who + ": the backbone must give a four-level pyramid (strides 4..32), " +
+                      "this one gives " + std::to_string(channels.size()) + " levels");
+  return channels;
 }
 
 }  // namespace vitrine::models

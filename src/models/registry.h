@@ -80,6 +80,14 @@ class ModelRegistry {
 
 int64_t count_parameters(const torch::nn::Module& module);
 
+// The backbone of a detector or segmentor: the model node's `backbone` child (or `fallback`
+// when it has none), built from the registry without its classifier (num_classes 0) and with
+// the model's in_chans unless the backbone sets its own. Its `pretrained` file loads as usual.
+ModelPtr create_backbone(const config::ConfigView& model, config::Node fallback);
+// The channels of a backbone's four pyramid levels (strides 4..32); ConfigError naming `who`
+// for a backbone with another number of levels.
+std::vector<int64_t> four_level_channels(const Model& backbone, const std::string& who);
+
 // Registers a model built for one image size (its position biases or embeddings have the
 // token grid's size): `create` applies `overrides` to `config`, and FLOPs at another size are
 // counted by building the model at that size. Config needs img_size, in_chans, num_classes.

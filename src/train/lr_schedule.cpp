@@ -13,7 +13,7 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
     : base_lr_(base_lr), updates_per_epoch_(std::max<int64_t>(1, updates_per_epoch)) {
   sched.expect_keys({"name", "warmup_epochs", "warmup_lr", "min_lr", "cooldown_epochs",
                      "decay_epochs", "decay_milestones", "decay_rate", "step_on", "pct_start",
-                     "div_factor", "final_div_factor"});
+                     "div_factor", "final_div_factor", "power"});
   const std::string name = sched.get_string("name");
   if (name == "cosine")
     kind_ = Kind::kCosine;
@@ -25,10 +25,12 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
     kind_ = Kind::kConstant;
   else if (name == "onecycle")
     kind_ = Kind::kOneCycle;
+  else if (name == "poly")
+    kind_ = Kind::kPoly;
   else
     throw ConfigError(sched.path() +
-                      ".name must be cosine, step, multistep, constant or onecycle, got '" + name +
-                      "'");
+                      ".name must be cosine, step, multistep, constant, onecycle or poly, got '" +
+                      name + "'");
   const std::string step_on = sched.get_string("step_on", "epoch");
   if (step_on != "epoch" && step_on != "update")
     throw ConfigError(sched.path() + ".step_on must be 'epoch' or 'update', got '" + step_on + "'");
@@ -39,6 +41,8 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
   warmup_lr_ = sched.get_float("warmup_lr", 0);
   min_lr_ = sched.get_float("min_lr", 0);
   decay_rate_ = sched.get_float("decay_rate", 0.1);
+  power_ = sched.get_float("power", 1.0);
+  if (!(power_ > 0)) throw ConfigError(sched.path() + ".power must be positive");
   const int64_t cooldown = sched.get_int("cooldown_epochs", 0);
   if (cooldown < 0 || warmup_t_ < 0) throw ConfigError(sched.path() + ": negative epochs");
   t_initial_ = static_cast<double>(epochs) * scale;
@@ -89,6 +93,10 @@ double LrSchedule::lr_at_time(double t) const {
       return base_lr_ * std::pow(decay_rate_, static_cast<double>(passed));
     }
     case Kind::kConstant: return base_lr_;
+    case Kind::kPoly:
+      // mmcv's PolyLrUpdater: (base - min) (1 - t / T)^power + min.
+      if (t >= t_initial_) return min_lr_;
+      return (base_lr_ - min_lr_) * std::pow(1.0 - t / t_initial_, power_) + min_lr_;
     case Kind::kOneCycle: break;  // handled above
   }
   return base_lr_;
@@ -100,7 +108,7 @@ double LrSchedule::lr_at(int64_t epoch, int64_t update) const {
 }
 
 std::string LrSchedule::describe() const {
-  const char* names[] = {"cosine", "step", "multistep", "constant", "onecycle"};
+  const char* names[] = {"cosine", "step", "multistep", "constant", "onecycle", "poly"};
   char text[160];
   std::snprintf(text, sizeof(text), "%s schedule (warmup %g %s from %g, min %g, per %s)",
                 names[static_cast<int>(kind_)], warmup_t_, per_update_ ? "updates" : "epochs",

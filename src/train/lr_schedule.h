@@ -17,7 +17,7 @@ namespace vitrine::train {
 
 class LrSchedule {
  public:
-  enum class Kind { kCosine, kStep, kMultiStep, kConstant, kOneCycle };
+  enum class Kind { kCosine, kStep, kMultiStep, kConstant, kOneCycle, kPoly };
 
   // From the `sched` node; `epochs` is trainer.epochs, `updates_per_epoch` the optimizer
   // steps in one epoch.
@@ -37,7 +37,7 @@ class LrSchedule {
 
  private:
   Kind kind_ = Kind::kCosine;
-  double base_lr_, warmup_lr_ = 0, min_lr_ = 0, decay_rate_ = 0.1;
+  double base_lr_, warmup_lr_ = 0, min_lr_ = 0, decay_rate_ = 0.1, power_ = 1.0;
   double warmup_t_ = 0, t_initial_ = 0;
   std::vector<double> decay_t_;  // step: one period; multistep: milestones
   double pct_start_ = 0.3, div_factor_ = 25, final_div_factor_ = 1e4;  // onecycle

@@ -11,16 +11,18 @@
 namespace vitrine::train {
 
 std::vector<ParamGroup> weight_decay_groups(const torch::nn::Module& model, double weight_decay,
-                                            const std::vector<std::string>& no_decay_keywords) {
+                                            const std::vector<std::string>& no_decay_keywords,
+                                            bool decay_all) {
   ParamGroup decay{"decay", weight_decay, {}, {}};
   ParamGroup no_decay{"no_decay", 0.0, {}, {}};
   for (const auto& item : model.named_parameters(true)) {
     if (!item.value().requires_grad()) continue;
     const std::string& name = item.key();
-    bool excluded = item.value().dim() <= 1 ||
-                    (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0);
+    bool excluded =
+        !decay_all && (item.value().dim() <= 1 ||
+                       (name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0));
     for (const auto& keyword : no_decay_keywords)
-      if (name.find(keyword) != std::string::npos) excluded = true;
+      if (!decay_all && name.find(keyword) != std::string::npos) excluded = true;
     ParamGroup& group = excluded ? no_decay : decay;
     group.names.push_back(name);
     group.params.push_back(item.value());
@@ -242,7 +244,7 @@ std::unique_ptr<Optimizer> make_optimizer(const config::ConfigView& optim,
                                           int64_t global_batch) {
   optim.expect_keys({"name", "lr", "weight_decay", "betas", "eps", "momentum", "nesterov",
                      "dampening", "lr_base_batch", "lr_base_scale", "no_weight_decay",
-                     "max_grad_norm", "trust_clip", "always_adapt"});
+                     "max_grad_norm", "trust_clip", "always_adapt", "decay_all"});
   const std::string name = optim.get_string("name");
   const double lr = scaled_lr(optim, global_batch);
   const double wd = optim.get_float("weight_decay", 0.0);
@@ -250,7 +252,9 @@ std::unique_ptr<Optimizer> make_optimizer(const config::ConfigView& optim,
   if (optim.has("no_weight_decay"))
     for (const auto& item : optim.node().find("no_weight_decay")->as_list())
       keywords.push_back(item.as_string());
-  auto groups = weight_decay_groups(model, wd, keywords);
+  // decay_all: every parameter decays, norms and biases included (torch's and mmdetection's
+  // default); otherwise timm's rule leaves 1-D parameters, biases and the keywords out.
+  auto groups = weight_decay_groups(model, wd, keywords, optim.get_bool("decay_all", false));
   auto betas = [&]() -> std::pair<double, double> {
     if (!optim.has("betas")) return {0.9, 0.999};
     const auto b = optim.get_float_list("betas");

@@ -25,7 +25,8 @@ struct ParamGroup {
 // timm's param_groups_weight_decay: no decay for 1-D parameters (norm weights, biases) and
 // names containing a keyword (rpb, relative_position_bias_table, pos_embed, ...).
 std::vector<ParamGroup> weight_decay_groups(const torch::nn::Module& model, double weight_decay,
-                                            const std::vector<std::string>& no_decay_keywords);
+                                            const std::vector<std::string>& no_decay_keywords,
+                                            bool decay_all = false);
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 

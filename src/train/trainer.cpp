@@ -27,12 +27,14 @@
 #include "train/batch_split.h"
 #include "train/checkpoint.h"
 #include "train/classification_task.h"
-#include "train/sr_task.h"
+#include "train/detection_task.h"
 #include "train/ema.h"
 #include "train/grad_scaler.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
+#include "train/segmentation_task.h"
+#include "train/sr_task.h"
 
 namespace vitrine::train {
 namespace fs = std::filesystem;
@@ -231,21 +233,36 @@ void Trainer::State::build() {
   const std::string task_name = task_view.get_string("name");
   if (task_name == "classification") {
     const int64_t num_classes = data_view.get_int("num_classes");
-    task =
-        std::make_unique<ClassificationTask>(task_view, data_view.child("augment"), num_classes);
+    task = std::make_unique<ClassificationTask>(task_view, data_view.child("augment"), num_classes);
     if (static_cast<const ClassificationTask&>(*task).mixup().enabled() &&
         data_view.get_int("batch_size") % 2 != 0)
       throw ConfigError("mixup/cutmix need an even data.batch_size, got " +
                         std::to_string(data_view.get_int("batch_size")));
   } else if (task_name == "super_resolution") {
     if (data_view.get_string("format") != "sr_pairs")
-      throw ConfigError("task super_resolution needs paired SR data (data.format: sr_pairs), got "
-                        "data.format '" + data_view.get_string("format") + "'");
+      throw ConfigError(
+          "task super_resolution needs paired SR data (data.format: sr_pairs), got "
+          "data.format '" +
+          data_view.get_string("format") + "'");
     task = std::make_unique<SrTask>(task_view, data_view.get_int("scale"));
+  } else if (task_name == "detection") {
+    if (data_view.get_string("format") != "coco")
+      throw ConfigError(
+          "task detection needs COCO-format data (data.format: coco), got "
+          "data.format '" +
+          data_view.get_string("format") + "'");
+    task = std::make_unique<DetectionTask>(task_view, data_view.get_int("num_classes"));
+  } else if (task_name == "segmentation") {
+    if (data_view.get_string("format") != "ade20k")
+      throw ConfigError(
+          "task segmentation needs label maps (data.format: ade20k), got "
+          "data.format '" +
+          data_view.get_string("format") + "'");
+    task = std::make_unique<SegmentationTask>(task_view, data_view.get_int("num_classes"));
   } else {
     throw ConfigError("task.name '" + task_name +
                       "' is not available yet (this build trains: classification, "
-                      "super_resolution)");
+                      "super_resolution, detection, segmentation)");
   }
 
   // Model (+ EMA copy).
@@ -255,8 +272,8 @@ void Trainer::State::build() {
   if (batch_split && model->updates_state_in_forward()) {
     // The default trainer splits batches over the cores; such a model cannot be split, so it
     // runs whole batches (with every core) instead.
-    std::cerr << "warning: trainer.batch_split=" << batch_split->parts() << " ignored: "
-              << model_view.get_string("name")
+    std::cerr << "warning: trainer.batch_split=" << batch_split->parts()
+              << " ignored: " << model_view.get_string("name")
               << " updates its state from each training batch inside forward (token centres), "
                  "so its batches cannot be split across threads; running whole batches"
               << std::endl;
@@ -379,6 +396,7 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
     on_device.images = batch.images.to(device);
     on_device.labels = batch.labels.to(device);
     if (batch.targets.defined()) on_device.targets = batch.targets.to(device);
+    if (batch.meta.defined()) on_device.meta = batch.meta;
     on_device.index = batch.index;
     data::Rng mix_rng(data::mix_seed(data::mix_seed(seed ^ 0x6d69787570ULL, epoch), b));
     const TrainingBatch prepared = task->prepare_training_batch(on_device, mix_rng);

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "core/error.h"
 #include "core/init.h"
 #include "models/backbones/nat_complexity.h"
 
@@ -64,8 +65,17 @@ NAT::NAT(NATConfig config) : config_(std::move(config)) {
     levels_.emplace_back(std::move(layers), std::move(down));
     stages->push_back(levels_.back());
   }
-  norm_ =
-      register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({num_features()})));
+  if (c.out_norms) {
+    if (c.num_classes > 0)
+      throw ConfigError("NAT: out_norms (the dense-prediction backbone) needs num_classes 0");
+    for (size_t i = 0; i < c.depths.size(); ++i)
+      out_norms_.push_back(
+          register_module("norm" + std::to_string(i),
+                          torch::nn::LayerNorm(torch::nn::LayerNormOptions({c.embed_dim << i}))));
+  } else {
+    norm_ = register_module("norm",
+                            torch::nn::LayerNorm(torch::nn::LayerNormOptions({num_features()})));
+  }
   if (c.num_classes > 0)
     head_ = register_module("head", torch::nn::Linear(num_features(), c.num_classes));
   init_weights();
@@ -99,7 +109,7 @@ at::Tensor NAT::run_levels(const at::Tensor& images, std::vector<at::Tensor>* le
 }
 
 at::Tensor NAT::head_from_tokens(const at::Tensor& tokens) {
-  at::Tensor pooled = norm_(tokens).mean({1, 2});
+  at::Tensor pooled = (norm_ ? norm_(tokens) : out_norms_.back()(tokens)).mean({1, 2});
   return head_ ? head_(pooled) : pooled;
 }
 
@@ -110,7 +120,10 @@ at::Tensor NAT::forward(const at::Tensor& images) {
 std::vector<at::Tensor> NAT::forward_features(const at::Tensor& images) {
   std::vector<at::Tensor> levels;
   run_levels(images, &levels);
-  for (at::Tensor& level : levels) level = level.permute({0, 3, 1, 2});
+  for (size_t i = 0; i < levels.size(); ++i) {
+    if (!out_norms_.empty()) levels[i] = out_norms_[i](levels[i]);
+    levels[i] = levels[i].permute({0, 3, 1, 2});
+  }
   return levels;
 }
 

@@ -58,8 +58,9 @@ class NAT : public Model {
   std::shared_ptr<Stem> patch_embed_;
   Dropout pos_drop_{nullptr};
   std::vector<NATLevel> levels_;
-  torch::nn::LayerNorm norm_{nullptr};
-  torch::nn::Linear head_{nullptr};  // null when num_classes == 0
+  torch::nn::LayerNorm norm_{nullptr};  // null with out_norms
+  torch::nn::Linear head_{nullptr};     // null when num_classes == 0
+  std::vector<torch::nn::LayerNorm> out_norms_;
 };
 
 // Registers nat_*, dinat_*, dinat_s_* and dinat_nano.

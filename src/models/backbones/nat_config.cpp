@@ -58,7 +58,8 @@ std::vector<std::vector<int64_t>> dinat_dilations(const std::vector<int64_t>& de
 NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
   view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
                     "drop_path_rate", "drop_rate", "attn_drop_rate", "kernel_size", "dilations",
-                    "layer_scale", "embed_dim", "depths", "num_heads", "mlp_ratio", "stem_stride"});
+                    "layer_scale", "embed_dim", "depths", "num_heads", "mlp_ratio", "stem_stride",
+                    "out_norms"});
   // Architecture keys (timm's create_model kwargs): a changed depth list needs dilations to
   // match, which validate() reports.
   c.embed_dim = view.get_int("embed_dim", c.embed_dim);
@@ -72,6 +73,7 @@ NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
   c.drop_rate = view.get_float("drop_rate", c.drop_rate);
   c.attn_drop_rate = view.get_float("attn_drop_rate", c.attn_drop_rate);
   c.layer_scale = view.get_float("layer_scale", c.layer_scale);
+  c.out_norms = view.get_bool("out_norms", c.out_norms);
   c.kernel_size = view.get_int("kernel_size", c.kernel_size);
   if (view.has("dilations")) {
     const config::Node& node = *view.node().find("dilations");

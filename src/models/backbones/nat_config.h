@@ -30,6 +30,10 @@ struct NATConfig {
   double layer_scale = 0;  // 0: no layer scale
   int64_t in_chans = 3;
   int64_t num_classes = 1000;  // 0: no classifier (features only)
+  // The dense-prediction backbone of the official detection/segmentation code: a LayerNorm
+  // per pyramid level (norm0..norm3) applied to forward_features' outputs, and neither the
+  // final `norm` nor a classifier (needs num_classes 0).
+  bool out_norms = false;
   bool qkv_bias = true;
   double qk_scale = 0;  // 0: head_dim^-0.5
   double drop_rate = 0, attn_drop_rate = 0;

@@ -85,14 +85,16 @@ class ResNetBlock : public torch::nn::Module {
 ResNet::ResNet(ResNetConfig c) : config_(std::move(c)) {
   if (config_.layers.size() != 4)
     throw ConfigError("ResNet: layers needs 4 entries (blocks per stage)");
+  if (config_.base_width < 1) throw ConfigError("ResNet: base_width must be positive");
+  const int64_t base = config_.base_width;
   conv1_ = register_module(
       "conv1",
       torch::nn::Conv2d(
-          torch::nn::Conv2dOptions(config_.in_chans, 64, 7).stride(2).padding(3).bias(false)));
-  bn1_ = register_module("bn1", norm(64));
-  int64_t in = 64;
+          torch::nn::Conv2dOptions(config_.in_chans, base, 7).stride(2).padding(3).bias(false)));
+  bn1_ = register_module("bn1", norm(base));
+  int64_t in = base;
   for (size_t s = 0; s < 4; ++s) {
-    const int64_t width = 64 << s;
+    const int64_t width = base << s;
     auto layer = register_module("layer" + std::to_string(s + 1), torch::nn::ModuleList());
     std::vector<std::shared_ptr<ResNetBlock>> blocks;
     for (int64_t b = 0; b < config_.layers[s]; ++b) {
@@ -150,7 +152,8 @@ at::Tensor ResNet::forward(const at::Tensor& images) {
 
 std::vector<int64_t> ResNet::feature_channels() const {
   const int64_t e = config_.bottleneck ? 4 : 1;
-  return {64 * e, 128 * e, 256 * e, 512 * e};
+  const int64_t b = config_.base_width;
+  return {b * e, 2 * b * e, 4 * b * e, 8 * b * e};
 }
 
 double ResNet::flops(int64_t img_size) const {
@@ -172,11 +175,12 @@ void add(ModelRegistry& registry, const char* name, ResNetConfig c, PaperNumbers
   e.paper = paper;
   e.create = [c](const config::ConfigView& view) -> ModelPtr {
     view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                      "zero_init_residual"});
+                      "zero_init_residual", "base_width"});
     ResNetConfig o = c;
     o.num_classes = view.get_int("num_classes", o.num_classes);
     o.in_chans = view.get_int("in_chans", o.in_chans);
     o.zero_init_residual = view.get_bool("zero_init_residual", o.zero_init_residual);
+    o.base_width = view.get_int("base_width", o.base_width);
     return std::make_shared<ResNet>(o);
   };
   e.count_flops = [c](int64_t img_size) { return ResNet(c).flops(img_size); };

@@ -23,6 +23,9 @@ struct ResNetConfig {
   int64_t in_chans = 3;
   int64_t num_classes = 1000;
   bool zero_init_residual = false;  // torchvision's option: last BN of each block at 0
+  // Stem and first-stage width (stage s has base_width * 2^s): 64 is torchvision's; smaller
+  // values give the narrow ResNets the detection/segmentation fixtures train from scratch.
+  int64_t base_width = 64;
 };
 
 class ResNetBlock;

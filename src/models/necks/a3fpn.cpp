@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
+#include <torch/nn/modules/container/modulelist.h>
 
 #include <string>
 
@@ -19,6 +20,12 @@ A3FPNOptions A3FPNOptions::lite() {
   o.dcn_groups = {16, 16, 16, 16};
   o.offset_scale = 1.0;
   return o;
+}
+
+A3FPNOptions A3FPNOptions::preset(const std::string& name) {
+  if (name == "a3fpn") return A3FPNOptions{};
+  if (name == "a3fpn_lite") return lite();
+  throw ConfigError("A3-FPN: unknown setting '" + name + "' (a3fpn or a3fpn_lite)");
 }
 
 A3FusionImpl::A3FusionImpl(int64_t channels, int64_t inputs, int64_t compress, int64_t num_blocks,
@@ -129,6 +136,16 @@ A3FPNImpl::A3FPNImpl(A3FPNOptions o) : options_(std::move(o)) {
   for (size_t i = 0; i < 4; ++i)
     output_convs_.push_back(register_module("conv" + std::to_string(i) + std::to_string(i),
                                             A3Conv(reduced[i], opt.out_channels, 3)));
+  if (opt.extra_levels < 0) throw ConfigError("A3-FPN: extra_levels must be >= 0");
+  if (opt.extra_levels > 0) {
+    auto extras = register_module("extra_convs", torch::nn::ModuleList());
+    for (int64_t i = 0; i < opt.extra_levels; ++i) {
+      torch::nn::Conv2d conv(
+          torch::nn::Conv2dOptions(opt.out_channels, opt.out_channels, 3).stride(2).padding(1));
+      extras->push_back(conv);
+      extra_convs_.push_back(conv);
+    }
+  }
 }
 
 at::Tensor A3FPNImpl::run_level(Level& level, const std::vector<at::Tensor>& x) {
@@ -164,6 +181,8 @@ std::vector<at::Tensor> A3FPNImpl::forward(const std::vector<at::Tensor>& inputs
   std::vector<at::Tensor> out;
   for (size_t j = 0; j < 4; ++j)
     out.push_back(output_convs_[j]->forward(run_level(*stage4_[j], s4)));
+  for (size_t i = 0; i < extra_convs_.size(); ++i)
+    out.push_back(extra_convs_[i]->forward(i == 0 ? out.back() : at::relu(out.back())));
   return out;
 }
 

@@ -8,6 +8,7 @@
 #include <torch/nn/module.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "models/necks/a3fpn_blocks.h"
@@ -27,9 +28,14 @@ struct A3FPNOptions {
   std::vector<int64_t> dcn_groups{16, 16, 16, 32};
   double offset_scale = 2.0;
   bool dcn_output_bias = true;
+  // Levels added above P5 (mmdetection's form): P6 = 3x3 stride-2 conv (with bias) on the P5
+  // output, each further level the same on ReLU of the one before. Named extra_convs.i.
+  int64_t extra_levels = 0;
   // The paper's Lite setting: squeeze [1, 2, 4, 8], resampling in stage 3 only, expansion 2,
   // 16 everywhere.
   static A3FPNOptions lite();
+  // "a3fpn" (the R50 setting above) or "a3fpn_lite"; ConfigError otherwise.
+  static A3FPNOptions preset(const std::string& name);
 };
 
 // `Fusion` over n inputs of `channels` (the level's own input last).
@@ -50,7 +56,7 @@ TORCH_MODULE(A3Fusion);
 class A3FPNImpl : public torch::nn::Module {
  public:
   explicit A3FPNImpl(A3FPNOptions options);
-  // Four maps (strides 4..32, finest first) -> four maps of out_channels.
+  // Four maps (strides 4..32, finest first) -> 4 + extra_levels maps of out_channels.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs);
   const A3FPNOptions& options() const { return options_; }
 
@@ -60,6 +66,7 @@ class A3FPNImpl : public torch::nn::Module {
 
   A3FPNOptions options_;
   std::vector<A3Conv> squeeze_convs_, output_convs_;
+  std::vector<torch::nn::Conv2d> extra_convs_;
   std::vector<std::shared_ptr<Level>> stage2_, stage3_, stage4_;
 };
 TORCH_MODULE(A3FPN);

@@ -1,0 +1,236 @@
+#include "models/detectors/retinanet_detector.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/nn/modules/batchnorm.h>
+
+#include "core/error.h"
+
+namespace vitrine::models {
+namespace {
+
+constexpr int64_t kLevels = 5;  // P3..P7
+
+// Multiply-adds of a k x k conv from `in` to `out` channels over an h x w output.
+double conv_macs(int64_t in, int64_t out, int64_t k, int64_t h, int64_t w) {
+  return static_cast<double>(in) * out * k * k * h * w;
+}
+
+}  // namespace
+
+RetinaNetDetector::RetinaNetDetector(ModelPtr backbone, RetinaNetOptions o)
+    : options_(std::move(o)), backbone_(std::move(backbone)) {
+  if (options_.num_classes < 1) throw ConfigError("RetinaNet: num_classes must be positive");
+  if (options_.anchors.strides.size() != static_cast<size_t>(kLevels))
+    throw ConfigError("RetinaNet: the anchor generator needs one stride per level P3..P7");
+  register_module("backbone", backbone_);
+  if (options_.frozen_stages >= 0) {
+    // ResNet's names: the stem (conv1, bn1) and layer1..layer4.
+    std::vector<std::string> names{"conv1", "bn1"};
+    for (int64_t s = 1; s <= options_.frozen_stages; ++s)
+      names.push_back("layer" + std::to_string(s));
+    const auto children = backbone_->named_children();
+    for (const std::string& name : names) {
+      if (!children.contains(name))
+        throw ConfigError(
+            "RetinaNet: frozen_stages needs a ResNet-style backbone (conv1, bn1, "
+            "layer1..4); this backbone has no '" +
+            name + "'");
+      frozen_modules_.push_back(children[name]);
+      for (auto& p : children[name]->parameters()) p.requires_grad_(false);
+    }
+  }
+  const std::vector<int64_t> channels = four_level_channels(*backbone_, "RetinaNet");
+  if (options_.neck == "fpn") {
+    FPNOptions f;
+    f.in_channels = channels;
+    f.out_channels = options_.neck_channels;
+    f.num_outs = kLevels;
+    f.start_level = 1;
+    f.add_extra_convs = "on_input";
+    fpn_ = register_module("neck", FPN(f));
+  } else if (options_.neck == "a3fpn" || options_.neck == "a3fpn_lite") {
+    A3FPNOptions a = A3FPNOptions::preset(options_.neck);
+    a.in_channels = channels;
+    a.out_channels = options_.neck_channels;
+    a.extra_levels = 2;
+    a3fpn_ = register_module("neck", A3FPN(a));
+  } else {
+    throw ConfigError("RetinaNet: neck must be fpn, a3fpn or a3fpn_lite, got '" + options_.neck +
+                      "'");
+  }
+  detection::RetinaHeadOptions h;
+  h.num_classes = options_.num_classes;
+  h.in_channels = options_.neck_channels;
+  h.feat_channels = options_.head_channels;
+  h.stacked_convs = options_.stacked_convs;
+  h.anchors_per_cell =
+      static_cast<int64_t>(options_.anchors.ratios.size()) * options_.anchors.scales_per_octave;
+  head_ = register_module("bbox_head", detection::RetinaHead(h));
+}
+
+void RetinaNetDetector::train(bool on) {
+  Model::train(on);
+  if (!on) return;
+  for (auto& m : frozen_modules_) m->eval();
+  if (options_.norm_eval)
+    for (auto& m : backbone_->modules())
+      if (m->as<torch::nn::BatchNorm2d>()) m->eval();
+}
+
+std::vector<at::Tensor> RetinaNetDetector::forward_features(const at::Tensor& images) {
+  TORCH_CHECK(images.dim() == 4 && images.size(2) % 32 == 0 && images.size(3) % 32 == 0,
+              "RetinaNet: expected [B, C, H, W] images padded to multiples of 32, got shape ",
+              images.sizes());
+  const std::vector<at::Tensor> pyramid = backbone_->forward_features(images);
+  if (fpn_) return fpn_->forward(pyramid);
+  std::vector<at::Tensor> levels = a3fpn_->forward(pyramid);
+  levels.erase(levels.begin());  // P2: RetinaNet's anchors start at stride 8
+  return levels;
+}
+
+detection::RetinaOutputs RetinaNetDetector::head_outputs(const at::Tensor& images) {
+  return head_->forward(forward_features(images));
+}
+
+at::Tensor RetinaNetDetector::forward(const at::Tensor& images) {
+  const detection::RetinaOutputs out = head_outputs(images);
+  std::vector<at::Tensor> levels;
+  const int64_t c = options_.num_classes;
+  for (size_t l = 0; l < out.cls.size(); ++l) {
+    const int64_t b = out.cls[l].size(0);
+    levels.push_back(at::cat({out.cls[l].permute({0, 2, 3, 1}).reshape({b, -1, c}),
+                              out.reg[l].permute({0, 2, 3, 1}).reshape({b, -1, 4})},
+                             2));
+  }
+  return at::cat(levels, 1);
+}
+
+at::Tensor RetinaNetDetector::forward_head(const at::Tensor&) {
+  throw ConfigError("RetinaNet is a detector: it has no classification head");
+}
+
+std::vector<int64_t> RetinaNetDetector::feature_channels() const {
+  return std::vector<int64_t>(kLevels, options_.neck_channels);
+}
+
+std::vector<std::pair<int64_t, int64_t>> RetinaNetDetector::level_sizes(int64_t height,
+                                                                        int64_t width) const {
+  // Each stride-2 stage (backbone or extra conv) maps n to ceil(n / 2).
+  std::vector<std::pair<int64_t, int64_t>> sizes;
+  int64_t h = height, w = width;
+  for (int64_t stride = 2; stride <= 128; stride *= 2) {
+    h = (h + 1) / 2;
+    w = (w + 1) / 2;
+    if (stride >= 8) sizes.emplace_back(h, w);
+  }
+  return sizes;
+}
+
+std::vector<at::Tensor> RetinaNetDetector::anchors(int64_t height, int64_t width) const {
+  std::vector<at::Tensor> out;
+  const auto sizes = level_sizes(height, width);
+  for (size_t l = 0; l < sizes.size(); ++l) {
+    detection::AnchorOptions one = options_.anchors;
+    one.strides = {options_.anchors.strides[l]};
+    out.push_back(detection::grid_anchors(one, {sizes[l]}));
+  }
+  return out;
+}
+
+detection::RetinaOutputs RetinaNetDetector::split_flat(const at::Tensor& flat, int64_t height,
+                                                       int64_t width) const {
+  const int64_t c = options_.num_classes;
+  const int64_t a =
+      static_cast<int64_t>(options_.anchors.ratios.size()) * options_.anchors.scales_per_octave;
+  const auto sizes = level_sizes(height, width);
+  int64_t total = 0;
+  for (const auto& [h, w] : sizes) total += h * w * a;
+  TORCH_CHECK(flat.dim() == 3 && flat.size(1) == total && flat.size(2) == c + 4,
+              "RetinaNet: expected outputs [B, ", total, ", ", c + 4, "] for a ", height, "x",
+              width, " input, got ", flat.sizes());
+  detection::RetinaOutputs out;
+  int64_t start = 0;
+  for (const auto& [h, w] : sizes) {
+    const at::Tensor level = flat.narrow(1, start, h * w * a);
+    const int64_t b = flat.size(0);
+    out.cls.push_back(
+        level.narrow(2, 0, c).reshape({b, h, w, a * c}).permute({0, 3, 1, 2}).contiguous());
+    out.reg.push_back(
+        level.narrow(2, c, 4).reshape({b, h, w, a * 4}).permute({0, 3, 1, 2}).contiguous());
+    start += h * w * a;
+  }
+  return out;
+}
+
+double RetinaNetDetector::flops(int64_t img_size) const {
+  double total = backbone_->flops(img_size);
+  const auto sizes = level_sizes(img_size, img_size);
+  const int64_t n = options_.neck_channels, f = options_.head_channels;
+  const int64_t a =
+      static_cast<int64_t>(options_.anchors.ratios.size()) * options_.anchors.scales_per_octave;
+  if (fpn_) {
+    const std::vector<int64_t> channels = backbone_->feature_channels();
+    for (size_t l = 0; l < 3; ++l) {
+      const auto [h, w] = sizes[l];
+      total += conv_macs(channels[l + 1], n, 1, h, w) + conv_macs(n, n, 3, h, w);
+    }
+    total += conv_macs(channels[3], n, 3, sizes[3].first, sizes[3].second) +
+             conv_macs(n, n, 3, sizes[4].first, sizes[4].second);
+  }
+  for (const auto& [h, w] : sizes) {
+    total +=
+        2 * (conv_macs(n, f, 3, h, w) + (options_.stacked_convs - 1) * conv_macs(f, f, 3, h, w));
+    total += conv_macs(f, a * options_.num_classes, 3, h, w) + conv_macs(f, a * 4, 3, h, w);
+  }
+  return total;
+}
+
+namespace {
+
+void add_retinanet(ModelRegistry& registry, const char* name, const char* neck,
+                   PaperNumbers paper) {
+  ModelEntry e;
+  e.name = name;
+  e.family = "RetinaNet";
+  e.img_size = 800;
+  e.num_classes = 80;
+  e.paper = paper;
+  const std::string default_neck = neck;
+  e.create = [default_neck](const config::ConfigView& view) -> ModelPtr {
+    view.expect_keys({"name", "pretrained", "pretrained_strict", "backbone", "neck", "num_classes",
+                      "neck_channels", "head_channels", "stacked_convs", "frozen_stages",
+                      "norm_eval", "score_thr", "nms_pre", "iou_threshold", "max_per_img",
+                      "in_chans"});
+    // The backbone is any zoo model (ResNet-50 unless given), built without its classifier.
+    config::Node resnet50 = config::Node::dict();
+    resnet50.set("name", config::Node("resnet50"));
+    ModelPtr backbone = create_backbone(view, resnet50);
+    RetinaNetOptions o;
+    o.num_classes = view.get_int("num_classes", o.num_classes);
+    o.neck = view.get_string("neck", default_neck);
+    o.frozen_stages = view.get_int("frozen_stages", o.frozen_stages);
+    o.norm_eval = view.get_bool("norm_eval", o.norm_eval);
+    o.neck_channels = view.get_int("neck_channels", o.neck_channels);
+    o.head_channels = view.get_int("head_channels", o.head_channels);
+    o.stacked_convs = view.get_int("stacked_convs", o.stacked_convs);
+    o.test.score_thr = view.get_float("score_thr", o.test.score_thr);
+    o.test.nms_pre = view.get_int("nms_pre", o.test.nms_pre);
+    o.test.iou_threshold = view.get_float("iou_threshold", o.test.iou_threshold);
+    o.test.max_per_img = view.get_int("max_per_img", o.test.max_per_img);
+    return std::make_shared<RetinaNetDetector>(std::move(backbone), o);
+  };
+  registry.add(std::move(e));
+}
+
+}  // namespace
+
+void register_detectors(ModelRegistry& registry) {
+  // mmdetection's retinanet_r50_fpn_1x_coco: 37.74M trainable parameters (stem and layer1
+  // frozen), 36.5 box AP. A3-FPN's paper reports RetinaNet only on VisDrone (23.7 AP).
+  add_retinanet(registry, "retinanet_r50_fpn", "fpn", {37.74, 0, 0});
+  add_retinanet(registry, "retinanet_r50_a3fpn", "a3fpn", {});
+  add_retinanet(registry, "retinanet_r50_a3fpn_lite", "a3fpn_lite", {});
+}
+
+}  // namespace vitrine::models

@@ -1,0 +1,157 @@
+#include "train/segmentation_task.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <iostream>
+
+#include "core/error.h"
+#include "data/dense/ade20k_source.h"
+#include "models/heads/decode_heads.h"
+#include "models/segmentors/encoder_decoder.h"
+
+namespace vitrine::train {
+namespace {
+
+at::Tensor pixel_cross_entropy(const at::Tensor& logits, const at::Tensor& label) {
+  const at::Tensor resized =
+      models::resize_bilinear(logits.to(at::kFloat), label.size(1), label.size(2));
+  // Ignored pixels contribute 0 and still count in the mean (avg_non_ignore=False).
+  return at::cross_entropy_loss(resized, label, {}, at::Reduction::None, 255).mean();
+}
+
+// mmseg's slide_inference: windows at multiples of the stride, the last moved back inside.
+at::Tensor slide_logits(const ModelForward& forward, const at::Tensor& image, int64_t classes,
+                        const SegInferenceOptions& o) {
+  const int64_t h = image.size(2), w = image.size(3);
+  const int64_t grids_h = std::max<int64_t>(h - o.crop_h + o.stride_h - 1, 0) / o.stride_h + 1;
+  const int64_t grids_w = std::max<int64_t>(w - o.crop_w + o.stride_w - 1, 0) / o.stride_w + 1;
+  at::Tensor sum = at::zeros({1, classes, h, w}, image.options().dtype(at::kFloat));
+  at::Tensor count = at::zeros({1, 1, h, w}, sum.options());
+  for (int64_t gy = 0; gy < grids_h; ++gy)
+    for (int64_t gx = 0; gx < grids_w; ++gx) {
+      const int64_t y2 = std::min(gy * o.stride_h + o.crop_h, h);
+      const int64_t x2 = std::min(gx * o.stride_w + o.crop_w, w);
+      const int64_t y1 = std::max<int64_t>(y2 - o.crop_h, 0),
+                    x1 = std::max<int64_t>(x2 - o.crop_w, 0);
+      const at::Tensor crop = image.narrow(2, y1, y2 - y1).narrow(3, x1, x2 - x1);
+      sum.narrow(2, y1, y2 - y1).narrow(3, x1, x2 - x1).add_(forward(crop).to(at::kFloat));
+      count.narrow(2, y1, y2 - y1).narrow(3, x1, x2 - x1).add_(1);
+    }
+  return sum / count;
+}
+
+}  // namespace
+
+at::Tensor segmentation_inference(const ModelForward& forward, const at::Tensor& image,
+                                  int64_t num_classes, int64_t out_h, int64_t out_w,
+                                  const SegInferenceOptions& o) {
+  at::Tensor probabilities;
+  int64_t passes = 0;
+  for (double ratio : o.ratios) {
+    at::Tensor scaled = image;
+    if (ratio != 1.0)
+      scaled = models::resize_bilinear(image, static_cast<int64_t>(image.size(2) * ratio + 0.5),
+                                       static_cast<int64_t>(image.size(3) * ratio + 0.5));
+    for (int flipped = 0; flipped <= (o.flip ? 1 : 0); ++flipped) {
+      const at::Tensor input = flipped ? scaled.flip({3}) : scaled;
+      at::Tensor logits = o.mode == "slide" ? slide_logits(forward, input, num_classes, o)
+                                            : forward(input).to(at::kFloat);
+      if (flipped) logits = logits.flip({3});
+      const at::Tensor p = at::softmax(models::resize_bilinear(logits, out_h, out_w), 1);
+      probabilities = probabilities.defined() ? probabilities + p : p;
+      ++passes;
+    }
+  }
+  return probabilities / static_cast<double>(passes);
+}
+
+SegmentationTask::SegmentationTask(const config::ConfigView& task, int64_t num_classes)
+    : num_classes_(num_classes) {
+  task.expect_keys({"name", "mode", "crop_size", "stride", "flip", "ratios", "print_table"});
+  inference_.mode = task.get_string("mode", "whole");
+  if (inference_.mode != "whole" && inference_.mode != "slide")
+    throw ConfigError(task.path() + ".mode must be whole or slide, got '" + inference_.mode + "'");
+  if (task.has("crop_size")) {
+    const auto c = task.get_int_list("crop_size");
+    if (c.size() != 2) throw ConfigError(task.path() + ".crop_size must be [height, width]");
+    inference_.crop_h = c[0];
+    inference_.crop_w = c[1];
+  }
+  if (task.has("stride")) {
+    const auto s = task.get_int_list("stride");
+    if (s.size() != 2) throw ConfigError(task.path() + ".stride must be [height, width]");
+    inference_.stride_h = s[0];
+    inference_.stride_w = s[1];
+  }
+  if (inference_.crop_h < 1 || inference_.crop_w < 1 || inference_.stride_h < 1 ||
+      inference_.stride_w < 1)
+    throw ConfigError(task.path() + ": crop_size and stride must be positive");
+  inference_.flip = task.get_bool("flip", false);
+  if (task.has("ratios")) inference_.ratios = task.get_float_list("ratios");
+  if (inference_.ratios.empty()) throw ConfigError(task.path() + ".ratios must not be empty");
+  for (double r : inference_.ratios)
+    if (!(r > 0)) throw ConfigError(task.path() + ".ratios must be positive");
+  print_table_ = task.get_bool("print_table", true);
+}
+
+TrainingBatch SegmentationTask::prepare_training_batch(const data::Batch& batch, data::Rng&) {
+  if (!batch.targets.defined() || batch.targets.dim() != 4)
+    throw ConfigError("task segmentation needs label maps (data.format: ade20k)");
+  return {batch.images, batch.targets};
+}
+
+at::Tensor SegmentationTask::training_loss(models::Model& model, const at::Tensor& inputs,
+                                           const at::Tensor& targets) {
+  auto* segmentor = dynamic_cast<models::EncoderDecoder*>(&model);
+  if (!segmentor)
+    throw ConfigError(
+        "task segmentation needs a segmentation model (model=upernet_dinat_tiny, ...)");
+  const at::Tensor label = targets.select(1, 0).to(at::kLong);
+  const models::SegmentationLogits logits = segmentor->forward_train(inputs);
+  TORCH_CHECK(logits.decode.size(1) == num_classes_, "segmentation: the model predicts ",
+              logits.decode.size(1), " classes but data.num_classes is ", num_classes_);
+  at::Tensor loss = pixel_cross_entropy(logits.decode, label);
+  if (logits.auxiliary.defined())
+    loss = loss + segmentor->options().aux_weight * pixel_cross_entropy(logits.auxiliary, label);
+  return loss;
+}
+
+MetricList SegmentationTask::evaluate(models::Model& model, data::DataLoader& loader,
+                                      const at::Device& device, const ModelForward&) {
+  c10::InferenceMode inference;
+  model.eval();
+  if (!dynamic_cast<models::EncoderDecoder*>(&model))
+    throw ConfigError(
+        "task segmentation needs a segmentation model (model=upernet_dinat_tiny, ...)");
+  SegmentationMeter meter(num_classes_);
+  const ModelForward forward = [&model](const at::Tensor& x) { return model.forward(x); };
+  loader.start_epoch(0);
+  data::Batch batch;
+  while (loader.next(batch)) {
+    if (!batch.targets.defined() || !batch.meta.defined())
+      throw ConfigError("task segmentation needs label maps (data.format: ade20k)");
+    const at::Tensor meta = batch.meta.to(at::kDouble);
+    for (int64_t b = 0; b < batch.images.size(0); ++b) {
+      // Each image alone at its own size (the batch pads them to a common one).
+      const at::Tensor row = meta[b].contiguous();
+      const double* m = row.data_ptr<double>();
+      const int64_t h = static_cast<int64_t>(m[data::kSegResizedHeight]);
+      const int64_t w = static_cast<int64_t>(m[data::kSegResizedWidth]);
+      const int64_t oh = static_cast<int64_t>(m[data::kSegOriginalHeight]);
+      const int64_t ow = static_cast<int64_t>(m[data::kSegOriginalWidth]);
+      const at::Tensor image =
+          batch.images[b].narrow(1, 0, h).narrow(2, 0, w).unsqueeze(0).to(device);
+      const at::Tensor probabilities =
+          segmentation_inference(forward, image, num_classes_, oh, ow, inference_);
+      const at::Tensor label = batch.targets[b][0].narrow(0, 0, oh).narrow(1, 0, ow);
+      meter.add(probabilities.argmax(1)[0].cpu(), label);
+    }
+  }
+  std::vector<std::string> names = loader.source().classes();
+  table_ = meter.table(names);
+  if (print_table_) std::cout << table_ << std::flush;
+  return {{"aAcc", meter.aacc()}, {"mIoU", meter.miou()}, {"mAcc", meter.macc()}};
+}
+
+}  // namespace vitrine::train
