@@ -141,6 +141,9 @@ TEST(UPerNet, MmsegNamesAndShapes) {
   EXPECT_FALSE(tiny_params.contains("backbone.norm.weight"));
   EXPECT_FALSE(tiny_params.contains("backbone.head.weight"));
   EXPECT_EQ(tiny_params["decode_head.bottleneck.conv.weight"].size(1), 512 + 4 * 512);
+  // Convolutions and attention are linear in the pixels, so four 512 x 512 crops cost about
+  // what the repository's 934 GFLOPs at 2048 x 512 say (the PPM's pooled convs do not scale).
+  EXPECT_NEAR(4 * tiny->flops(512) / 1e9, 934, 3);
 
   small.set("neck", config::Node("bifpn"));
   EXPECT_THROW(models::ModelRegistry::builtin().create(config::ConfigView(small, "model")),

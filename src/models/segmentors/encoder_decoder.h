@@ -41,7 +41,8 @@ class EncoderDecoder : public Model {
   std::vector<at::Tensor> forward_features(const at::Tensor& images) override;
   at::Tensor forward_head(const at::Tensor& last_level) override;  // throws: no classifier
   std::vector<int64_t> feature_channels() const override;
-  double flops(int64_t img_size) const override;  // the backbone's only
+  // Backbone, FPN neck and both heads (A3-FPN's body not counted), at a square input.
+  double flops(int64_t img_size) const override;
   std::vector<std::string> no_weight_decay_keywords() const override {
     return backbone_->no_weight_decay_keywords();
   }
