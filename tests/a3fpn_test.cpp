@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -79,6 +81,58 @@ TEST(A3FPN, ResamplerStartsAtZeroAndSamplesByItsConvention) {
   shifted.narrow(2, 0, 4).copy_(f.narrow(2, 1, 4));
   const at::Tensor u = shifted.mean(1, true), s = (shifted - u).pow(2).mean(1, true);
   EXPECT_TRUE(at::allclose(got, at::gelu((shifted - u) / at::sqrt(s + 1e-6)), 1e-9, 1e-9));
+}
+
+// The official DCNv4 kernel's sampling (OpenGVLab/DCNv4, dcnv4_im2col_cuda.cuh), written out
+// per output pixel: per group g the offset_mask row holds K = 9 (dx, dy) pairs then 9 masks;
+// points run over kernel columns i (outer) and rows j (inner); the point sits at
+// x + (i - 1 + dx) * offset_scale, y + (j - 1 + dy) * offset_scale; bilinear sampling with
+// each out-of-image corner read as zero, nothing when the point lies at or beyond -1 / size.
+TEST(A3FPN, ResamplerMatchesTheDcnv4KernelWrittenOut) {
+  torch::manual_seed(3);
+  const int64_t C = 8, G = 2, D = C / G, H = 5, W = 6;
+  const double scale = 2.0;
+  DCNv4Resampler r(C, G, scale, true);
+  r->to(at::kDouble);
+  torch::NoGradGuard no_grad;
+  r->offset_mask->weight.normal_(0, 0.3);
+  r->offset_mask->bias.normal_(0, 0.5);
+  r->value_proj->weight.copy_(at::eye(C, at::kDouble));
+  r->value_proj->bias.zero_();
+  r->output_proj->weight.copy_(at::eye(C, at::kDouble));
+  r->output_proj->bias.zero_();
+  const at::Tensor f = at::randn({1, C, H, W}, at::kDouble), context = at::randn_like(f);
+  const at::Tensor om =
+      r->offset_mask->forward(r->offset_mask_dw->forward(context).permute({0, 2, 3, 1}))[0];
+  at::Tensor expected = at::zeros({1, C, H, W}, at::kDouble);
+  auto value = [&](int64_t c, int64_t y, int64_t x) {
+    return (y >= 0 && y < H && x >= 0 && x < W) ? f[0][c][y][x].item<double>() : 0.0;
+  };
+  for (int64_t y = 0; y < H; ++y)
+    for (int64_t x = 0; x < W; ++x)
+      for (int64_t g = 0; g < G; ++g)
+        for (int64_t i = 0; i < 3; ++i)
+          for (int64_t j = 0; j < 3; ++j) {
+            const int64_t k = i * 3 + j, base = g * 27;
+            const double dx = om[y][x][base + 2 * k].item<double>();
+            const double dy = om[y][x][base + 2 * k + 1].item<double>();
+            const double mask = om[y][x][base + 18 + k].item<double>();
+            const double w_im = x + (i - 1 + dx) * scale, h_im = y + (j - 1 + dy) * scale;
+            if (!(h_im > -1 && w_im > -1 && h_im < H && w_im < W)) continue;
+            const int64_t h0 = static_cast<int64_t>(std::floor(h_im));
+            const int64_t w0 = static_cast<int64_t>(std::floor(w_im));
+            const double lh = h_im - h0, lw = w_im - w0;
+            for (int64_t d = 0; d < D; ++d) {
+              const int64_t c = g * D + d;
+              const double v =
+                  (1 - lh) * (1 - lw) * value(c, h0, w0) + (1 - lh) * lw * value(c, h0, w0 + 1) +
+                  lh * (1 - lw) * value(c, h0 + 1, w0) + lh * lw * value(c, h0 + 1, w0 + 1);
+              expected[0][c][y][x] += mask * v;
+            }
+          }
+  const at::Tensor u = expected.mean(1, true), s2 = (expected - u).pow(2).mean(1, true);
+  EXPECT_TRUE(at::allclose(r->forward(context, f), at::gelu((expected - u) / at::sqrt(s2 + 1e-6)),
+                           1e-9, 1e-9));
 }
 
 }  // namespace

@@ -7,9 +7,8 @@
 // at (x + (i + dx) s, y + (j + dy) s) for kernel offsets i, j in {-1, 0, 1} (x-major: points
 // ordered i then j), learned offsets (dx, dy) and s = offset_scale, bilinear with zeros outside;
 // the point weights are the raw masks (no softmax, as DCNv4). Per group the offset_mask row holds
-// 9 (dx, dy) pairs then 9 masks. ASSUMPTION: this layout and point order follow the DCNv3
-// reference and the DCNv4 paper; the DCNv4 CUDA kernel was not available to confirm them, so
-// numerics may differ from official checkpoints (shapes, names and counts do not).
+// 9 (dx, dy) pairs then 9 masks. This layout, the point order and the sampling rule are the
+// official DCNv4 CUDA kernel's (dcnv4_im2col_cuda.cuh; tests/a3fpn_test.cpp writes it out).
 #pragma once
 
 #include <torch/nn/module.h>
