@@ -1,6 +1,8 @@
 #include "attention/ops/na_functional.h"
 
+#include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 
 #include <string>
 
@@ -15,10 +17,35 @@ c10::OperatorHandle op(const std::string& name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(("vitrine::" + name).c_str(), "");
 }
 
+// While TorchScript traces, the `.traceable` overloads (is_causal as int[]: the tracer cannot
+// record bool lists) stand in for the ops.
+bool tracing() {
+  return torch::jit::tracer::isTracing();
+}
+
+c10::OperatorHandle traceable(const std::string& name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(("vitrine::" + name).c_str(), "traceable");
+}
+
+std::vector<int64_t> causal_ints(const NaOptions& o) {
+  return std::vector<int64_t>(o.is_causal.begin(), o.is_causal.end());
+}
+
 std::string name_for(int64_t axes, const char* stem) {
   TORCH_CHECK(axes >= 1 && axes <= 3, "neighborhood attention: expected a 4-D, 5-D or 6-D ",
               "tensor [B, heads, *spatial, D], got ", axes + 3, "-D");
   return "na" + std::to_string(axes) + "d" + stem;
+}
+
+thread_local const NaOverride* active_override = nullptr;
+
+// The options with every per-axis list at `axes` entries.
+NaOptions expanded(int64_t axes, const NaOptions& o) {
+  auto widen = [axes](auto list) {
+    if (list.size() == 1) list.assign(static_cast<size_t>(axes), list.front());
+    return list;
+  };
+  return {widen(o.kernel_size), widen(o.dilation), widen(o.is_causal)};
 }
 
 BoolList causal_list(const NaOptions& o) {
@@ -29,6 +56,12 @@ BoolList causal_list(const NaOptions& o) {
 
 Tensor call_qk(int64_t axes, const Tensor& q, const Tensor& k, const c10::optional<Tensor>& rpb,
                const NaOptions& o) {
+  if (active_override) return active_override->qk(q, k, rpb, expanded(axes, o));
+  if (tracing())
+    return traceable(name_for(axes, "_qk"))
+        .typed<Tensor(const Tensor&, const Tensor&, const c10::optional<Tensor>&, IntArrayRef,
+                      IntArrayRef, IntArrayRef)>()
+        .call(q, k, rpb, o.kernel_size, o.dilation, causal_ints(o));
   return op(name_for(axes, "_qk"))
       .typed<Tensor(const Tensor&, const Tensor&, const c10::optional<Tensor>&, IntArrayRef,
                     IntArrayRef, const BoolList&)>()
@@ -36,6 +69,11 @@ Tensor call_qk(int64_t axes, const Tensor& q, const Tensor& k, const c10::option
 }
 
 Tensor call_av(int64_t axes, const Tensor& attn, const Tensor& v, const NaOptions& o) {
+  if (active_override) return active_override->av(attn, v, expanded(axes, o));
+  if (tracing())
+    return traceable(name_for(axes, "_av"))
+        .typed<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef, IntArrayRef)>()
+        .call(attn, v, o.kernel_size, o.dilation, causal_ints(o));
   return op(name_for(axes, "_av"))
       .typed<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef, const BoolList&)>()
       .call(attn, v, o.kernel_size, o.dilation, causal_list(o));
@@ -43,6 +81,16 @@ Tensor call_av(int64_t axes, const Tensor& attn, const Tensor& v, const NaOption
 
 Tensor call_fused(int64_t axes, const Tensor& q, const Tensor& k, const Tensor& v,
                   const c10::optional<Tensor>& rpb, const NaOptions& o, double scale) {
+  if (active_override) {
+    // softmax(q k * scale + rpb) v, as the fused op computes it.
+    const NaOptions e = expanded(axes, o);
+    return active_override->av(at::softmax(active_override->qk(q * scale, k, rpb, e), -1), v, e);
+  }
+  if (tracing())
+    return traceable(name_for(axes, ""))
+        .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, const c10::optional<Tensor>&,
+                      IntArrayRef, IntArrayRef, IntArrayRef, double)>()
+        .call(q, k, v, rpb, o.kernel_size, o.dilation, causal_ints(o), scale);
   return op(name_for(axes, ""))
       .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, const c10::optional<Tensor>&,
                     IntArrayRef, IntArrayRef, const BoolList&, double)>()
@@ -50,6 +98,14 @@ Tensor call_fused(int64_t axes, const Tensor& q, const Tensor& k, const Tensor& 
 }
 
 }  // namespace
+
+NaOverrideScope::NaOverrideScope(const NaOverride* override) : previous_(active_override) {
+  active_override = override;
+}
+
+NaOverrideScope::~NaOverrideScope() {
+  active_override = previous_;
+}
 
 Tensor na1d_qk(const Tensor& q, const Tensor& k, const c10::optional<Tensor>& rpb,
                const NaOptions& o) {

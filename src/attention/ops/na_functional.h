@@ -11,6 +11,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Optional.h>
 
+#include <functional>
 #include <vector>
 
 namespace vitrine::attention {
@@ -46,5 +47,28 @@ at::Tensor na_av(const at::Tensor& attn, const at::Tensor& v, const NaOptions& o
 at::Tensor neighborhood_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                   const c10::optional<at::Tensor>& rpb, const NaOptions& options,
                                   double scale);
+
+// Stand-ins for the `vitrine::` ops (TorchScript export's portable flavour traces stock-op
+// implementations through them). While an override is installed on a thread, every call of
+// the functional API on that thread goes to it, with the per-axis lists expanded to one entry
+// per spatial axis.
+struct NaOverride {
+  std::function<at::Tensor(const at::Tensor& q, const at::Tensor& k,
+                           const c10::optional<at::Tensor>& rpb, const NaOptions& expanded)>
+      qk;
+  std::function<at::Tensor(const at::Tensor& attn, const at::Tensor& v, const NaOptions& expanded)>
+      av;
+};
+
+class NaOverrideScope {
+ public:
+  explicit NaOverrideScope(const NaOverride* override);
+  ~NaOverrideScope();
+  NaOverrideScope(const NaOverrideScope&) = delete;
+  NaOverrideScope& operator=(const NaOverrideScope&) = delete;
+
+ private:
+  const NaOverride* previous_;
+};
 
 }  // namespace vitrine::attention

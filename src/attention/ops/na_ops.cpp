@@ -282,6 +282,46 @@ Tensor fused_autograd(const Tensor& q, const Tensor& k, const Tensor& v,
   return FusedFunction::apply(q, k, v, rpb, kernel_size, dilation, is_causal, scale);
 }
 
+// The `.traceable` overloads: the same ops with is_causal as int[] (TorchScript's tracer
+// cannot record bool lists), forwarding to the primary ops through the dispatcher. Tracing
+// records the overload; a loaded file runs it, and so the primary op.
+BoolList as_bools(IntArrayRef flags) {
+  BoolList out;
+  for (int64_t f : flags) out.push_back(f != 0);
+  return out;
+}
+
+c10::OperatorHandle primary(const std::string& name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(("vitrine::" + name).c_str(), "");
+}
+
+template <int N>
+Tensor qk_traceable(const Tensor& q, const Tensor& k, const optional<Tensor>& rpb,
+                    IntArrayRef kernel_size, IntArrayRef dilation, IntArrayRef is_causal) {
+  static const auto op = primary(op_name("_qk", N))
+                             .typed<Tensor(const Tensor&, const Tensor&, const optional<Tensor>&,
+                                           IntArrayRef, IntArrayRef, const BoolList&)>();
+  return op.call(q, k, rpb, kernel_size, dilation, as_bools(is_causal));
+}
+template <int N>
+Tensor av_traceable(const Tensor& attn, const Tensor& v, IntArrayRef kernel_size,
+                    IntArrayRef dilation, IntArrayRef is_causal) {
+  static const auto op =
+      primary(op_name("_av", N))
+          .typed<Tensor(const Tensor&, const Tensor&, IntArrayRef, IntArrayRef, const BoolList&)>();
+  return op.call(attn, v, kernel_size, dilation, as_bools(is_causal));
+}
+template <int N>
+Tensor fused_traceable(const Tensor& q, const Tensor& k, const Tensor& v,
+                       const optional<Tensor>& rpb, IntArrayRef kernel_size, IntArrayRef dilation,
+                       IntArrayRef is_causal, double scale) {
+  static const auto op =
+      primary(op_name("", N))
+          .typed<Tensor(const Tensor&, const Tensor&, const Tensor&, const optional<Tensor>&,
+                        IntArrayRef, IntArrayRef, const BoolList&, double)>();
+  return op.call(q, k, v, rpb, kernel_size, dilation, as_bools(is_causal), scale);
+}
+
 }  // namespace
 
 TORCH_LIBRARY(vitrine, m) {
@@ -295,6 +335,15 @@ TORCH_LIBRARY(vitrine, m) {
               .c_str());
     m.def((d + "(Tensor q, Tensor k, Tensor v, Tensor? rpb, int[] kernel_size, int[] dilation, "
                "bool[] is_causal, float scale) -> Tensor")
+              .c_str());
+    m.def((d + "_qk.traceable(Tensor q, Tensor k, Tensor? rpb, int[] kernel_size, "
+               "int[] dilation, int[] is_causal) -> Tensor")
+              .c_str());
+    m.def((d + "_av.traceable(Tensor attn, Tensor v, int[] kernel_size, int[] dilation, "
+               "int[] is_causal) -> Tensor")
+              .c_str());
+    m.def((d + ".traceable(Tensor q, Tensor k, Tensor v, Tensor? rpb, int[] kernel_size, "
+               "int[] dilation, int[] is_causal, float scale) -> Tensor")
               .c_str());
   }
   m.def(
@@ -310,6 +359,18 @@ TORCH_LIBRARY(vitrine, m) {
       "na_fused_backward(Tensor grad_out, Tensor q, Tensor k, Tensor v, Tensor? rpb, "
       "Tensor out, Tensor lse, int[] kernel_size, int[] dilation, bool[] is_causal, "
       "float scale) -> (Tensor, Tensor, Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(vitrine, CompositeImplicitAutograd, m) {
+  m.impl("na1d_qk.traceable", &qk_traceable<1>);
+  m.impl("na2d_qk.traceable", &qk_traceable<2>);
+  m.impl("na3d_qk.traceable", &qk_traceable<3>);
+  m.impl("na1d_av.traceable", &av_traceable<1>);
+  m.impl("na2d_av.traceable", &av_traceable<2>);
+  m.impl("na3d_av.traceable", &av_traceable<3>);
+  m.impl("na1d.traceable", &fused_traceable<1>);
+  m.impl("na2d.traceable", &fused_traceable<2>);
+  m.impl("na3d.traceable", &fused_traceable<3>);
 }
 
 TORCH_LIBRARY_IMPL(vitrine, CPU, m) {
