@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "cli/hydra_flags.h"
 #include "core/error.h"
@@ -21,6 +22,8 @@ struct EvalOptions {
 };
 int run_eval(const HydraFlags& flags, const EvalOptions& options);
 int run_models(const std::string& filter);
+// `vitrine export key=value...` (checkpoint, model, part, format, input, out, portable, use_ema).
+int run_export(const std::vector<std::string>& arguments);
 
 // `vitrine bench model`, after timm's benchmark.py: synthetic inputs, warm-up, then timed
 // steps of inference (eval mode, no autograd) and/or training (forward, cross-entropy on random

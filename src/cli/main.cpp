@@ -38,7 +38,10 @@ int dispatch(int argc, char** argv) {
                    "Detection: write the detections as a COCO results JSON");
   eval->add_option("--results-file", eval_options.results_file,
                    "Write the results as JSON (.json) or CSV (.csv)");
-  auto* exporter = app.add_subcommand("export", "Export a trained model to TorchScript");
+  auto* exporter = app.add_subcommand(
+      "export",
+      "Export a model to TorchScript: checkpoint=PATH (or model=NAME) [part=full|backbone] "
+      "[input=1,3,224,224] [out=model.pt] [portable=true] [use_ema=true]");
   exporter->allow_extras();
   auto* bench = app.add_subcommand("bench", "Benchmark ops and models");
   bench->require_subcommand(1);
@@ -95,7 +98,7 @@ int dispatch(int argc, char** argv) {
   vitrine::configure_runtime(threads);
   if (train->parsed()) return run_train(train_flags);
   if (eval->parsed()) return run_eval(eval_flags, eval_options);
-  if (exporter->parsed()) return run_not_built("export", "#10 (TorchScript export)");
+  if (exporter->parsed()) return run_export(exporter->remaining());
   if (bench_ops->parsed()) return vitrine::bench::run_ops_bench(ops_options);
   if (bench_model->parsed()) return run_bench_model(model_bench);
   if (models->parsed()) return run_models(model_filter);
