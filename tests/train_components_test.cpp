@@ -20,6 +20,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 #include "train/ema.h"
 #include "train/grad_scaler.h"
 #include "train/losses.h"
@@ -72,6 +73,38 @@ void expect_same_params(TinyNet& a, TinyNet& b) {
     EXPECT_TRUE(item.value().allclose(pb[item.key()], 1e-5, 1e-6))
         << item.key() << " max diff " << (item.value() - pb[item.key()]).abs().max().item<double>()
         << " scale " << item.value().abs().max().item<double>();
+}
+
+TEST(DistributedOptions, EnvironmentThenConfigKeys) {
+  for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"})
+    unsetenv(name);
+  const DistributedOptions none = distributed_options(view("{}", "dist"));
+  EXPECT_EQ(none.world_size, 1);
+  EXPECT_EQ(none.rank, 0);
+  setenv("RANK", "3", 1);
+  setenv("WORLD_SIZE", "4", 1);
+  setenv("LOCAL_RANK", "1", 1);
+  setenv("MASTER_ADDR", "10.0.0.7", 1);
+  setenv("MASTER_PORT", "29611", 1);
+  const DistributedOptions from_env = distributed_options(view("{rank: null}", "dist"));
+  EXPECT_EQ(from_env.rank, 3);
+  EXPECT_EQ(from_env.world_size, 4);
+  EXPECT_EQ(from_env.local_rank, 1);
+  EXPECT_EQ(from_env.master_addr, "10.0.0.7");
+  EXPECT_EQ(from_env.master_port, 29611);
+  // Config keys win over the environment.
+  const DistributedOptions keys =
+      distributed_options(view("{rank: 0, master_port: 30000, timeout_s: 5}", "dist"));
+  EXPECT_EQ(keys.rank, 0);
+  EXPECT_EQ(keys.master_port, 30000);
+  EXPECT_EQ(keys.timeout_s, 5.0);
+  EXPECT_THROW(distributed_options(view("{rank: 4}", "dist")), ConfigError);  // of 4 ranks
+  EXPECT_THROW(distributed_options(view("{master_port: 70000}", "dist")), ConfigError);
+  EXPECT_THROW(distributed_options(view("{nodes: 2}", "dist")), ConfigError);
+  setenv("WORLD_SIZE", "two", 1);
+  EXPECT_THROW(distributed_options(view("{}", "dist")), ConfigError);
+  for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"})
+    unsetenv(name);
 }
 
 TEST(WeightDecayGroups, NormsBiasesAndKeywordsGetNone) {

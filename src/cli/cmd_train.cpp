@@ -1,3 +1,5 @@
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -15,6 +17,9 @@ int run_train(const HydraFlags& flags) {
   }
   config::JobRequest request = flags.request;
   request.job_name = "train";
+  // In a distributed run only rank 0 reports; the others keep stderr (warnings, errors).
+  if (const char* rank = std::getenv("RANK"); rank && std::atoi(rank) > 0)
+    if (!std::freopen("/dev/null", "w", stdout)) std::cout.setstate(std::ios::failbit);
   config::run_jobs(request, [](const config::JobContext& job) {
     train::Trainer trainer(job.config, job.output_dir);
     const train::TrainOutcome outcome = trainer.run();

@@ -41,6 +41,15 @@ struct ModelBenchOptions {
 };
 int run_bench_model(const ModelBenchOptions& options);
 // For subcommands whose issue has not landed yet: says so plainly and fails.
+// `vitrine launch [--nproc N] [--nnodes M --node-rank R] [--master-addr A] [--master-port P]
+// -- <vitrine command>`: the local ranks of a distributed run.
+struct LaunchOptions {
+  int nproc = 1, nnodes = 1, node_rank = 0;
+  std::string master_addr = "127.0.0.1";
+  int master_port = 0;  // 0: a free port (one node) or 29500
+};
+int run_launch(const LaunchOptions& options, const std::vector<std::string>& command);
+
 int run_not_built(const std::string& command, const std::string& issue);
 
 }  // namespace vitrine::cli

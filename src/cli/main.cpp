@@ -43,6 +43,17 @@ int dispatch(int argc, char** argv) {
       "Export a model to TorchScript: checkpoint=PATH (or model=NAME) [part=full|backbone] "
       "[input=1,3,224,224] [out=model.pt] [portable=true] [use_ema=true]");
   exporter->allow_extras();
+  auto* launch = app.add_subcommand(
+      "launch", "Start the local ranks of a distributed run: launch --nproc N -- train ...");
+  LaunchOptions launch_options;
+  launch->add_option("--nproc", launch_options.nproc, "Ranks on this node");
+  launch->add_option("--nnodes", launch_options.nnodes, "Nodes");
+  launch->add_option("--node-rank", launch_options.node_rank, "This node's index");
+  launch->add_option("--master-addr", launch_options.master_addr, "Rank 0's host");
+  launch->add_option("--master-port", launch_options.master_port,
+                     "Rank 0's port (default: a free one on one node, else 29500)");
+  std::vector<std::string> launch_command;
+  launch->add_option("command", launch_command, "The vitrine command each rank runs (after --)");
   auto* bench = app.add_subcommand("bench", "Benchmark ops and models");
   bench->require_subcommand(1);
   vitrine::bench::OpsBenchOptions ops_options;
@@ -99,6 +110,7 @@ int dispatch(int argc, char** argv) {
   if (train->parsed()) return run_train(train_flags);
   if (eval->parsed()) return run_eval(eval_flags, eval_options);
   if (exporter->parsed()) return run_export(exporter->remaining());
+  if (launch->parsed()) return run_launch(launch_options, launch_command);
   if (bench_ops->parsed()) return vitrine::bench::run_ops_bench(ops_options);
   if (bench_model->parsed()) return run_bench_model(model_bench);
   if (models->parsed()) return run_models(model_filter);

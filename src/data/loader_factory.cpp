@@ -146,7 +146,8 @@ SampleSourcePtr make_ade20k_source(const config::ConfigView& data, bool train) {
 
 }  // namespace
 
-std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool train, uint64_t seed) {
+std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool train, uint64_t seed,
+                                        int rank, int world_size) {
   const std::string format = data.get_string("format");
   const bool sr = format == "sr_pairs", coco = format == "coco", ade = format == "ade20k";
   if (!sr && !coco && !ade) validate_data_config(data);
@@ -157,6 +158,8 @@ std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool tra
   options.workers = static_cast<int>(data.get_int("workers"));
   options.prefetch = static_cast<int>(data.get_int("prefetch", 2));
   options.seed = seed;
+  options.rank = rank;
+  options.world_size = world_size;
   // Checked here, where it is read, for every data format.
   const std::string on_bad = data.get_string("on_bad_image", "error");
   if (on_bad != "error" && on_bad != "skip")

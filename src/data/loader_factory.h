@@ -11,7 +11,8 @@ namespace vitrine::data {
 
 // Training: shuffled, drop_last, data.batch_size, the augmenting pipeline. Evaluation: in
 // order, every sample, data.eval_batch_size, resize + center crop.
-std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool train,
-                                        uint64_t seed);
+// `rank` of `world_size` processes: each sees its shard (ShardedSampler).
+std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool train, uint64_t seed,
+                                        int rank = 0, int world_size = 1);
 
 }  // namespace vitrine::data

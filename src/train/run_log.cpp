@@ -64,6 +64,7 @@ std::string json_string(const std::string& text) {
 
 RunLog::RunLog(const std::string& directory, int64_t resume_epoch, bool tensorboard)
     : directory_(directory) {
+  if (directory_.empty()) return;  // a rank other than 0 of a distributed run: writes nothing
   if (resume_epoch > 0) {
     filter_lines(directory + "/metrics.jsonl",
                  [&](const std::string& line) { return json_epoch(line) < resume_epoch; });
@@ -78,6 +79,7 @@ RunLog::RunLog(const std::string& directory, int64_t resume_epoch, bool tensorbo
 }
 
 void RunLog::log_step(int64_t epoch, int64_t global_step, const MetricList& values) {
+  if (directory_.empty()) return;
   std::ostringstream line;
   line << "{\"kind\":\"step\",\"epoch\":" << epoch << ",\"step\":" << global_step;
   for (const auto& [key, value] : values)
@@ -93,6 +95,7 @@ void RunLog::log_step(int64_t epoch, int64_t global_step, const MetricList& valu
 
 void RunLog::log_epoch(int64_t epoch, const MetricList& train, const MetricList& eval, double lr,
                        const MetricList& extra) {
+  if (directory_.empty()) return;
   std::ostringstream line;
   line << "{\"kind\":\"epoch\",\"epoch\":" << epoch;
   for (const auto& [key, value] : train) line << ",\"train_" << key << "\":" << json_number(value);

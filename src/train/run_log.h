@@ -20,7 +20,8 @@ using MetricList = std::vector<std::pair<std::string, double>>;
 
 class RunLog {
  public:
-  // `resume_epoch` > 0: keep only records of epochs before it.
+  // `resume_epoch` > 0: keep only records of epochs before it. An empty directory logs
+  // nothing (ranks other than 0 of a distributed run).
   RunLog(const std::string& directory, int64_t resume_epoch, bool tensorboard);
 
   void log_step(int64_t epoch, int64_t global_step, const MetricList& values);

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iomanip>
 #include <iostream>
 #include <mutex>
 #include <set>
@@ -28,6 +29,7 @@
 #include "train/checkpoint.h"
 #include "train/classification_task.h"
 #include "train/detection_task.h"
+#include "train/distributed.h"
 #include "train/ema.h"
 #include "train/grad_scaler.h"
 #include "train/lr_schedule.h"
@@ -123,6 +125,9 @@ struct Trainer::State {
   std::optional<std::string> resume;
   bool tensorboard = true;
   std::unique_ptr<BatchSplit> batch_split;  // set when trainer.batch_split > 1
+  std::unique_ptr<Distributed> dist;        // set when the run has more than one rank
+  bool is_main() const { return !dist || dist->is_main(); }
+  double world_size_of() const { return dist ? dist->world_size() : 1; }
 
   std::string model_name;
   models::ModelPtr model;
@@ -160,7 +165,7 @@ Trainer::~Trainer() = default;
 void Trainer::State::build() {
   const config::ConfigView root(config, "");
   root.expect_keys(
-      {"model", "data", "task", "optim", "sched", "trainer", "seed", "threads", "device"});
+      {"model", "data", "task", "optim", "sched", "trainer", "seed", "threads", "device", "dist"});
   seed = static_cast<uint64_t>(root.get_int("seed"));
   device = parse_device(root.get_string("device"));
   at::manual_seed(seed);
@@ -210,9 +215,20 @@ void Trainer::State::build() {
   // threads: 0 means every core, shared among the slices rather than taken by each.
   configure_runtime(static_cast<int>(root.get_int("threads")), static_cast<int>(split_parts));
 
+  // Processes: one, or the ranks of a distributed run (torchrun's environment or dist.*).
+  const DistributedOptions dist_options = distributed_options(
+      root.has("dist") ? root.child("dist") : config::ConfigView(config::Node::dict(), "dist"));
+  if (dist_options.world_size > 1) {
+    if (!device.is_cpu())
+      throw ConfigError("distributed training runs on Gloo over CPU tensors here; device=" +
+                        device.str() + " needs NCCL, which this build does not use yet");
+    dist = std::make_unique<Distributed>(dist_options);
+  }
+  const int rank = dist ? dist->rank() : 0, world = dist ? dist->world_size() : 1;
+
   // Data.
   const config::ConfigView data_view = root.child("data");
-  train_loader = data::make_loader(data_view, true, seed);
+  train_loader = data::make_loader(data_view, true, seed, rank, world);
   eval_loader = data::make_loader(data_view, false, seed);
   const auto train_classes = train_loader->source().classes();
   const auto eval_classes = eval_loader->source().classes();
@@ -281,6 +297,13 @@ void Trainer::State::build() {
     configure_runtime(static_cast<int>(root.get_int("threads")), 1);
   }
   model->to(device);
+  // Every rank starts from rank 0's weights and buffers (DDP's broadcast).
+  if (dist) {
+    std::vector<at::Tensor> state = model->parameters();
+    for (const at::Tensor& b : model->buffers()) state.push_back(b);
+    at::NoGradGuard no_grad;
+    dist->broadcast(state);
+  }
   const config::ConfigView ema_view = t.child("ema");
   ema_view.expect_keys({"enabled", "decay", "warmup"});
   if (ema_view.get_bool("enabled")) {
@@ -291,8 +314,7 @@ void Trainer::State::build() {
   }
 
   // Optimisation.
-  const int64_t world_size = 1;
-  const int64_t global_batch = data_view.get_int("batch_size") * world_size * accum_steps;
+  const int64_t global_batch = data_view.get_int("batch_size") * world * accum_steps;
   optimizer =
       make_optimizer(root.child("optim"), *model, model->no_weight_decay_keywords(), global_batch);
   int64_t batches = train_loader->batches_per_epoch();
@@ -404,6 +426,7 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
                                           : forward_backward(prepared, epoch, b, group_size);
 
     if (last_in_group) {
+      if (dist) dist->average_gradients(params);
       const bool finite = scaler.unscale(params);
       if (finite && clip_grad) {
         if (clip_mode == "norm")
@@ -437,6 +460,13 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
         b + 1, batches, text);
   }
   bar.finish();
+  if (dist) {
+    // The epoch's mean loss over every rank's samples.
+    const std::vector<double> totals = dist->sum({loss_sum, static_cast<double>(samples)});
+    loss_sum = totals[0];
+    samples = static_cast<int64_t>(totals[1]);
+    images_per_second *= world_size_of();
+  }
   return {{"loss", loss_sum / std::max<int64_t>(samples, 1)}};
 }
 
@@ -495,7 +525,9 @@ TrainOutcome Trainer::run() {
   if (s.resume && !s.resume->empty()) {
     std::string path = *s.resume;
     if (path == "auto") {
-      path = s.output_dir + "/last.pt";
+      // Every rank resumes from rank 0's run directory.
+      const std::string run_dir = s.dist ? s.dist->share("run_dir", s.output_dir) : s.output_dir;
+      path = run_dir + "/last.pt";
       if (!fs::exists(path)) {
         std::cout << "trainer.resume=auto: no last.pt in " << s.output_dir << ", starting fresh"
                   << std::endl;
@@ -519,7 +551,7 @@ TrainOutcome Trainer::run() {
             << at::get_num_threads() << " threads; output " << s.output_dir << std::endl;
   std::cout << "train transforms: " << s.train_loader->source().describe() << std::endl;
 
-  RunLog log(s.output_dir, s.progress.epoch, s.tensorboard);
+  RunLog log(s.is_main() ? s.output_dir : std::string(), s.progress.epoch, s.tensorboard);
   Progress bar(s.log_every);
   double images_per_second_sum = 0;
   for (int64_t epoch = s.progress.epoch; epoch < total_epochs; ++epoch) {
@@ -533,7 +565,8 @@ TrainOutcome Trainer::run() {
     MetricList eval_metrics;
     s.progress.metric.reset();
     const bool last_epoch = epoch + 1 == total_epochs;
-    if ((epoch + 1) % s.eval_every == 0 || last_epoch) {
+    // Rank 0 evaluates the whole evaluation set; the other ranks wait at the next collective.
+    if (((epoch + 1) % s.eval_every == 0 || last_epoch) && s.is_main()) {
       models::Model& evaluated = s.ema ? static_cast<models::Model&>(s.ema->module()) : *s.model;
       {
         AutocastScope autocast(s.amp, s.device);
@@ -556,13 +589,29 @@ TrainOutcome Trainer::run() {
     log.log_epoch(
         epoch, train_metrics, eval_metrics, s.optimizer->lr(),
         {{"epoch_seconds", seconds_since(epoch_start)}, {"train_img_per_s", images_per_second}});
-    s.save_checkpoints(epoch);
+    if (s.is_main()) s.save_checkpoints(epoch);
     std::cout << "epoch " << epoch + 1 << "/" << total_epochs << ": train "
               << format_metrics(train_metrics) << (s.ema ? " | eval (EMA) " : " | eval ")
               << format_metrics(eval_metrics) << " | " << static_cast<int64_t>(images_per_second)
               << " img/s, " << format_duration(train_seconds) << " train, "
               << format_duration(seconds_since(epoch_start)) << " total" << std::endl;
   }
+  // A fingerprint of the final weights; in a distributed run the ranks must agree on it
+  // (they start equal and take the same averaged steps).
+  double checksum = 0;
+  for (const at::Tensor& p : s.model->parameters())
+    checksum += p.to(at::kDouble).sum().item<double>();
+  if (s.dist) {
+    const std::vector<double> all = s.dist->sum({checksum, checksum * checksum});
+    const double n = s.dist->world_size(), mean = all[0] / n;
+    const double spread = std::sqrt(std::max(0.0, all[1] / n - mean * mean));
+    if (spread > 1e-6 * std::max(1.0, std::abs(mean)))
+      throw std::runtime_error("distributed: the ranks' weights diverged (parameter sums spread " +
+                               std::to_string(spread) + ")");
+  }
+  std::cout << "weights: parameter sum " << std::setprecision(10) << checksum
+            << (s.dist ? ", equal on all " + std::to_string(s.dist->world_size()) + " ranks" : "")
+            << std::setprecision(6) << std::endl;
   outcome.best_metric = s.progress.best_metric;
   outcome.best_epoch = s.progress.best_epoch;
   outcome.seconds = seconds_since(start);

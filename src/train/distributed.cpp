@@ -1,0 +1,206 @@
+#include "train/distributed.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <optional>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include "core/error.h"
+
+namespace vitrine::train {
+namespace {
+
+std::optional<std::string> env(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return std::nullopt;
+  return std::string(v);
+}
+
+int env_int(const char* name, int fallback) {
+  const auto v = env(name);
+  if (!v) return fallback;
+  try {
+    size_t used = 0;
+    const int value = std::stoi(*v, &used);
+    if (used == v->size()) return value;
+  } catch (const std::exception&) {
+  }
+  throw ConfigError(std::string("environment variable ") + name + "='" + *v +
+                    "' is not an integer");
+}
+
+}  // namespace
+
+struct Distributed::Impl {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+};
+
+DistributedOptions distributed_options(const config::ConfigView& dist) {
+  DistributedOptions o;
+  o.rank = env_int("RANK", 0);
+  o.world_size = env_int("WORLD_SIZE", 1);
+  o.local_rank = env_int("LOCAL_RANK", o.rank);
+  o.master_addr = env("MASTER_ADDR").value_or(o.master_addr);
+  o.master_port = env_int("MASTER_PORT", o.master_port);
+  dist.expect_keys(
+      {"rank", "world_size", "local_rank", "master_addr", "master_port", "timeout_s", "bucket_mb"});
+  auto set = [&](const char* key, int& field) {
+    if (dist.has(key) && !dist.node().find(key)->is_null())
+      field = static_cast<int>(dist.get_int(key));
+  };
+  set("rank", o.rank);
+  set("world_size", o.world_size);
+  set("local_rank", o.local_rank);
+  set("master_port", o.master_port);
+  if (dist.has("master_addr") && !dist.node().find("master_addr")->is_null())
+    o.master_addr = dist.get_string("master_addr");
+  o.timeout_s = dist.get_float("timeout_s", o.timeout_s);
+  o.bucket_mb = dist.get_float("bucket_mb", o.bucket_mb);
+  if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size)
+    throw ConfigError("distributed: rank " + std::to_string(o.rank) + " is not in 0.." +
+                      std::to_string(o.world_size - 1) + " (WORLD_SIZE " +
+                      std::to_string(o.world_size) + ")");
+  if (o.master_port < 1 || o.master_port > 65535)
+    throw ConfigError("distributed: master_port " + std::to_string(o.master_port) +
+                      " is not a TCP port");
+  if (!(o.timeout_s > 0) || !(o.bucket_mb > 0))
+    throw ConfigError("distributed: timeout_s and bucket_mb must be positive");
+  return o;
+}
+
+Distributed::Distributed(const DistributedOptions& options)
+    : options_(options), impl_(std::make_unique<Impl>()) {
+  const auto timeout = std::chrono::milliseconds(static_cast<int64_t>(options.timeout_s * 1000));
+  c10d::TCPStoreOptions store_options;
+  store_options.port = static_cast<std::uint16_t>(options.master_port);
+  store_options.isServer = options.rank == 0;
+  store_options.numWorkers = static_cast<size_t>(options.world_size);
+  store_options.waitWorkers = true;
+  store_options.timeout = timeout;
+  const std::string where = options.master_addr + ":" + std::to_string(options.master_port);
+  try {
+    impl_->store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
+  } catch (const std::exception& e) {
+    std::string reason = e.what();
+    reason = reason.substr(0, reason.find('\n'));
+    throw std::runtime_error("distributed: rank " + std::to_string(options.rank) + " cannot " +
+                             (options.rank == 0 ? "host the store on " : "reach the store on ") +
+                             where + " (" + reason + ")" +
+                             (options.rank == 0
+                                  ? "; is the port in use? choose another with MASTER_PORT"
+                                  : "; did rank 0 start, and within dist.timeout_s?"));
+  }
+  auto group_options = c10d::ProcessGroupGloo::Options::create();
+  group_options->timeout = timeout;
+  group_options->devices.push_back(
+      c10d::ProcessGroupGloo::createDeviceForHostname(options.master_addr));
+  try {
+    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
+        c10::make_intrusive<c10d::PrefixStore>("vitrine", impl_->store), options.rank,
+        options.world_size, group_options);
+  } catch (const std::exception& e) {
+    std::string reason = e.what();
+    throw std::runtime_error("distributed: rank " + std::to_string(options.rank) +
+                             " could not join the process group on " + where + ": " +
+                             reason.substr(0, reason.find('\n')));
+  }
+}
+
+Distributed::~Distributed() = default;
+
+namespace {
+
+// Runs a collective, turning Gloo's timeout/peer errors into one clear message.
+template <typename F>
+void collective(const char* what, int rank, F&& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    std::string reason = e.what();
+    throw std::runtime_error(
+        std::string("distributed: ") + what + " failed on rank " + std::to_string(rank) +
+        " (another rank died or timed out): " + reason.substr(0, reason.find('\n')));
+  }
+}
+
+}  // namespace
+
+void Distributed::broadcast(const std::vector<at::Tensor>& tensors) {
+  if (options_.world_size == 1) return;
+  collective("broadcast", options_.rank, [&] {
+    for (const at::Tensor& t : tensors) {
+      if (!t.defined()) continue;
+      std::vector<at::Tensor> one{t.is_contiguous() ? t : t.contiguous()};
+      c10d::BroadcastOptions b;
+      b.rootRank = 0;
+      impl_->group->broadcast(one, b)->wait();
+      if (!t.is_contiguous()) t.copy_(one[0]);
+    }
+  });
+}
+
+void Distributed::average_gradients(const std::vector<at::Tensor>& params) {
+  if (options_.world_size == 1) return;
+  const int64_t bucket_bytes = static_cast<int64_t>(options_.bucket_mb * 1024 * 1024);
+  std::vector<at::Tensor> bucket;
+  int64_t bytes = 0;
+  auto flush = [&] {
+    if (bucket.empty()) return;
+    std::vector<at::Tensor> flat{at::cat([&] {
+      std::vector<at::Tensor> views;
+      for (const at::Tensor& g : bucket) views.push_back(g.reshape(-1));
+      return views;
+    }())};
+    collective("gradient all-reduce", options_.rank,
+               [&] { impl_->group->allreduce(flat)->wait(); });
+    flat[0].div_(static_cast<double>(options_.world_size));
+    int64_t offset = 0;
+    for (const at::Tensor& g : bucket) {
+      g.copy_(flat[0].narrow(0, offset, g.numel()).view_as(g));
+      offset += g.numel();
+    }
+    bucket.clear();
+    bytes = 0;
+  };
+  for (const at::Tensor& p : params) {
+    const at::Tensor& g = p.grad();
+    if (!g.defined()) continue;
+    if (!bucket.empty() && bucket.front().scalar_type() != g.scalar_type()) flush();
+    bucket.push_back(g);
+    bytes += g.numel() * static_cast<int64_t>(g.element_size());
+    if (bytes >= bucket_bytes) flush();
+  }
+  flush();
+}
+
+std::vector<double> Distributed::sum(const std::vector<double>& values) {
+  if (options_.world_size == 1 || values.empty()) return values;
+  std::vector<at::Tensor> t{at::tensor(values, at::kDouble)};
+  collective("metric all-reduce", options_.rank, [&] { impl_->group->allreduce(t)->wait(); });
+  const double* p = t[0].data_ptr<double>();
+  return std::vector<double>(p, p + values.size());
+}
+
+std::string Distributed::share(const std::string& key, const std::string& value_on_main) {
+  if (options_.world_size == 1) return value_on_main;
+  const std::string full = "vitrine/share/" + key;
+  if (is_main()) {
+    impl_->store->set(full, std::vector<uint8_t>(value_on_main.begin(), value_on_main.end()));
+    return value_on_main;
+  }
+  std::vector<uint8_t> bytes;
+  collective("store read", options_.rank, [&] { bytes = impl_->store->get(full); });
+  return std::string(bytes.begin(), bytes.end());
+}
+
+void Distributed::barrier() {
+  if (options_.world_size == 1) return;
+  collective("barrier", options_.rank, [&] { impl_->group->barrier()->wait(); });
+}
+
+}  // namespace vitrine::train
