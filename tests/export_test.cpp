@@ -80,6 +80,12 @@ std::vector<Case> cases() {
        with(with(model_node("upernet_r50"), "backbone", small_resnet()), "channels",
             config::Node(int64_t{32})),
        {1, 3, 64, 64}},
+      // A3-FPN's grid-sample resampling and norms (the Lite setting: 16-channel groups).
+      {"UPerNet",
+       with(with(with(model_node("upernet_r50"), "backbone", small_resnet()), "channels",
+                 config::Node(int64_t{32})),
+            "neck", config::Node("a3fpn_lite")),
+       {1, 3, 64, 64}},
   };
 }
 

@@ -153,9 +153,14 @@ int run_export(const std::vector<std::string>& arguments) {
   const double tolerance = options.portable ? 1e-4 : 1e-5;
   if (!(worst_relative <= tolerance)) {
     std::fprintf(stderr,
-                 "error: the exported module differs from the model by %.3g (relative), "
-                 "over the %.0e tolerance\n",
-                 worst_relative, tolerance);
+                 "error: the exported module differs from the model by %.3g (relative), over "
+                 "the %.0e tolerance%s\n",
+                 worst_relative, tolerance,
+                 model->updates_state_in_forward()
+                     ? " (this model sets state from its training batches - CATANet's token "
+                       "centres - and an untrained one takes it from each input: export a "
+                       "trained checkpoint)"
+                     : "");
     return kExitRuntimeFailure;
   }
   if (!options.portable)
