@@ -45,10 +45,4 @@ int run_train(const HydraFlags& flags) {
   return kExitOk;
 }
 
-int run_not_built(const std::string& command, const std::string& issue) {
-  std::cerr << "vitrine " << command << ": not built yet; it arrives with issue " << issue
-            << std::endl;
-  return kExitRuntimeFailure;
-}
-
 }  // namespace vitrine::cli

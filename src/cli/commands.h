@@ -50,6 +50,4 @@ struct LaunchOptions {
 };
 int run_launch(const LaunchOptions& options, const std::vector<std::string>& command);
 
-int run_not_built(const std::string& command, const std::string& issue);
-
 }  // namespace vitrine::cli
