@@ -14,12 +14,12 @@ using vitrine::testing::Result;
 TEST_F(Cli, HelpListsEverySubcommand) {
   Result r = run("--help");
   EXPECT_EQ(r.code, 0);
-  for (const char* sub : {"train", "eval", "export", "bench", "models", "config"})
+  for (const char* sub : {"train", "eval", "export", "launch", "bench", "models", "config"})
     EXPECT_NE(r.out.find(sub), std::string::npos) << sub << "\n" << r.out;
 }
 
 TEST_F(Cli, EachSubcommandHasHelp) {
-  for (const char* sub : {"train", "eval", "export", "bench", "models", "config"}) {
+  for (const char* sub : {"train", "eval", "export", "launch", "bench", "models", "config"}) {
     Result r = run(std::string(sub) + " --help");
     EXPECT_EQ(r.code, 0) << sub << r.err;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub;
