@@ -66,11 +66,10 @@ TrainingBatch DetectionTask::prepare_training_batch(const data::Batch& batch, da
     throw ConfigError("task detection needs detection data (data.format: coco)");
   // Each image's own padded extent rides along with its boxes, so slices of the batch keep it.
   const int64_t b = batch.targets.size(0), g = batch.targets.size(1);
-  const at::Tensor resized_h = batch.meta.select(1, data::kResizedHeight);
-  const at::Tensor resized_w = batch.meta.select(1, data::kResizedWidth);
-  const double d = 32;
   const at::Tensor padded =
-      at::stack({(resized_h / d).ceil() * d, (resized_w / d).ceil() * d}, 1).to(at::kFloat);
+      at::stack(
+          {batch.meta.select(1, data::kPaddedHeight), batch.meta.select(1, data::kPaddedWidth)}, 1)
+          .to(at::kFloat);
   const at::Tensor extent = padded.view({b, 1, 2}).expand({b, g, 2});
   at::Tensor targets = at::cat({batch.targets, extent}, 2);
   if (g == 0) targets = at::cat({at::zeros({b, 1, 5}).fill_(-1), padded.view({b, 1, 2})}, 2);
@@ -130,16 +129,18 @@ MetricList DetectionTask::evaluate(models::Model& model, data::DataLoader& loade
       // Back to the original image: divide by the resize factors (mmdet's rescale).
       const at::Tensor boxes = d.boxes.to(at::kDouble).contiguous();
       const auto bx = boxes.accessor<double, 2>();
-      const at::Tensor scores = d.scores.to(at::kDouble).contiguous();
-      const at::Tensor labels = d.labels.contiguous();
+      const at::Tensor scores_t = d.scores.to(at::kDouble).contiguous();
+      const at::Tensor labels_t = d.labels.to(at::kLong).contiguous();
+      const auto scores = scores_t.accessor<double, 1>();
+      const auto labels = labels_t.accessor<int64_t, 1>();
       for (int64_t k = 0; k < boxes.size(0); ++k) {
         const double x1 = bx[k][0] / m[data::kScaleX], y1 = bx[k][1] / m[data::kScaleY];
         const double x2 = bx[k][2] / m[data::kScaleX], y2 = bx[k][3] / m[data::kScaleY];
         detection::CocoDetection det;
         det.image_id = static_cast<int64_t>(m[data::kImageId]);
-        det.category_id = category_ids.at(static_cast<size_t>(labels[k].item<int64_t>()));
+        det.category_id = category_ids.at(static_cast<size_t>(labels[k]));
         det.bbox = {x1, y1, x2 - x1, y2 - y1};
-        det.score = scores[k].item<double>();
+        det.score = scores[k];
         detections_.push_back(det);
       }
     }

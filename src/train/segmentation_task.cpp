@@ -41,6 +41,14 @@ at::Tensor slide_logits(const ModelForward& forward, const at::Tensor& image, in
   return sum / count;
 }
 
+models::EncoderDecoder& as_segmentor(models::Model& model) {
+  auto* segmentor = dynamic_cast<models::EncoderDecoder*>(&model);
+  if (!segmentor)
+    throw ConfigError(
+        "task segmentation needs a segmentation model (model=upernet_dinat_tiny, ...)");
+  return *segmentor;
+}
+
 }  // namespace
 
 at::Tensor segmentation_inference(const ModelForward& forward, const at::Tensor& image,
@@ -103,17 +111,14 @@ TrainingBatch SegmentationTask::prepare_training_batch(const data::Batch& batch,
 
 at::Tensor SegmentationTask::training_loss(models::Model& model, const at::Tensor& inputs,
                                            const at::Tensor& targets) {
-  auto* segmentor = dynamic_cast<models::EncoderDecoder*>(&model);
-  if (!segmentor)
-    throw ConfigError(
-        "task segmentation needs a segmentation model (model=upernet_dinat_tiny, ...)");
+  models::EncoderDecoder& segmentor = as_segmentor(model);
   const at::Tensor label = targets.select(1, 0).to(at::kLong);
-  const models::SegmentationLogits logits = segmentor->forward_train(inputs);
+  const models::SegmentationLogits logits = segmentor.forward_train(inputs);
   TORCH_CHECK(logits.decode.size(1) == num_classes_, "segmentation: the model predicts ",
               logits.decode.size(1), " classes but data.num_classes is ", num_classes_);
   at::Tensor loss = pixel_cross_entropy(logits.decode, label);
   if (logits.auxiliary.defined())
-    loss = loss + segmentor->options().aux_weight * pixel_cross_entropy(logits.auxiliary, label);
+    loss = loss + segmentor.options().aux_weight * pixel_cross_entropy(logits.auxiliary, label);
   return loss;
 }
 
@@ -121,9 +126,7 @@ MetricList SegmentationTask::evaluate(models::Model& model, data::DataLoader& lo
                                       const at::Device& device, const ModelForward&) {
   c10::InferenceMode inference;
   model.eval();
-  if (!dynamic_cast<models::EncoderDecoder*>(&model))
-    throw ConfigError(
-        "task segmentation needs a segmentation model (model=upernet_dinat_tiny, ...)");
+  as_segmentor(model);
   SegmentationMeter meter(num_classes_);
   const ModelForward forward = [&model](const at::Tensor& x) { return model.forward(x); };
   loader.start_epoch(0);

@@ -100,7 +100,8 @@ Sample CocoSource::load(int64_t index, Rng& rng) const {
                           static_cast<double>(original_w), static_cast<double>(image.rows),
                           static_cast<double>(image.cols),
                           static_cast<double>(image.cols) / original_w,
-                          static_cast<double>(image.rows) / original_h},
+                          static_cast<double>(image.rows) / original_h,
+                          static_cast<double>(padded_h), static_cast<double>(padded_w)},
       at::kDouble);
   return sample;
 }

@@ -38,6 +38,8 @@ enum CocoMeta : int64_t {
   kResizedWidth,
   kScaleX,  // resized / original
   kScaleY,
+  kPaddedHeight,  // the image padded to the size divisor (before batch padding)
+  kPaddedWidth,
   kCocoMetaSize
 };
 

@@ -64,8 +64,7 @@ RetinaNetDetector::RetinaNetDetector(ModelPtr backbone, RetinaNetOptions o)
   h.in_channels = options_.neck_channels;
   h.feat_channels = options_.head_channels;
   h.stacked_convs = options_.stacked_convs;
-  h.anchors_per_cell =
-      static_cast<int64_t>(options_.anchors.ratios.size()) * options_.anchors.scales_per_octave;
+  h.anchors_per_cell = anchors_per_cell();
   head_ = register_module("bbox_head", detection::RetinaHead(h));
 }
 
@@ -141,8 +140,7 @@ std::vector<at::Tensor> RetinaNetDetector::anchors(int64_t height, int64_t width
 detection::RetinaOutputs RetinaNetDetector::split_flat(const at::Tensor& flat, int64_t height,
                                                        int64_t width) const {
   const int64_t c = options_.num_classes;
-  const int64_t a =
-      static_cast<int64_t>(options_.anchors.ratios.size()) * options_.anchors.scales_per_octave;
+  const int64_t a = anchors_per_cell();
   const auto sizes = level_sizes(height, width);
   int64_t total = 0;
   for (const auto& [h, w] : sizes) total += h * w * a;
@@ -163,12 +161,15 @@ detection::RetinaOutputs RetinaNetDetector::split_flat(const at::Tensor& flat, i
   return out;
 }
 
+int64_t RetinaNetDetector::anchors_per_cell() const {
+  return static_cast<int64_t>(options_.anchors.ratios.size()) * options_.anchors.scales_per_octave;
+}
+
 double RetinaNetDetector::flops(int64_t img_size) const {
   double total = backbone_->flops(img_size);
   const auto sizes = level_sizes(img_size, img_size);
   const int64_t n = options_.neck_channels, f = options_.head_channels;
-  const int64_t a =
-      static_cast<int64_t>(options_.anchors.ratios.size()) * options_.anchors.scales_per_octave;
+  const int64_t a = anchors_per_cell();
   if (fpn_) {
     const std::vector<int64_t> channels = backbone_->feature_channels();
     for (size_t l = 0; l < 3; ++l) {

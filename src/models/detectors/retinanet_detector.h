@@ -66,6 +66,7 @@ class RetinaNetDetector : public Model {
 
  private:
   std::vector<std::pair<int64_t, int64_t>> level_sizes(int64_t height, int64_t width) const;
+  int64_t anchors_per_cell() const;  // ratios x scales
   std::vector<std::shared_ptr<torch::nn::Module>> frozen_modules_;
 
   RetinaNetOptions options_;
