@@ -43,6 +43,11 @@ struct Case {
     for (auto k : kernel) s.push_back(2 * k - 1);
     return s;
   }
+  int64_t queries() const {
+    int64_t n = batch;
+    for (auto l : lengths) n *= l;
+    return n;
+  }
   int64_t window() const {
     int64_t w = 1;
     for (auto k : kernel) w *= k;
@@ -85,17 +90,18 @@ inline std::vector<Case> random_cases(int axes, int count, uint32_t seed) {
   return cases;
 }
 
-// Largest |got - want| over finite entries relative to max(1, max |want|), on any device and
-// dtype; -inf positions (masked slots) must agree.
+// Largest |got - want| over finite entries relative to max(min_scale, max |want|), on any
+// device and dtype; -inf positions (masked slots) must agree. `min_scale` > 1 serves sums of
+// many O(1) terms whose exact value may be ~0 (rounding grows with the number of terms).
 inline void expect_close_relative(const at::Tensor& got_any, const at::Tensor& want_any, double tol,
-                                  const std::string& what) {
+                                  const std::string& what, double min_scale = 1.0) {
   const at::Tensor got = got_any.to(at::kCPU, at::kDouble),
                    want = want_any.to(at::kCPU, at::kDouble);
   ASSERT_EQ(got.sizes(), want.sizes()) << what;
   ASSERT_TRUE(at::equal(at::isinf(got), at::isinf(want))) << what << ": masked slots differ";
   ASSERT_FALSE(at::isnan(got).any().item<bool>()) << what << ": NaN";
   const at::Tensor g = got.masked_fill(at::isinf(got), 0), w = want.masked_fill(at::isinf(want), 0);
-  const double scale = std::max(1.0, w.abs().max().item<double>());
+  const double scale = std::max(min_scale, w.abs().max().item<double>());
   EXPECT_LE((g - w).abs().max().item<double>() / scale, tol) << what;
 }
 

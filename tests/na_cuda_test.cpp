@@ -8,6 +8,7 @@
 #include <torch/autograd.h>
 #include <torch/cuda.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -105,9 +106,12 @@ void compare_devices(const Case& c, at::ScalarType dtype, double tol, bool same_
                          "av dv", "fused", "fused dq", "fused dk", "fused dv"};
   for (size_t i = 0; i < got.size(); ++i) {
     const std::string what = c.rpb ? names_rpb[i] : names[i];
-    // rpb gradients sum many terms: a looser bound in reduced precision.
-    expect_close_relative(got[i], want[i], what.find("drpb") != std::string::npos ? tol * 4 : tol,
-                          what);
+    // An rpb gradient sums one term per query (and head dim): its rounding error grows like
+    // the square root of their number, also where the exact sum is ~0 (K = 1 makes it exactly
+    // 0, and the GPU's 6e-5 of noise then exceeded a bound of 4e-5 relative to 1).
+    const bool drpb = what.find("drpb") != std::string::npos;
+    expect_close_relative(got[i], want[i], drpb ? tol * 4 : tol, what,
+                          drpb ? std::sqrt(static_cast<double>(c.queries())) : 1.0);
     EXPECT_EQ(got[i].scalar_type(), dtype == at::kDouble ? at::kDouble : dtype) << what;
   }
 }

@@ -163,6 +163,7 @@ int run_ops_bench(const OpsBenchOptions& options) {
                 options.dtype.c_str(), at::get_num_threads(), std::thread::hardware_concurrency(),
                 roofline);
 
+  std::fflush(stdout);  // a run stopped by a timeout still shows what it measured
   std::vector<Row> rows;
   for (const Case& c : cuda ? cuda_cases() : cpu_cases()) {
     if (!options.only.empty() && c.name.find(options.only) == std::string::npos) continue;

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "bench/na_ops_bench.h"
+#include "cli/bench_ops_options.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/runtime.h"
@@ -59,23 +60,7 @@ int dispatch(int argc, char** argv) {
   vitrine::bench::OpsBenchOptions ops_options;
   auto* bench_ops = bench->add_subcommand(
       "ops", "Neighborhood-attention ops vs stock-libtorch and full-attention baselines");
-  bench_ops
-      ->add_option("--device", ops_options.device,
-                   "cpu, or cuda (NATTEN's GPU problem set: batch 128, 16 heads)")
-      ->capture_default_str();
-  bench_ops
-      ->add_option("--dtype", ops_options.dtype, "float32 or float64; float16, bfloat16 on cuda")
-      ->capture_default_str();
-  bench_ops->add_option("--warmup", ops_options.warmup, "Untimed runs per measurement")
-      ->capture_default_str();
-  bench_ops->add_option("--repeats", ops_options.repeats, "Timed runs (median reported)")
-      ->capture_default_str();
-  bench_ops->add_option("--only", ops_options.only, "Run problems whose name contains this");
-  bench_ops->add_flag("!--no-baselines", ops_options.baselines, "Skip the baselines");
-  bench_ops->add_option("--pass", ops_options.pass, "fwd, fwd+bwd or both")->capture_default_str();
-  bench_ops->add_option("--impl", ops_options.impl, "Run implementations whose name contains this");
-  bench_ops->add_option("--results-file", ops_options.results_file,
-                        "Append the markdown table to this file");
+  vitrine::cli::add_bench_ops_options(*bench_ops, ops_options);
   ModelBenchOptions model_bench;
   auto* bench_model = bench->add_subcommand(
       "model", "Model throughput on synthetic inputs (timm benchmark.py style)");
