@@ -4,12 +4,14 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include "core/error.h"
+#include "train/gradient_reducer.h"
 
 namespace vitrine::train {
 namespace {
@@ -38,6 +40,7 @@ int env_int(const char* name, int fallback) {
 struct Distributed::Impl {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  std::unique_ptr<GradientReducer> reducer;  // declared last: goes before the group
 };
 
 DistributedOptions distributed_options(const config::ConfigView& dist) {
@@ -47,8 +50,8 @@ DistributedOptions distributed_options(const config::ConfigView& dist) {
   o.local_rank = env_int("LOCAL_RANK", o.rank);
   o.master_addr = env("MASTER_ADDR").value_or(o.master_addr);
   o.master_port = env_int("MASTER_PORT", o.master_port);
-  dist.expect_keys(
-      {"rank", "world_size", "local_rank", "master_addr", "master_port", "timeout_s", "bucket_mb"});
+  dist.expect_keys({"rank", "world_size", "local_rank", "master_addr", "master_port", "timeout_s",
+                    "bucket_mb", "overlap", "broadcast_buffers", "sync_batchnorm"});
   auto set = [&](const char* key, int& field) {
     if (dist.has(key) && !dist.node().find(key)->is_null())
       field = static_cast<int>(dist.get_int(key));
@@ -61,6 +64,9 @@ DistributedOptions distributed_options(const config::ConfigView& dist) {
     o.master_addr = dist.get_string("master_addr");
   o.timeout_s = dist.get_float("timeout_s", o.timeout_s);
   o.bucket_mb = dist.get_float("bucket_mb", o.bucket_mb);
+  o.overlap = dist.get_bool("overlap", o.overlap);
+  o.broadcast_buffers = dist.get_bool("broadcast_buffers", o.broadcast_buffers);
+  o.sync_batchnorm = dist.get_bool("sync_batchnorm", o.sync_batchnorm);
   if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size)
     throw ConfigError("distributed: rank " + std::to_string(o.rank) + " is not in 0.." +
                       std::to_string(o.world_size - 1) + " (WORLD_SIZE " +
@@ -176,6 +182,64 @@ void Distributed::average_gradients(const std::vector<at::Tensor>& params) {
     if (bytes >= bucket_bytes) flush();
   }
   flush();
+}
+
+void Distributed::attach_reducer(const std::vector<at::Tensor>& params) {
+  if (options_.world_size == 1 || params.empty()) return;
+  auto group = impl_->group;
+  const int rank = options_.rank;
+  impl_->reducer = std::make_unique<GradientReducer>(
+      params, int64_t{1} << 20, static_cast<int64_t>(options_.bucket_mb * (1 << 20)),
+      options_.world_size, [group, rank](at::Tensor& flat) -> std::function<void()> {
+        std::vector<at::Tensor> one{flat};
+        c10::intrusive_ptr<c10d::Work> work;
+        collective("gradient all-reduce", rank, [&] { work = group->allreduce(one); });
+        return [work, rank] { collective("gradient all-reduce", rank, [&] { work->wait(); }); };
+      });
+}
+
+bool Distributed::has_reducer() const {
+  return impl_->reducer != nullptr;
+}
+
+size_t Distributed::reducer_buckets() const {
+  return impl_->reducer ? impl_->reducer->buckets().size() : 0;
+}
+
+void Distributed::arm_reducer() {
+  if (impl_->reducer) impl_->reducer->arm();
+}
+
+void Distributed::finish_reducer() {
+  if (impl_->reducer) impl_->reducer->finish();
+}
+
+void Distributed::broadcast_coalesced(const std::vector<at::Tensor>& tensors) {
+  if (options_.world_size == 1) return;
+  std::map<at::ScalarType, std::vector<at::Tensor>> by_type;
+  for (const at::Tensor& t : tensors)
+    if (t.defined() && t.numel() > 0) by_type[t.scalar_type()].push_back(t);
+  for (auto& [type, group] : by_type) {
+    std::vector<at::Tensor> parts;
+    for (const at::Tensor& t : group) parts.push_back(t.reshape(-1));
+    std::vector<at::Tensor> flat{at::cat(parts)};
+    c10d::BroadcastOptions b;
+    b.rootRank = 0;
+    collective("buffer broadcast", options_.rank,
+               [&] { impl_->group->broadcast(flat, b)->wait(); });
+    int64_t offset = 0;
+    for (const at::Tensor& t : group) {
+      t.copy_(flat[0].narrow(0, offset, t.numel()).view_as(t));
+      offset += t.numel();
+    }
+  }
+}
+
+void Distributed::all_reduce_sum(at::Tensor& t) {
+  if (options_.world_size == 1) return;
+  std::vector<at::Tensor> one{t};
+  collective("SyncBatchNorm all-reduce", options_.rank,
+             [&] { impl_->group->allreduce(one)->wait(); });
 }
 
 std::vector<double> Distributed::sum(const std::vector<double>& values) {

@@ -23,6 +23,12 @@ struct DistributedOptions {
   int master_port = 29500;
   double timeout_s = 300;  // a rank that stops answering ends the others within this
   double bucket_mb = 25;   // gradient all-reduce bucket size (DDP's default)
+  // DDP's switches: gradients all-reduced in buckets from autograd hooks while backward runs
+  // (else after it, in one pass); rank 0's buffers broadcast before each forward; BatchNorm
+  // statistics over every rank (SyncBatchNorm).
+  bool overlap = true;
+  bool broadcast_buffers = true;
+  bool sync_batchnorm = false;
 };
 
 // From the environment, then `dist.*` (rank, world_size, local_rank, master_addr,
@@ -42,8 +48,22 @@ class Distributed {
 
   // Rank 0's values into every rank's tensors (in place).
   void broadcast(const std::vector<at::Tensor>& tensors);
-  // Every defined gradient of `params` replaced by its mean over the ranks.
+  // Every defined gradient of `params` replaced by its mean over the ranks (after backward).
   void average_gradients(const std::vector<at::Tensor>& params);
+
+  // Overlapped averaging (GradientReducer) over `params`, which must require gradients:
+  // buckets of bucket_mb (the first 1 MB) all-reduced from hooks while backward runs.
+  void attach_reducer(const std::vector<at::Tensor>& params);
+  bool has_reducer() const;
+  size_t reducer_buckets() const;
+  // Around the backward of the last micro-batch of an accumulation group: arm before it,
+  // finish after it (then the gradients are the means); other backwards only accumulate.
+  void arm_reducer();
+  void finish_reducer();
+  // Rank 0's values into every rank's tensors, flattened per dtype (one broadcast each).
+  void broadcast_coalesced(const std::vector<at::Tensor>& tensors);
+  // Sums `t` over the ranks in place (SyncBatchNorm's statistics and their gradients).
+  void all_reduce_sum(at::Tensor& t);
   // Element-wise sums over the ranks.
   std::vector<double> sum(const std::vector<double>& values);
   // Rank 0's string, on every rank.

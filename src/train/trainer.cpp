@@ -128,6 +128,7 @@ struct Trainer::State {
   std::unique_ptr<Distributed> dist;        // set when the run has more than one rank
   bool is_main() const { return !dist || dist->is_main(); }
   double world_size_of() const { return dist ? dist->world_size() : 1; }
+  bool broadcast_buffers = false;  // dist.broadcast_buffers in a distributed run
 
   std::string model_name;
   models::ModelPtr model;
@@ -146,7 +147,12 @@ struct Trainer::State {
   MetricList train_one_epoch(int64_t epoch, Progress& bar, RunLog& log, double& images_per_second);
   // Forward and backward of one batch (on this thread, or split over threads); returns the
   // batch's mean loss.
-  double forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b, int64_t group_size);
+  // `reduce`: this backward ends an accumulation group, so a distributed run's Reducer
+  // all-reduces the gradients while it runs.
+  double forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b, int64_t group_size,
+                          bool reduce);
+  // A distributed run's steps before each training forward (bucket rebuild, buffers).
+  void sync_before_forward();
   double split_forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
                                 int64_t group_size);
   void check_finite(double loss_value, int64_t epoch, int64_t b) const;
@@ -303,6 +309,20 @@ void Trainer::State::build() {
     for (const at::Tensor& b : model->buffers()) state.push_back(b);
     at::NoGradGuard no_grad;
     dist->broadcast(state);
+    broadcast_buffers = dist_options.broadcast_buffers;
+    if (dist_options.overlap && batch_split) {
+      // Split batches run several backwards into the same gradients, while the Reducer's
+      // hooks expect one per step: reduce after backward instead.
+      std::cerr << "warning: trainer.batch_split=" << batch_split->parts()
+                << " runs several backward passes per batch; gradients are all-reduced after "
+                   "backward (set trainer.batch_split=1 for dist.overlap)"
+                << std::endl;
+    } else if (dist_options.overlap) {
+      std::vector<at::Tensor> trainable;
+      for (const at::Tensor& p : model->parameters())
+        if (p.requires_grad()) trainable.push_back(p);
+      dist->attach_reducer(trainable);
+    }
   }
   const config::ConfigView ema_view = t.child("ema");
   ema_view.expect_keys({"enabled", "decay", "warmup"});
@@ -351,8 +371,17 @@ void Trainer::State::check_finite(double loss_value, int64_t epoch, int64_t b) c
                              " (lower optim.lr, or set trainer.clip_grad)");
 }
 
+void Trainer::State::sync_before_forward() {
+  if (!dist) return;
+  if (broadcast_buffers) {
+    at::NoGradGuard no_grad;
+    dist->broadcast_coalesced(model->buffers());
+  }
+}
+
 double Trainer::State::forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
-                                        int64_t group_size) {
+                                        int64_t group_size, bool reduce) {
+  sync_before_forward();
   at::Tensor loss;
   {
     AutocastScope autocast(amp, device);
@@ -360,12 +389,19 @@ double Trainer::State::forward_backward(const TrainingBatch& batch, int64_t epoc
   }
   const double loss_value = loss.item<double>();
   check_finite(loss_value, epoch, b);
+  if (!dist || !dist->has_reducer() || !reduce) {
+    scaler.scale(loss / static_cast<double>(group_size)).backward();
+    return loss_value;
+  }
+  dist->arm_reducer();
   scaler.scale(loss / static_cast<double>(group_size)).backward();
+  dist->finish_reducer();
   return loss_value;
 }
 
 double Trainer::State::split_forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
                                               int64_t group_size) {
+  sync_before_forward();
   const int64_t rows = batch.inputs.size(0);
   // Each slice's share of the batch-mean loss (slices past `rows` stay 0).
   std::vector<double> slice_shares(batch_split->parts(), 0.0);
@@ -422,11 +458,13 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
     on_device.index = batch.index;
     data::Rng mix_rng(data::mix_seed(data::mix_seed(seed ^ 0x6d69787570ULL, epoch), b));
     const TrainingBatch prepared = task->prepare_training_batch(on_device, mix_rng);
-    const double loss_value = batch_split ? split_forward_backward(prepared, epoch, b, group_size)
-                                          : forward_backward(prepared, epoch, b, group_size);
+    const double loss_value = batch_split
+                                  ? split_forward_backward(prepared, epoch, b, group_size)
+                                  : forward_backward(prepared, epoch, b, group_size, last_in_group);
 
     if (last_in_group) {
-      if (dist) dist->average_gradients(params);
+      // With the Reducer the gradients arrived averaged from backward.
+      if (dist && !dist->has_reducer()) dist->average_gradients(params);
       const bool finite = scaler.unscale(params);
       if (finite && clip_grad) {
         if (clip_mode == "norm")
