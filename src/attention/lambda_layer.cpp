@@ -28,8 +28,8 @@ LambdaLayerImpl::LambdaLayerImpl(LambdaLayerOptions options) : options_(options)
       "qkv",
       torch::nn::Conv2d(torch::nn::Conv2dOptions(o.dim, o.num_heads * dim_qk_ + dim_qk_ + dim_v_, 1)
                             .bias(o.qkv_bias)));
-  norm_q = register_module("norm_q", torch::nn::BatchNorm2d(o.num_heads * dim_qk_));
-  norm_v = register_module("norm_v", torch::nn::BatchNorm2d(dim_v_));
+  norm_q = register_module("norm_q", models::BatchNorm2d(o.num_heads * dim_qk_));
+  norm_v = register_module("norm_v", models::BatchNorm2d(dim_v_));
   if (o.r > 0) {
     conv_lambda = register_module(
         "conv_lambda", torch::nn::Conv3d(torch::nn::Conv3dOptions(1, dim_qk_, {o.r, o.r, 1})

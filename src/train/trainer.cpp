@@ -24,6 +24,7 @@
 #include "data/loader_factory.h"
 #include "models/checkpoint/state_dict.h"
 #include "models/layers/layer_random.h"
+#include "models/layers/sync_batch_norm.h"
 #include "models/registry.h"
 #include "train/batch_split.h"
 #include "train/checkpoint.h"
@@ -129,6 +130,8 @@ struct Trainer::State {
   bool is_main() const { return !dist || dist->is_main(); }
   double world_size_of() const { return dist ? dist->world_size() : 1; }
   bool broadcast_buffers = false;  // dist.broadcast_buffers in a distributed run
+  // dist.sync_batchnorm: batch-norm statistics summed over the ranks while this lives.
+  std::unique_ptr<models::SyncBatchNormScope> sync_batch_norm;
 
   std::string model_name;
   models::ModelPtr model;
@@ -229,6 +232,16 @@ void Trainer::State::build() {
       throw ConfigError("distributed training runs on Gloo over CPU tensors here; device=" +
                         device.str() + " needs NCCL, which this build does not use yet");
     dist = std::make_unique<Distributed>(dist_options);
+    if (dist_options.sync_batchnorm) {
+      if (split_parts > 1)
+        throw ConfigError(
+            "dist.sync_batchnorm=true needs trainer.batch_split=1: the slices of a split batch "
+            "run on threads concurrently, and their statistics' all-reduces would interleave "
+            "differently on each rank");
+      Distributed* ranks = dist.get();
+      sync_batch_norm = std::make_unique<models::SyncBatchNormScope>(
+          [ranks](at::Tensor& t) { ranks->all_reduce_sum(t); });
+    }
   }
   const int rank = dist ? dist->rank() : 0, world = dist ? dist->world_size() : 1;
 

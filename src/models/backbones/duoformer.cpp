@@ -9,6 +9,7 @@
 #include "config/view.h"
 #include "core/error.h"
 #include "core/init.h"
+#include "models/layers/batch_norm.h"
 #include "models/layers/drop_path.h"
 #include "models/layers/mlp.h"
 #include "models/layers/transformer_init.h"
@@ -67,11 +68,11 @@ class ConvBatchNormImpl : public torch::nn::Module {
   ConvBatchNormImpl(int64_t in, int64_t out) {
     conv =
         register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)));
-    norm = register_module("norm", torch::nn::BatchNorm2d(out));
+    norm = register_module("norm", BatchNorm2d(out));
   }
   at::Tensor forward(const at::Tensor& x) { return at::relu(norm->forward(conv->forward(x))); }
   torch::nn::Conv2d conv{nullptr};
-  torch::nn::BatchNorm2d norm{nullptr};
+  BatchNorm2d norm{nullptr};
 };
 TORCH_MODULE(ConvBatchNorm);
 

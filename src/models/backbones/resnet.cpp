@@ -16,8 +16,8 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) 
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
 }
 
-torch::nn::BatchNorm2d norm(int64_t channels) {
-  return torch::nn::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels));
+BatchNorm2d norm(int64_t channels) {
+  return BatchNorm2d(torch::nn::BatchNorm2dOptions(channels));
 }
 
 // Multiply-adds of a conv on an h x w input; updates h, w.
@@ -77,7 +77,7 @@ class ResNetBlock : public torch::nn::Module {
 
  private:
   std::vector<torch::nn::Conv2d> convs_;
-  std::vector<torch::nn::BatchNorm2d> norms_;
+  std::vector<BatchNorm2d> norms_;
   torch::nn::Sequential downsample_{nullptr};
   std::shared_ptr<torch::nn::Conv2dImpl> down_conv_;
 };
@@ -118,7 +118,7 @@ ResNet::ResNet(ResNetConfig c) : config_(std::move(c)) {
       const double fan_out =
           static_cast<double>(o.out_channels() * (*o.kernel_size())[0] * (*o.kernel_size())[1]);
       conv2d->weight.normal_(0, std::sqrt(2.0 / fan_out));
-    } else if (auto* bn = m->as<torch::nn::BatchNorm2d>()) {
+    } else if (auto* bn = m->as<BatchNorm2d>()) {
       bn->weight.fill_(1);
       bn->bias.zero_();
     }

@@ -5,6 +5,7 @@
 #include <torch/nn/modules/batchnorm.h>
 
 #include "core/error.h"
+#include "models/layers/batch_norm.h"
 
 namespace vitrine::models {
 namespace {
@@ -74,7 +75,7 @@ void RetinaNetDetector::train(bool on) {
   for (auto& m : frozen_modules_) m->eval();
   if (options_.norm_eval)
     for (auto& m : backbone_->modules())
-      if (m->as<torch::nn::BatchNorm2d>()) m->eval();
+      if (m->as<BatchNorm2d>()) m->eval();
 }
 
 std::vector<at::Tensor> RetinaNetDetector::forward_features(const at::Tensor& images) {

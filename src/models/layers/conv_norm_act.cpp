@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
+#include "models/layers/sync_batch_norm.h"
 
 namespace vitrine::models {
 
@@ -31,6 +32,9 @@ BatchNormAct2dImpl::BatchNormAct2dImpl(int64_t channels, Activation act_) : act(
 }
 
 at::Tensor BatchNormAct2dImpl::forward(const at::Tensor& x) {
+  if (const RankSum* sum = active_rank_sum(); sum && is_training())
+    return activate(act, sync_batch_norm(x, weight, bias, running_mean, running_var,
+                                         num_batches_tracked, 0.1, 1e-5, *sum));
   if (is_training()) {
     at::NoGradGuard no_grad;
     num_batches_tracked.add_(1);

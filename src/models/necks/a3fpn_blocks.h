@@ -8,6 +8,8 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "models/layers/batch_norm.h"
+
 namespace vitrine::models {
 
 // `Conv`: conv (no bias unless asked) -> optional batch norm (`norm`) -> optional GELU.
@@ -18,7 +20,7 @@ class A3ConvImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
 
   torch::nn::Conv2d conv{nullptr};
-  torch::nn::BatchNorm2d norm{nullptr};
+  BatchNorm2d norm{nullptr};
 
  private:
   bool act_;
