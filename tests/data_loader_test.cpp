@@ -84,6 +84,25 @@ TEST(Sampler, ShardsAreDisjointAndCoverThePaddedDataset) {
   for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(ordered[i], i);
 }
 
+// Evaluation shards: every index exactly once, no padding, sizes within one of each other.
+TEST(Sampler, ExactShardsVisitEverySampleOnce) {
+  ShardedSampler s;
+  s.dataset_size = 10;
+  s.world_size = 3;
+  s.shuffle = false;
+  s.exact = true;
+  std::multiset<int64_t> seen;
+  for (int r = 0; r < 3; ++r) {
+    s.rank = r;
+    const auto idx = s.indices(0);
+    EXPECT_EQ(static_cast<int64_t>(idx.size()), s.samples_per_rank());
+    EXPECT_EQ(idx.size(), r == 0 ? 4u : 3u);
+    seen.insert(idx.begin(), idx.end());
+  }
+  EXPECT_EQ(seen.size(), 10u);
+  for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(seen.count(i), 1u) << i;
+}
+
 TEST(Loader, SameSeedSameBatchesWhateverTheWorkers) {
   auto dataset = std::make_shared<CountingDataset>(103);
   LoaderOptions options;

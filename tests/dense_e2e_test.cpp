@@ -71,6 +71,37 @@ TEST_F(DetectionE2E, RetinaNetLearnsTheShapesAndEvalReproducesItsAp) {
   EXPECT_NE(slurp(dir_ / "res.json").find("bbox_mAP_50"), std::string::npos);
 }
 
+// Two ranks evaluate their halves of the validation images; the detections gathered over the
+// ranks give the COCO AP that one process evaluating the whole set gets from the checkpoint.
+TEST_F(DetectionE2E, TwoRanksEvaluateTheirShardsLikeOneProcess) {
+  Result r = run("launch --nproc 2 -- train model=retinanet_nano " + data_args() +
+                 " optim=adamw optim.lr=2e-3 optim.weight_decay=0.05 data.batch_size=4"
+                 " data.eval_batch_size=16 trainer.epochs=6 trainer.eval_every=100"
+                 " trainer.batch_split=1 trainer.clip_grad=35 threads=1 dist.sync_batchnorm=true");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("15 evaluation images"), std::string::npos) << r.out;  // each rank's half
+  const double ap = metric(r.out, "epoch 6/6: [^\\n]*bbox_mAP ([0-9.]+)");
+  EXPECT_GT(ap, 0.0) << r.out;  // something to compare
+  std::smatch run_dir;
+  ASSERT_TRUE(std::regex_search(r.out, run_dir, std::regex("\\| (/[^\\n]+outputs/[^\\n]+)\\n")))
+      << r.out;
+  Result ev = run("eval checkpoint=" + (fs::path(run_dir[1].str()) / "last.pt").string() + " " +
+                  data_args() + " data.eval_batch_size=16");
+  ASSERT_EQ(ev.code, 0) << ev.err << ev.out;
+  // vitrine eval reports mmdet's 3-decimal AP; the pycocotools summaries (12 lines, 3
+  // decimals each) of the sharded run and of one process must be identical.
+  EXPECT_NEAR(metric(ev.out, "bbox_mAP: ([0-9.]+)"), ap, 5e-4 + 1e-9) << ev.out;
+  auto summary = [](const std::string& text) {  // the last 12-line summary in `text`
+    size_t at = text.rfind(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all");
+    if (at == std::string::npos) return std::string();
+    const size_t begin = at;
+    for (int line = 0; line < 12 && at != std::string::npos; ++line) at = text.find('\n', at + 1);
+    return text.substr(begin, at == std::string::npos ? std::string::npos : at - begin);
+  };
+  EXPECT_FALSE(summary(r.out).empty()) << r.out;
+  EXPECT_EQ(summary(r.out), summary(ev.out));
+}
+
 TEST_F(DetectionE2E, MismatchedSettingsNameTheProblem) {
   Result classes =
       run("train model=retinanet_nano data=coco task=detection data.root=" + root_.string());
@@ -136,6 +167,26 @@ TEST_F(SegmentationE2E, UperNetLearnsTheShapesAndSlideEvalAgrees) {
   ASSERT_EQ(slide.code, 0) << slide.err << slide.out;
   EXPECT_NEAR(metric(slide.out, "mIoU: ([0-9.]+)"), miou, 0.15) << slide.out;
   EXPECT_NE(slurp(dir_ / "slide.json").find("slide"), std::string::npos);
+}
+
+// Two ranks evaluate six validation images each; their summed areas give the mIoU of one
+// process over all twelve.
+TEST_F(SegmentationE2E, TwoRanksEvaluateTheirShardsLikeOneProcess) {
+  Result r = run("launch --nproc 2 -- train model=upernet_nano " + data_args() +
+                 " optim=adamw optim.lr=3e-3 data.batch_size=4 data.eval_batch_size=4"
+                 " trainer.epochs=4 trainer.eval_every=100 trainer.batch_split=1 threads=1"
+                 " dist.sync_batchnorm=true");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("6 evaluation images"), std::string::npos) << r.out;
+  const double miou = metric(r.out, "epoch 4/4: [^\\n]*mIoU ([0-9.]+)");
+  EXPECT_GT(miou, 0.0) << r.out;
+  std::smatch run_dir;
+  ASSERT_TRUE(std::regex_search(r.out, run_dir, std::regex("\\| (/[^\\n]+outputs/[^\\n]+)\\n")))
+      << r.out;
+  Result whole = run("eval checkpoint=" + (fs::path(run_dir[1].str()) / "last.pt").string() + " " +
+                     data_args());
+  ASSERT_EQ(whole.code, 0) << whole.err << whole.out;
+  EXPECT_NEAR(metric(whole.out, "mIoU: ([0-9.]+)"), miou, 1e-4) << whole.out;
 }
 
 TEST_F(SegmentationE2E, BadInputNamesTheProblem) {

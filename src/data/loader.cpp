@@ -47,6 +47,7 @@ DataLoader::DataLoader(SampleSourcePtr source, LoaderOptions options)
   sampler_.seed = options_.seed;
   sampler_.rank = options_.rank;
   sampler_.world_size = options_.world_size;
+  sampler_.exact = options_.exact_shards;
   if (batches_per_epoch() == 0)
     throw ConfigError("the dataset has " + std::to_string(source_->size()) +
                       " samples, fewer than one batch of " + std::to_string(options_.batch_size) +

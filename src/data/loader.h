@@ -32,6 +32,8 @@ struct LoaderOptions {
   int prefetch = 2;  // batches in flight per worker
   uint64_t seed = 0;
   int rank = 0, world_size = 1;
+  // Shards without padding (evaluation): every sample exactly once over the ranks.
+  bool exact_shards = false;
   // Unreadable samples: false = the batch fails with the file and reason; true = the sample
   // is left out of its batch and reported through `on_skip`.
   bool skip_bad_samples = false;

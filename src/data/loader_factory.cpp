@@ -160,6 +160,7 @@ std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool tra
   options.seed = seed;
   options.rank = rank;
   options.world_size = world_size;
+  options.exact_shards = !train;
   // Checked here, where it is read, for every data format.
   const std::string on_bad = data.get_string("on_bad_image", "error");
   if (on_bad != "error" && on_bad != "skip")

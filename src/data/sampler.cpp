@@ -11,6 +11,7 @@ int64_t ShardedSampler::samples_per_rank() const {
   if (world_size < 1 || rank < 0 || rank >= world_size)
     throw std::invalid_argument("sampler: rank " + std::to_string(rank) + " outside world of " +
                                 std::to_string(world_size));
+  if (exact) return (dataset_size - rank + world_size - 1) / world_size;
   if (drop_last) return dataset_size / world_size;
   return (dataset_size + world_size - 1) / world_size;
 }
@@ -24,10 +25,11 @@ std::vector<int64_t> ShardedSampler::indices(int64_t epoch) const {
     for (int64_t i = dataset_size - 1; i > 0; --i)
       std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(rng.randint(0, i))]);
   }
-  const int64_t total = per_rank * world_size;
+  const int64_t total = exact ? dataset_size : per_rank * world_size;
   // Pad by wrapping around (the dataset may be smaller than the padding).
   for (int64_t i = dataset_size; i < total; ++i)
-    order.push_back(order[static_cast<size_t>((i - dataset_size) % std::max<int64_t>(1, dataset_size))]);
+    order.push_back(
+        order[static_cast<size_t>((i - dataset_size) % std::max<int64_t>(1, dataset_size))]);
   order.resize(static_cast<size_t>(total));
   std::vector<int64_t> mine;
   mine.reserve(static_cast<size_t>(per_rank));

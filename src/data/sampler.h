@@ -15,6 +15,9 @@ struct ShardedSampler {
   uint64_t seed = 0;
   int rank = 0, world_size = 1;
   bool drop_last = false;  // drop the tail instead of padding (torch's drop_last)
+  // Every index exactly once over the ranks, no padding (shards differ in size by at most
+  // one): evaluation, where a repeated sample would count twice in the metrics.
+  bool exact = false;
 
   // Indices this rank visits in `epoch`.
   std::vector<int64_t> indices(int64_t epoch) const;

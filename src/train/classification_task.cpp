@@ -83,6 +83,15 @@ MetricList ClassificationTask::evaluate(models::Model& model, data::DataLoader& 
     for (size_t i = 0; i < topk_.size(); ++i) hits[i] += acc.topk[i] * acc.samples / 100.0;
     samples += acc.samples;
   }
+  // A distributed run: sums over every rank's shard.
+  std::vector<double> totals = hits;
+  totals.push_back(loss);
+  totals.push_back(static_cast<double>(samples));
+  totals = ranks_.sum_over_ranks(totals);
+  std::copy(totals.begin(), totals.begin() + static_cast<std::ptrdiff_t>(hits.size()),
+            hits.begin());
+  loss = totals[hits.size()];
+  samples = static_cast<int64_t>(totals[hits.size() + 1]);
   if (samples == 0) throw std::runtime_error("evaluation loader produced no samples");
   MetricList out = {{"loss", loss / samples}};
   for (size_t i = 0; i < topk_.size(); ++i)

@@ -145,6 +145,24 @@ MetricList DetectionTask::evaluate(models::Model& model, data::DataLoader& loade
       }
     }
   }
+  if (ranks_.sum) {
+    // A distributed run: every rank's detections (its shard of the images), on every rank.
+    std::vector<double> mine;
+    mine.reserve(detections_.size() * 7);
+    for (const auto& d : detections_)
+      mine.insert(mine.end(), {static_cast<double>(d.image_id), static_cast<double>(d.category_id),
+                               d.bbox[0], d.bbox[1], d.bbox[2], d.bbox[3], d.score});
+    const std::vector<double> all = ranks_.gather(mine);
+    detections_.clear();
+    for (size_t i = 0; i + 7 <= all.size(); i += 7) {
+      detection::CocoDetection d;
+      d.image_id = static_cast<int64_t>(all[i]);
+      d.category_id = static_cast<int64_t>(all[i + 1]);
+      d.bbox = {all[i + 2], all[i + 3], all[i + 4], all[i + 5]};
+      d.score = all[i + 6];
+      detections_.push_back(d);
+    }
+  }
   std::vector<int64_t> image_ids;
   for (const auto& image : source->dataset().images) image_ids.push_back(image.id);
   result_ = detection::coco_evaluate_bbox(source->dataset().ground_truth(), detections_, image_ids,

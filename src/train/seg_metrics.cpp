@@ -62,6 +62,17 @@ void SegmentationMeter::add(const at::Tensor& prediction, const at::Tensor& labe
   }
 }
 
+void SegmentationMeter::combine(
+    const std::function<std::vector<double>(const std::vector<double>&)>& sum) {
+  std::vector<double> packed;
+  for (const auto* v : {&intersect_, &union_, &pred_, &label_})
+    packed.insert(packed.end(), v->begin(), v->end());
+  packed = sum(packed);
+  size_t at = 0;
+  for (auto* v : {&intersect_, &union_, &pred_, &label_})
+    for (double& x : *v) x = packed[at++];
+}
+
 double SegmentationMeter::aacc() const {
   double i = 0, l = 0;
   for (size_t c = 0; c < intersect_.size(); ++c) {

@@ -8,6 +8,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,9 @@ class SegmentationMeter {
   explicit SegmentationMeter(int64_t num_classes, int64_t ignore_index = 255);
   // prediction and label: integer maps of the same shape (any leading dims).
   void add(const at::Tensor& prediction, const at::Tensor& label);
+  // Replaces the accumulated areas by their sums over the ranks of a distributed evaluation
+  // (`sum`: element-wise sums, called once).
+  void combine(const std::function<std::vector<double>(const std::vector<double>&)>& sum);
 
   double aacc() const;
   double miou() const;

@@ -151,6 +151,8 @@ MetricList SegmentationTask::evaluate(models::Model& model, data::DataLoader& lo
       meter.add(probabilities.argmax(1)[0].cpu(), label);
     }
   }
+  // A distributed run: every rank's areas summed (mmseg's collect_results, as sums).
+  if (ranks_.sum) meter.combine(ranks_.sum);
   std::vector<std::string> names = loader.source().classes();
   table_ = meter.table(names);
   if (print_table_) std::cout << table_ << std::flush;

@@ -125,6 +125,15 @@ MetricList SrTask::evaluate(models::Model& model, data::DataLoader& loader,
       ++images;
     }
   }
+  // A distributed run: sums over every rank's shard (last_scores_ keeps this rank's images).
+  const std::vector<double> totals = ranks_.sum_over_ranks(
+      {l1, psnr_sum, ssim_sum, psnr_bicubic, ssim_bicubic, static_cast<double>(images)});
+  l1 = totals[0];
+  psnr_sum = totals[1];
+  ssim_sum = totals[2];
+  psnr_bicubic = totals[3];
+  ssim_bicubic = totals[4];
+  images = static_cast<int64_t>(totals[5]);
   if (images == 0) throw std::runtime_error("evaluation loader produced no images");
   MetricList out = {
       {"loss", l1 / images}, {"psnr", psnr_sum / images}, {"ssim", ssim_sum / images}};

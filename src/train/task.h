@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "data/loader.h"
 #include "data/random.h"
@@ -17,6 +18,20 @@
 namespace vitrine::train {
 
 using ModelForward = std::function<at::Tensor(const at::Tensor&)>;
+
+// The ranks of a distributed evaluation: each evaluates its shard of the loader, and the
+// task combines the shards through `sum` (element-wise sums over the ranks; every rank calls
+// it in the same order). One process: no sum, nothing to combine.
+struct RankGroup {
+  int rank = 0, world_size = 1;
+  std::function<std::vector<double>(const std::vector<double>&)> sum;
+
+  std::vector<double> sum_over_ranks(const std::vector<double>& values) const {
+    return sum ? sum(values) : values;
+  }
+  // Every rank's `values` concatenated in rank order (a gather made of two sums).
+  std::vector<double> gather(const std::vector<double>& values) const;
+};
 
 struct TrainingBatch {
   at::Tensor inputs;
@@ -39,9 +54,15 @@ class Task {
   // splits eval batches over threads with it).
   virtual MetricList evaluate(models::Model& model, data::DataLoader& loader,
                               const at::Device& device, const ModelForward& forward = {}) = 0;
+  // Distributed evaluation (set by the trainer): evaluate() then sees this rank's shard of
+  // the loader and reports metrics over all shards, the same on every rank.
+  void set_rank_group(RankGroup group) { ranks_ = std::move(group); }
   // The metric that picks the best checkpoint, and its direction.
   virtual std::string primary_metric() const = 0;
   virtual bool higher_is_better() const { return true; }
+
+ protected:
+  RankGroup ranks_;
 };
 
 }  // namespace vitrine::train

@@ -248,7 +248,8 @@ void Trainer::State::build() {
   // Data.
   const config::ConfigView data_view = root.child("data");
   train_loader = data::make_loader(data_view, true, seed, rank, world);
-  eval_loader = data::make_loader(data_view, false, seed);
+  // Evaluation is sharded too (every sample once over the ranks); the task sums the shards.
+  eval_loader = data::make_loader(data_view, false, seed, rank, world);
   const auto train_classes = train_loader->source().classes();
   const auto eval_classes = eval_loader->source().classes();
   if (!train_classes.empty() && !eval_classes.empty() && train_classes != eval_classes)
@@ -298,6 +299,12 @@ void Trainer::State::build() {
     throw ConfigError("task.name '" + task_name +
                       "' is not available yet (this build trains: classification, "
                       "super_resolution, detection, segmentation)");
+  }
+
+  if (dist) {
+    Distributed* ranks = dist.get();
+    task->set_rank_group(
+        {rank, world, [ranks](const std::vector<double>& values) { return ranks->sum(values); }});
   }
 
   // Model (+ EMA copy).
@@ -616,8 +623,8 @@ TrainOutcome Trainer::run() {
     MetricList eval_metrics;
     s.progress.metric.reset();
     const bool last_epoch = epoch + 1 == total_epochs;
-    // Rank 0 evaluates the whole evaluation set; the other ranks wait at the next collective.
-    if (((epoch + 1) % s.eval_every == 0 || last_epoch) && s.is_main()) {
+    // Every rank evaluates its shard of the evaluation set; the task combines the shards.
+    if ((epoch + 1) % s.eval_every == 0 || last_epoch) {
       models::Model& evaluated = s.ema ? static_cast<models::Model&>(s.ema->module()) : *s.model;
       {
         AutocastScope autocast(s.amp, s.device);
