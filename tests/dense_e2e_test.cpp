@@ -16,6 +16,13 @@ using vitrine::testing::slurp;
 
 namespace {
 
+// The run directory a training run prints on its last line.
+fs::path run_dir_of(const std::string& out) {
+  std::smatch m;
+  if (!std::regex_search(out, m, std::regex("\\| (/[^\\n]+outputs/[^\\n]+)\\n"))) return {};
+  return fs::path(m[1].str());
+}
+
 double metric(const std::string& text, const std::string& pattern) {
   std::smatch m;
   if (!std::regex_search(text, m, std::regex(pattern))) return -100;
@@ -56,11 +63,10 @@ TEST_F(DetectionE2E, RetinaNetLearnsTheShapesAndEvalReproducesItsAp) {
             std::string::npos)
       << r.out;
 
-  std::smatch run_dir;
-  ASSERT_TRUE(std::regex_search(r.out, run_dir, std::regex("\\| (/[^\\n]+outputs/[^\\n]+)\\n")))
-      << r.out;
-  Result ev = run("eval checkpoint=" + (fs::path(run_dir[1].str()) / "last.pt").string() + " " +
-                  data_args() + " --save-detections dets.json --results-file res.json");
+  const fs::path run_dir = run_dir_of(r.out);
+  ASSERT_FALSE(run_dir.empty()) << r.out;
+  Result ev = run("eval checkpoint=" + (run_dir / "last.pt").string() + " " + data_args() +
+                  " --save-detections dets.json --results-file res.json");
   ASSERT_EQ(ev.code, 0) << ev.err << ev.out;
   EXPECT_NEAR(metric(ev.out, "bbox_mAP: ([0-9.]+)"), ap, 6e-4) << ev.out;
   // Results carry COCO's category ids (1, 3, 5), not the contiguous labels.
@@ -82,11 +88,10 @@ TEST_F(DetectionE2E, TwoRanksEvaluateTheirShardsLikeOneProcess) {
   EXPECT_NE(r.out.find("15 evaluation images"), std::string::npos) << r.out;  // each rank's half
   const double ap = metric(r.out, "epoch 6/6: [^\\n]*bbox_mAP ([0-9.]+)");
   EXPECT_GT(ap, 0.0) << r.out;  // something to compare
-  std::smatch run_dir;
-  ASSERT_TRUE(std::regex_search(r.out, run_dir, std::regex("\\| (/[^\\n]+outputs/[^\\n]+)\\n")))
-      << r.out;
-  Result ev = run("eval checkpoint=" + (fs::path(run_dir[1].str()) / "last.pt").string() + " " +
-                  data_args() + " data.eval_batch_size=16");
+  const fs::path run_dir = run_dir_of(r.out);
+  ASSERT_FALSE(run_dir.empty()) << r.out;
+  Result ev = run("eval checkpoint=" + (run_dir / "last.pt").string() + " " + data_args() +
+                  " data.eval_batch_size=16");
   ASSERT_EQ(ev.code, 0) << ev.err << ev.out;
   // vitrine eval reports mmdet's 3-decimal AP; the pycocotools summaries (12 lines, 3
   // decimals each) of the sharded run and of one process must be identical.
@@ -152,10 +157,9 @@ TEST_F(SegmentationE2E, UperNetLearnsTheShapesAndSlideEvalAgrees) {
   EXPECT_GE(miou, 0.28) << r.out;
   EXPECT_NE(r.out.find("| Class           |  IoU  |  Acc  |"), std::string::npos) << r.out;
 
-  std::smatch run_dir;
-  ASSERT_TRUE(std::regex_search(r.out, run_dir, std::regex("\\| (/[^\\n]+outputs/[^\\n]+)\\n")))
-      << r.out;
-  const std::string checkpoint = (fs::path(run_dir[1].str()) / "last.pt").string();
+  const fs::path run_dir = run_dir_of(r.out);
+  ASSERT_FALSE(run_dir.empty()) << r.out;
+  const std::string checkpoint = (run_dir / "last.pt").string();
   Result whole = run("eval checkpoint=" + checkpoint + " " + data_args());
   ASSERT_EQ(whole.code, 0) << whole.err << whole.out;
   EXPECT_NEAR(metric(whole.out, "mIoU: ([0-9.]+)"), miou, 1e-4) << whole.out;
@@ -180,11 +184,9 @@ TEST_F(SegmentationE2E, TwoRanksEvaluateTheirShardsLikeOneProcess) {
   EXPECT_NE(r.out.find("6 evaluation images"), std::string::npos) << r.out;
   const double miou = metric(r.out, "epoch 4/4: [^\\n]*mIoU ([0-9.]+)");
   EXPECT_GT(miou, 0.0) << r.out;
-  std::smatch run_dir;
-  ASSERT_TRUE(std::regex_search(r.out, run_dir, std::regex("\\| (/[^\\n]+outputs/[^\\n]+)\\n")))
-      << r.out;
-  Result whole = run("eval checkpoint=" + (fs::path(run_dir[1].str()) / "last.pt").string() + " " +
-                     data_args());
+  const fs::path run_dir = run_dir_of(r.out);
+  ASSERT_FALSE(run_dir.empty()) << r.out;
+  Result whole = run("eval checkpoint=" + (run_dir / "last.pt").string() + " " + data_args());
   ASSERT_EQ(whole.code, 0) << whole.err << whole.out;
   EXPECT_NEAR(metric(whole.out, "mIoU: ([0-9.]+)"), miou, 1e-4) << whole.out;
 }

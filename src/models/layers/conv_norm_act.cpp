@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
-#include "models/layers/sync_batch_norm.h"
 
 namespace vitrine::models {
 
@@ -23,24 +22,11 @@ at::Tensor activate(Activation act, const at::Tensor& x) {
   return x;
 }
 
-BatchNormAct2dImpl::BatchNormAct2dImpl(int64_t channels, Activation act_) : act(act_) {
-  weight = register_parameter("weight", at::ones({channels}));
-  bias = register_parameter("bias", at::zeros({channels}));
-  running_mean = register_buffer("running_mean", at::zeros({channels}));
-  running_var = register_buffer("running_var", at::ones({channels}));
-  num_batches_tracked = register_buffer("num_batches_tracked", at::zeros({}, at::kLong));
-}
+BatchNormAct2dImpl::BatchNormAct2dImpl(int64_t channels, Activation act_)
+    : BatchNorm2dImpl(channels), act(act_) {}
 
 at::Tensor BatchNormAct2dImpl::forward(const at::Tensor& x) {
-  if (const RankSum* sum = active_rank_sum(); sum && is_training())
-    return activate(act, sync_batch_norm(x, weight, bias, running_mean, running_var,
-                                         num_batches_tracked, 0.1, 1e-5, *sum));
-  if (is_training()) {
-    at::NoGradGuard no_grad;
-    num_batches_tracked.add_(1);
-  }
-  return activate(act, at::batch_norm(x, weight, bias, running_mean, running_var, is_training(),
-                                      /*momentum=*/0.1, /*eps=*/1e-5, /*cudnn_enabled=*/true));
+  return activate(act, BatchNorm2dImpl::forward(x));
 }
 
 ConvNormActImpl::ConvNormActImpl(const ConvNormActOptions& o) : options_(o) {

@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "models/layers/batch_norm.h"
+
 namespace vitrine::models {
 
 enum class Activation { kNone, kReLU, kSiLU };
@@ -16,14 +18,13 @@ enum class Activation { kNone, kReLU, kSiLU };
 Activation activation_from_name(const std::string& name);
 at::Tensor activate(Activation act, const at::Tensor& x);
 
-// Batch norm followed by an activation, with BatchNorm2d's parameter and buffer names
-// (weight, bias, running_mean, running_var, num_batches_tracked); eps 1e-5, momentum 0.1.
-class BatchNormAct2dImpl : public torch::nn::Module {
+// Batch norm followed by an activation: our BatchNorm2d (its parameter and buffer names,
+// eps 1e-5, momentum 0.1, SyncBatchNorm in distributed runs) with the activation after it.
+class BatchNormAct2dImpl : public BatchNorm2dImpl {
  public:
   BatchNormAct2dImpl(int64_t channels, Activation act);
   at::Tensor forward(const at::Tensor& x);
 
-  at::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   Activation act;
 };
 TORCH_MODULE(BatchNormAct2d);
