@@ -136,20 +136,6 @@ void collective(const char* what, int rank, F&& f) {
 
 }  // namespace
 
-void Distributed::broadcast(const std::vector<at::Tensor>& tensors) {
-  if (options_.world_size == 1) return;
-  collective("broadcast", options_.rank, [&] {
-    for (const at::Tensor& t : tensors) {
-      if (!t.defined()) continue;
-      std::vector<at::Tensor> one{t.is_contiguous() ? t : t.contiguous()};
-      c10d::BroadcastOptions b;
-      b.rootRank = 0;
-      impl_->group->broadcast(one, b)->wait();
-      if (!t.is_contiguous()) t.copy_(one[0]);
-    }
-  });
-}
-
 void Distributed::average_gradients(const std::vector<at::Tensor>& params) {
   if (options_.world_size == 1) return;
   const int64_t bucket_bytes = static_cast<int64_t>(options_.bucket_mb * 1024 * 1024);
@@ -157,19 +143,12 @@ void Distributed::average_gradients(const std::vector<at::Tensor>& params) {
   int64_t bytes = 0;
   auto flush = [&] {
     if (bucket.empty()) return;
-    std::vector<at::Tensor> flat{at::cat([&] {
-      std::vector<at::Tensor> views;
-      for (const at::Tensor& g : bucket) views.push_back(g.reshape(-1));
-      return views;
-    }())};
+    std::vector<at::Tensor> flat{at::flatten_dense_tensors(bucket)};
     collective("gradient all-reduce", options_.rank,
                [&] { impl_->group->allreduce(flat)->wait(); });
     flat[0].div_(static_cast<double>(options_.world_size));
-    int64_t offset = 0;
-    for (const at::Tensor& g : bucket) {
-      g.copy_(flat[0].narrow(0, offset, g.numel()).view_as(g));
-      offset += g.numel();
-    }
+    const std::vector<at::Tensor> means = at::unflatten_dense_tensors(flat[0], bucket);
+    for (size_t i = 0; i < bucket.size(); ++i) bucket[i].copy_(means[i]);
     bucket.clear();
     bytes = 0;
   };
@@ -202,10 +181,6 @@ bool Distributed::has_reducer() const {
   return impl_->reducer != nullptr;
 }
 
-size_t Distributed::reducer_buckets() const {
-  return impl_->reducer ? impl_->reducer->buckets().size() : 0;
-}
-
 void Distributed::arm_reducer() {
   if (impl_->reducer) impl_->reducer->arm();
 }
@@ -214,24 +189,18 @@ void Distributed::finish_reducer() {
   if (impl_->reducer) impl_->reducer->finish();
 }
 
-void Distributed::broadcast_coalesced(const std::vector<at::Tensor>& tensors) {
+void Distributed::broadcast(const std::vector<at::Tensor>& tensors) {
   if (options_.world_size == 1) return;
   std::map<at::ScalarType, std::vector<at::Tensor>> by_type;
   for (const at::Tensor& t : tensors)
     if (t.defined() && t.numel() > 0) by_type[t.scalar_type()].push_back(t);
   for (auto& [type, group] : by_type) {
-    std::vector<at::Tensor> parts;
-    for (const at::Tensor& t : group) parts.push_back(t.reshape(-1));
-    std::vector<at::Tensor> flat{at::cat(parts)};
+    std::vector<at::Tensor> flat{at::flatten_dense_tensors(group)};
     c10d::BroadcastOptions b;
     b.rootRank = 0;
-    collective("buffer broadcast", options_.rank,
-               [&] { impl_->group->broadcast(flat, b)->wait(); });
-    int64_t offset = 0;
-    for (const at::Tensor& t : group) {
-      t.copy_(flat[0].narrow(0, offset, t.numel()).view_as(t));
-      offset += t.numel();
-    }
+    collective("broadcast", options_.rank, [&] { impl_->group->broadcast(flat, b)->wait(); });
+    const std::vector<at::Tensor> values = at::unflatten_dense_tensors(flat[0], group);
+    for (size_t i = 0; i < group.size(); ++i) group[i].copy_(values[i]);
   }
 }
 

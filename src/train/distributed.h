@@ -46,7 +46,8 @@ class Distributed {
   int world_size() const { return options_.world_size; }
   bool is_main() const { return options_.rank == 0; }
 
-  // Rank 0's values into every rank's tensors (in place).
+  // Rank 0's values into every rank's tensors (in place), flattened per dtype (one broadcast
+  // each).
   void broadcast(const std::vector<at::Tensor>& tensors);
   // Every defined gradient of `params` replaced by its mean over the ranks (after backward).
   void average_gradients(const std::vector<at::Tensor>& params);
@@ -55,13 +56,10 @@ class Distributed {
   // buckets of bucket_mb (the first 1 MB) all-reduced from hooks while backward runs.
   void attach_reducer(const std::vector<at::Tensor>& params);
   bool has_reducer() const;
-  size_t reducer_buckets() const;
   // Around the backward of the last micro-batch of an accumulation group: arm before it,
   // finish after it (then the gradients are the means); other backwards only accumulate.
   void arm_reducer();
   void finish_reducer();
-  // Rank 0's values into every rank's tensors, flattened per dtype (one broadcast each).
-  void broadcast_coalesced(const std::vector<at::Tensor>& tensors);
   // Sums `t` over the ranks in place (SyncBatchNorm's statistics and their gradients).
   void all_reduce_sum(at::Tensor& t);
   // Element-wise sums over the ranks.

@@ -82,15 +82,14 @@ void GradientReducer::launch_ready_buckets() {
 }
 
 void GradientReducer::launch(size_t bucket) {
-  std::vector<at::Tensor> parts;
+  std::vector<at::Tensor> grads;
   for (size_t i : buckets_[bucket]) {
     const at::Tensor& p = params_[i];
-    const at::Tensor g = p.grad();
-    parts.push_back(g.defined() ? g.reshape(-1) : at::zeros({p.numel()}, p.options()));
+    grads.push_back(p.grad().defined() ? p.grad() : at::zeros_like(p));
   }
   Pending pending;
   // Divided before the sum, as DDP: the means come back without another pass.
-  pending.flat = at::cat(parts).div_(static_cast<double>(world_size_));
+  pending.flat = at::flatten_dense_tensors(grads).div_(static_cast<double>(world_size_));
   pending.wait = all_reduce_(pending.flat);
   pending_.push_back(std::move(pending));
 }
@@ -103,15 +102,15 @@ void GradientReducer::finish() {
   while (next_launch_ < buckets_.size()) launch(next_launch_++);
   for (size_t b = 0; b < buckets_.size(); ++b) {
     pending_[b].wait();
-    int64_t offset = 0;
-    for (size_t i : buckets_[b]) {
-      at::Tensor& p = params_[i];
-      const at::Tensor mean = pending_[b].flat.narrow(0, offset, p.numel()).view_as(p);
-      offset += p.numel();
+    std::vector<at::Tensor> members;
+    for (size_t i : buckets_[b]) members.push_back(params_[i]);
+    const std::vector<at::Tensor> means = at::unflatten_dense_tensors(pending_[b].flat, members);
+    for (size_t k = 0; k < members.size(); ++k) {
+      at::Tensor& p = params_[buckets_[b][k]];
       if (p.grad().defined())
-        p.mutable_grad().copy_(mean);
+        p.mutable_grad().copy_(means[k]);
       else
-        p.mutable_grad() = mean.clone();
+        p.mutable_grad() = means[k].clone();
     }
   }
   pending_.clear();

@@ -39,7 +39,7 @@ class GradientReducer {
   // After the armed backward: the remaining buckets, the waits, the means.
   void finish();
 
-  // Buckets as parameter indices, in launch order (for tests and the startup line).
+  // Buckets as parameter indices, in launch order (for tests).
   const std::vector<std::vector<size_t>>& buckets() const { return buckets_; }
   // Buckets launched from hooks (while backward ran) in the last armed step.
   int launched_during_backward() const { return launched_in_backward_; }

@@ -150,11 +150,11 @@ struct Trainer::State {
   MetricList train_one_epoch(int64_t epoch, Progress& bar, RunLog& log, double& images_per_second);
   // Forward and backward of one batch (on this thread, or split over threads); returns the
   // batch's mean loss.
-  // `reduce`: this backward ends an accumulation group, so a distributed run's Reducer
-  // all-reduces the gradients while it runs.
+  // `reduce`: this backward ends an accumulation group, so a distributed run's gradient
+  // reducer (when attached) all-reduces the gradients while it runs.
   double forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b, int64_t group_size,
                           bool reduce);
-  // A distributed run's steps before each training forward (bucket rebuild, buffers).
+  // A distributed run's step before each training forward: rank 0's buffers to every rank.
   void sync_before_forward();
   double split_forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
                                 int64_t group_size);
@@ -331,7 +331,7 @@ void Trainer::State::build() {
     dist->broadcast(state);
     broadcast_buffers = dist_options.broadcast_buffers;
     if (dist_options.overlap && batch_split) {
-      // Split batches run several backwards into the same gradients, while the Reducer's
+      // Split batches run several backwards into the same gradients, while the reducer's
       // hooks expect one per step: reduce after backward instead.
       std::cerr << "warning: trainer.batch_split=" << batch_split->parts()
                 << " runs several backward passes per batch; gradients are all-reduced after "
@@ -392,11 +392,9 @@ void Trainer::State::check_finite(double loss_value, int64_t epoch, int64_t b) c
 }
 
 void Trainer::State::sync_before_forward() {
-  if (!dist) return;
-  if (broadcast_buffers) {
-    at::NoGradGuard no_grad;
-    dist->broadcast_coalesced(model->buffers());
-  }
+  if (!broadcast_buffers) return;  // set only in a distributed run
+  at::NoGradGuard no_grad;
+  dist->broadcast(model->buffers());
 }
 
 double Trainer::State::forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
@@ -409,13 +407,10 @@ double Trainer::State::forward_backward(const TrainingBatch& batch, int64_t epoc
   }
   const double loss_value = loss.item<double>();
   check_finite(loss_value, epoch, b);
-  if (!dist || !dist->has_reducer() || !reduce) {
-    scaler.scale(loss / static_cast<double>(group_size)).backward();
-    return loss_value;
-  }
-  dist->arm_reducer();
+  // Without an attached reducer, arming and finishing do nothing.
+  if (dist && reduce) dist->arm_reducer();
   scaler.scale(loss / static_cast<double>(group_size)).backward();
-  dist->finish_reducer();
+  if (dist && reduce) dist->finish_reducer();
   return loss_value;
 }
 
@@ -483,7 +478,7 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
                                   : forward_backward(prepared, epoch, b, group_size, last_in_group);
 
     if (last_in_group) {
-      // With the Reducer the gradients arrived averaged from backward.
+      // With the reducer the gradients arrived averaged from backward.
       if (dist && !dist->has_reducer()) dist->average_gradients(params);
       const bool finite = scaler.unscale(params);
       if (finite && clip_grad) {

@@ -3,13 +3,14 @@
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 namespace vitrine::models {
 namespace {
 
-const RankSum* installed = nullptr;
+std::unique_ptr<RankSum> installed;
 
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
@@ -70,11 +71,7 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     ctx->save_for_backward({xhat, invstd.to(x.scalar_type()), weight});
     ctx->saved_data["count"] = count;
     ctx->saved_data["sum"] = reinterpret_cast<int64_t>(sum);
-    ctx->saved_data["has_bias"] = bias.defined();
-    at::Tensor y = xhat;
-    if (weight.defined()) y = y * per_channel(weight, x);
-    if (bias.defined()) y = y + per_channel(bias, x);
-    return y;
+    return xhat * per_channel(weight, x) + per_channel(bias, x);
   }
 
   static tensor_list backward(AutogradContext* ctx, tensor_list grads) {
@@ -91,17 +88,12 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
     const at::Tensor mean_dy = (packed.narrow(0, 0, channels) / count).to(dy.scalar_type());
     const at::Tensor mean_dy_xhat =
         (packed.narrow(0, channels, channels) / count).to(dy.scalar_type());
-    at::Tensor scale = invstd;
-    if (weight.defined()) scale = scale * weight;
-    const at::Tensor dx = per_channel(scale, dy) *
+    const at::Tensor dx = per_channel(invstd * weight, dy) *
                           (dy - per_channel(mean_dy, dy) - xhat * per_channel(mean_dy_xhat, dy));
     return {dx,
-            weight.defined() ? sum_dy_xhat : at::Tensor(),
-            ctx->saved_data["has_bias"].toBool() ? sum_dy : at::Tensor(),
-            at::Tensor(),
-            at::Tensor(),
-            at::Tensor(),
-            at::Tensor()};
+            sum_dy_xhat,  // weight (local: the gradient all-reduce averages it)
+            sum_dy,       // bias
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
@@ -109,16 +101,15 @@ struct SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFun
 
 SyncBatchNormScope::SyncBatchNormScope(RankSum sum) {
   if (installed) throw std::logic_error("SyncBatchNormScope: one is already installed");
-  installed = new RankSum(std::move(sum));
+  installed = std::make_unique<RankSum>(std::move(sum));
 }
 
 SyncBatchNormScope::~SyncBatchNormScope() {
-  delete installed;
-  installed = nullptr;
+  installed.reset();
 }
 
 const RankSum* active_rank_sum() {
-  return installed;
+  return installed.get();
 }
 
 at::Tensor sync_batch_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
