@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference outputs of the PIL operations timm's RandAugment and torchvision's ColorJitter
-use, for tests/data_transforms_test.cpp: each op at fixed parameters on a fixed 32x32 RGB
+use, for tests/data/data_transforms_test.cpp: each op at fixed parameters on a fixed 32x32 RGB
 image, written as PNGs to tests/fixtures/augment/. Run with Debian's /usr/bin/python3 (PIL).
 The C++ ops must reproduce these without PIL."""
 import os

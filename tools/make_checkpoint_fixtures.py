@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the small torch.save files that tests/checkpoint_test.cpp reads.
+"""Writes the small torch.save files that tests/models/checkpoint_test.cpp reads.
 
 Run with Debian's python3-torch (/usr/bin/python3); the outputs are committed under
 tests/fixtures/checkpoints so the C++ tests need no Python. Every tensor is built from

@@ -6,13 +6,12 @@
 //   vitrine-make-image-folder --out DIR [--idx-root DIR] [--train-per-class N]
 //                             [--val-per-class N] [--size PX] [--rgb] [--corrupt N]
 #include <CLI/CLI.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "data/idx_dataset.h"
 

@@ -4,7 +4,7 @@ small DiNAT_s-layout model written in PyTorch with the official module structure
 (SHI-Labs/Neighborhood-Attention-Transformer, classification/nat.py and dinats.py), with
 neighborhood attention in plain torch (windows shifted inward at borders, dilation groups,
 relative positional bias as NATTEN indexes it). Each file holds the state dict, an input
-batch and the reference logits; tests/checkpoint_test.cpp loads the state dict into the C++
+batch and the reference logits; tests/models/checkpoint_test.cpp loads the state dict into the C++
 model and compares logits, which checks the two implementations against each other.
 """
 import os

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "core/init.h"
+#include "layers/weight_init.h"
 
 namespace vitrine::attention {
 
@@ -37,15 +37,15 @@ AgentAttentionImpl::AgentAttentionImpl(AgentAttentionOptions o) : options_(o) {
     qkv = register_module(
         "qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 3 * o.dim).bias(o.qkv_bias)));
   }
-  attn_drop = register_module("attn_drop", models::Dropout(o.attn_drop));
+  attn_drop = register_module("attn_drop", layers::Dropout(o.attn_drop));
   proj = register_module("proj", torch::nn::Linear(o.dim, o.dim));
-  proj_drop = register_module("proj_drop", models::Dropout(o.proj_drop));
+  proj_drop = register_module("proj_drop", layers::Dropout(o.proj_drop));
   dwc = register_module(
       "dwc", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.dim, o.dim, 3).padding(1).groups(o.dim)));
   const int64_t h = o.num_heads, a = o.agent_num;
   auto bias = [&](const char* name, std::vector<int64_t> shape) {
     at::Tensor t = at::zeros(shape);
-    trunc_normal_(t, 0.02);
+    layers::trunc_normal_(t, 0.02);
     return register_parameter(name, t);
   };
   an_bias = bias("an_bias", {h, a, 7, 7});

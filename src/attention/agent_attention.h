@@ -18,7 +18,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
-#include "models/layers/dropout.h"
+#include "layers/dropout.h"
 
 namespace vitrine::attention {
 
@@ -64,7 +64,7 @@ class AgentAttentionImpl : public torch::nn::Module {
   torch::nn::Conv2d dwc{nullptr};
   at::Tensor an_bias, na_bias, ah_bias, aw_bias, ha_bias, wa_bias;
   at::Tensor ac_bias, ca_bias;  // cls_token only
-  models::Dropout attn_drop{nullptr}, proj_drop{nullptr};
+  layers::Dropout attn_drop{nullptr}, proj_drop{nullptr};
 
  private:
   AgentAttentionOptions options_;

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "attention/head_widths.h"
-#include "core/init.h"
+#include "layers/weight_init.h"
 
 namespace vitrine::attention {
 
@@ -34,7 +34,7 @@ BottleneckAttentionImpl::BottleneckAttentionImpl(BottleneckAttentionOptions opti
 
 void BottleneckAttentionImpl::reset_parameters() {
   at::NoGradGuard no_grad;
-  trunc_normal_(qkv->weight, std::pow(static_cast<double>(options_.dim), -0.5));  // fan-in
+  layers::trunc_normal_(qkv->weight, std::pow(static_cast<double>(options_.dim), -0.5));  // fan-in
   pos_embed->reset_parameters();
 }
 

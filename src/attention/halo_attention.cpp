@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "attention/head_widths.h"
-#include "core/init.h"
+#include "layers/weight_init.h"
 
 namespace vitrine::attention {
 HaloAttentionImpl::HaloAttentionImpl(HaloAttentionOptions options) : options_(options) {
@@ -46,8 +46,8 @@ HaloAttentionImpl::HaloAttentionImpl(HaloAttentionOptions options) : options_(op
 void HaloAttentionImpl::reset_parameters() {
   at::NoGradGuard no_grad;
   const double std = std::pow(static_cast<double>(options_.dim), -0.5);  // fan-in of a 1x1 conv
-  trunc_normal_(q->weight, std);
-  trunc_normal_(kv->weight, std);
+  layers::trunc_normal_(q->weight, std);
+  layers::trunc_normal_(kv->weight, std);
   pos_embed->reset_parameters();
 }
 

@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "models/layers/make_divisible.h"
+#include "layers/make_divisible.h"
 
 namespace vitrine::attention {
 
@@ -26,7 +26,7 @@ inline HeadWidths head_widths(const char* module, int64_t dim, int64_t dim_out, 
   HeadWidths w;
   w.qk = dim_head > 0
              ? dim_head
-             : models::make_divisible(static_cast<double>(dim_out) * qk_ratio, 8) / num_heads;
+             : layers::make_divisible(static_cast<double>(dim_out) * qk_ratio, 8) / num_heads;
   w.v = dim_out / num_heads;
   return w;
 }

@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "attention/head_widths.h"
-#include "core/init.h"
+#include "layers/weight_init.h"
 
 namespace vitrine::attention {
 
@@ -28,8 +28,8 @@ LambdaLayerImpl::LambdaLayerImpl(LambdaLayerOptions options) : options_(options)
       "qkv",
       torch::nn::Conv2d(torch::nn::Conv2dOptions(o.dim, o.num_heads * dim_qk_ + dim_qk_ + dim_v_, 1)
                             .bias(o.qkv_bias)));
-  norm_q = register_module("norm_q", models::BatchNorm2d(o.num_heads * dim_qk_));
-  norm_v = register_module("norm_v", models::BatchNorm2d(dim_v_));
+  norm_q = register_module("norm_q", layers::BatchNorm2d(o.num_heads * dim_qk_));
+  norm_v = register_module("norm_v", layers::BatchNorm2d(dim_v_));
   if (o.r > 0) {
     conv_lambda = register_module(
         "conv_lambda", torch::nn::Conv3d(torch::nn::Conv3dOptions(1, dim_qk_, {o.r, o.r, 1})
@@ -45,9 +45,10 @@ LambdaLayerImpl::LambdaLayerImpl(LambdaLayerOptions options) : options_(options)
 
 void LambdaLayerImpl::reset_parameters() {
   at::NoGradGuard no_grad;
-  trunc_normal_(qkv->weight, std::pow(static_cast<double>(options_.dim), -0.5));  // fan-in
-  if (conv_lambda) trunc_normal_(conv_lambda->weight, std::pow(static_cast<double>(dim_qk_), -0.5));
-  if (pos_emb.defined()) trunc_normal_(pos_emb, 0.02);
+  layers::trunc_normal_(qkv->weight, std::pow(static_cast<double>(options_.dim), -0.5));  // fan-in
+  if (conv_lambda)
+    layers::trunc_normal_(conv_lambda->weight, std::pow(static_cast<double>(dim_qk_), -0.5));
+  if (pos_emb.defined()) layers::trunc_normal_(pos_emb, 0.02);
 }
 
 at::Tensor LambdaLayerImpl::relative_indices(const at::Device& device) const {

@@ -16,7 +16,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/pooling.h>
 
-#include "models/layers/batch_norm.h"
+#include "layers/batch_norm.h"
 
 namespace vitrine::attention {
 
@@ -49,7 +49,7 @@ class LambdaLayerImpl : public torch::nn::Module {
   at::Tensor relative_indices(const at::Device& device) const;
 
   torch::nn::Conv2d qkv{nullptr};
-  models::BatchNorm2d norm_q{nullptr}, norm_v{nullptr};
+  layers::BatchNorm2d norm_q{nullptr}, norm_v{nullptr};
   torch::nn::Conv3d conv_lambda{nullptr};  // r > 0
   at::Tensor pos_emb;                      // r = 0: [2H - 1, 2W - 1, k]
   torch::nn::AvgPool2d pool{nullptr};      // stride 2

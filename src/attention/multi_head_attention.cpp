@@ -50,7 +50,7 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
 
 at::Tensor multi_head_self_attention(const at::Tensor& x, torch::nn::Linear& in,
                                      torch::nn::Linear& out, int64_t heads, double scale,
-                                     models::Dropout& drop_attn, models::Dropout& drop_out) {
+                                     layers::Dropout& drop_attn, layers::Dropout& drop_out) {
   const int64_t c = x.size(-1), d = c / heads;
   const int64_t t = x.size(-2);
   std::vector<int64_t> lead(x.sizes().begin(), x.sizes().end() - 2);

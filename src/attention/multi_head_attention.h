@@ -5,7 +5,7 @@
 
 #include <torch/nn/modules/linear.h>
 
-#include "models/layers/dropout.h"
+#include "layers/dropout.h"
 
 namespace vitrine::attention {
 
@@ -19,6 +19,6 @@ at::Tensor scaled_dot_product_attention(const at::Tensor& q, const at::Tensor& k
 
 at::Tensor multi_head_self_attention(const at::Tensor& x, torch::nn::Linear& qkv,
                                      torch::nn::Linear& proj, int64_t num_heads, double scale,
-                                     models::Dropout& attn_drop, models::Dropout& proj_drop);
+                                     layers::Dropout& attn_drop, layers::Dropout& proj_drop);
 
 }  // namespace vitrine::attention

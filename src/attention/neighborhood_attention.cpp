@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "attention/ops/na_functional.h"
-#include "core/init.h"
+#include "layers/weight_init.h"
 
 namespace vitrine::attention {
 namespace {
@@ -49,11 +49,11 @@ NeighborhoodAttentionImpl::NeighborhoodAttentionImpl(int axes, NeighborhoodAtten
     std::vector<int64_t> shape{options_.num_heads};
     for (int64_t k : options_.kernel_size) shape.push_back(2 * k - 1);
     rpb = register_parameter("rpb", at::zeros(shape));
-    trunc_normal_(rpb, 0.02);
+    layers::trunc_normal_(rpb, 0.02);
   }
-  attn_drop = register_module("attn_drop", models::Dropout(options_.attn_drop));
+  attn_drop = register_module("attn_drop", layers::Dropout(options_.attn_drop));
   proj = register_module("proj", torch::nn::Linear(options_.dim, options_.dim));
-  proj_drop = register_module("proj_drop", models::Dropout(options_.proj_drop));
+  proj_drop = register_module("proj_drop", layers::Dropout(options_.proj_drop));
 }
 
 at::Tensor NeighborhoodAttentionImpl::forward(const at::Tensor& input) {

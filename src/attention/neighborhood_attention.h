@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "models/layers/dropout.h"
+#include "layers/dropout.h"
 
 namespace vitrine::attention {
 
@@ -39,8 +39,8 @@ class NeighborhoodAttentionImpl : public torch::nn::Module {
   torch::nn::Linear qkv{nullptr};
   torch::nn::Linear proj{nullptr};
   at::Tensor rpb;  // [heads, 2K-1, ...] when options.rpb
-  models::Dropout attn_drop{nullptr};
-  models::Dropout proj_drop{nullptr};
+  layers::Dropout attn_drop{nullptr};
+  layers::Dropout proj_drop{nullptr};
 
  private:
   int axes_;

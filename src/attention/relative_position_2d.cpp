@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
-#include "core/init.h"
+#include "layers/weight_init.h"
 
 namespace vitrine::attention {
 namespace {
@@ -29,8 +29,8 @@ RelativePosition2dImpl::RelativePosition2dImpl(int64_t query_h, int64_t query_w,
 
 void RelativePosition2dImpl::reset_parameters() {
   at::NoGradGuard no_grad;
-  trunc_normal_(height_rel, init_std_);
-  trunc_normal_(width_rel, init_std_);
+  layers::trunc_normal_(height_rel, init_std_);
+  layers::trunc_normal_(width_rel, init_std_);
 }
 
 at::Tensor RelativePosition2dImpl::forward(const at::Tensor& q) {

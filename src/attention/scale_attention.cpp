@@ -22,13 +22,13 @@ ScaleAttentionImpl::ScaleAttentionImpl(ScaleAttentionOptions o) : options_(o) {
   };
   // Registration order follows the official module (timm's Attention, then the scale parts).
   qkv = register_module("qkv", linear(3 * o.dim, o.qkv_bias));
-  attn_drop = register_module("attn_drop", models::Dropout(o.attn_drop));
+  attn_drop = register_module("attn_drop", layers::Dropout(o.attn_drop));
   proj = register_module("proj", linear(o.dim, true));
-  proj_drop = register_module("proj_drop", models::Dropout(o.proj_drop));
+  proj_drop = register_module("proj_drop", layers::Dropout(o.proj_drop));
   qkv1 = register_module("qkv1", linear(3 * o.dim, o.qkv_bias));
-  attn_drop1 = register_module("attn_drop1", models::Dropout(o.attn_drop));
+  attn_drop1 = register_module("attn_drop1", layers::Dropout(o.attn_drop));
   proj1 = register_module("proj1", linear(o.dim, true));
-  proj_drop1 = register_module("proj_drop1", models::Dropout(o.proj_drop));
+  proj_drop1 = register_module("proj_drop1", layers::Dropout(o.proj_drop));
 }
 
 at::Tensor ScaleAttentionImpl::forward_scale(const at::Tensor& x) {

@@ -14,7 +14,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 
-#include "models/layers/dropout.h"
+#include "layers/dropout.h"
 
 namespace vitrine::attention {
 
@@ -39,7 +39,7 @@ class ScaleAttentionImpl : public torch::nn::Module {
   double region_factor() const { return region_scale_; }
 
   torch::nn::Linear qkv{nullptr}, proj{nullptr}, qkv1{nullptr}, proj1{nullptr};
-  models::Dropout attn_drop{nullptr}, proj_drop{nullptr}, attn_drop1{nullptr}, proj_drop1{nullptr};
+  layers::Dropout attn_drop{nullptr}, proj_drop{nullptr}, attn_drop1{nullptr}, proj_drop1{nullptr};
 
  private:
   ScaleAttentionOptions options_;

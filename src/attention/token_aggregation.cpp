@@ -79,7 +79,7 @@ TokenAggregationBlockImpl::TokenAggregationBlockImpl(TokenAggregationOptions o) 
   auto mlp = register_module("mlp", std::make_shared<torch::nn::Module>());  // PreNorm
   mlp_norm =
       mlp->register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.dim})));
-  mlp_fn = mlp->register_module("fn", models::ConvFFN(o.dim, o.mlp_dim));
+  mlp_fn = mlp->register_module("fn", layers::ConvFFN(o.dim, o.mlp_dim));
   auto linear = [](int64_t in, int64_t out) {
     return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
   };

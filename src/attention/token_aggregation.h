@@ -24,7 +24,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 
-#include "models/layers/conv_ffn.h"
+#include "layers/conv_ffn.h"
 
 namespace vitrine::attention {
 
@@ -73,7 +73,7 @@ class TokenAggregationBlockImpl : public torch::nn::Module {
 
   torch::nn::LayerNorm norm{nullptr};
   torch::nn::LayerNorm mlp_norm{nullptr};  // mlp.norm
-  models::ConvFFN mlp_fn{nullptr};         // mlp.fn
+  layers::ConvFFN mlp_fn{nullptr};         // mlp.fn
   torch::nn::Linear irca_to_k{nullptr}, irca_to_v{nullptr};
   torch::nn::Linear iasa_to_q{nullptr}, iasa_to_k{nullptr}, iasa_to_v{nullptr}, iasa_proj{nullptr};
   torch::nn::Conv2d conv1x1{nullptr};

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "core/init.h"
+#include "layers/weight_init.h"
 
 namespace vitrine::attention {
 
@@ -15,7 +15,7 @@ WindowAttentionImpl::WindowAttentionImpl(WindowAttentionOptions o) : options_(o)
   const int64_t w = o.window_size;
   scale_ = std::pow(static_cast<double>(o.dim / o.num_heads), -0.5);
   at::Tensor table = at::zeros({(2 * w - 1) * (2 * w - 1), o.num_heads});
-  trunc_normal_(table, 0.02);
+  layers::trunc_normal_(table, 0.02);
   relative_position_bias_table = register_parameter("relative_position_bias_table", table);
   // index[i][j] = (yi - yj + w - 1) * (2w - 1) + (xi - xj + w - 1) for window positions i, j.
   const at::Tensor pos = at::arange(w * w, at::kLong);
@@ -25,9 +25,9 @@ WindowAttentionImpl::WindowAttentionImpl(WindowAttentionOptions o) : options_(o)
   relative_position_index = register_buffer("relative_position_index", dy * (2 * w - 1) + dx);
   qkv = register_module(
       "qkv", torch::nn::Linear(torch::nn::LinearOptions(o.dim, 3 * o.dim).bias(o.qkv_bias)));
-  attn_drop = register_module("attn_drop", models::Dropout(o.attn_drop));
+  attn_drop = register_module("attn_drop", layers::Dropout(o.attn_drop));
   proj = register_module("proj", torch::nn::Linear(o.dim, o.dim));
-  proj_drop = register_module("proj_drop", models::Dropout(o.proj_drop));
+  proj_drop = register_module("proj_drop", layers::Dropout(o.proj_drop));
 }
 
 at::Tensor WindowAttentionImpl::position_bias() const {

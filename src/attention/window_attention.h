@@ -7,7 +7,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/linear.h>
 
-#include "models/layers/dropout.h"
+#include "layers/dropout.h"
 
 namespace vitrine::attention {
 
@@ -33,7 +33,7 @@ class WindowAttentionImpl : public torch::nn::Module {
   torch::nn::Linear qkv{nullptr}, proj{nullptr};
   at::Tensor relative_position_bias_table;  // [(2w-1)^2, heads]
   at::Tensor relative_position_index;       // [w*w, w*w] int64
-  models::Dropout attn_drop{nullptr}, proj_drop{nullptr};
+  layers::Dropout attn_drop{nullptr}, proj_drop{nullptr};
 
  private:
   WindowAttentionOptions options_;

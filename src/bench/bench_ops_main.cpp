@@ -6,7 +6,7 @@
 #include <iostream>
 
 #include "bench/na_ops_bench.h"
-#include "cli/bench_ops_options.h"
+#include "bench/ops_bench_options.h"
 #include "core/runtime.h"
 
 int main(int argc, char** argv) {
@@ -15,7 +15,7 @@ int main(int argc, char** argv) {
   int threads = 0;
   app.add_option("--threads", threads, "Intra-op threads (0 = every core)")->capture_default_str();
   vitrine::bench::OpsBenchOptions options;
-  vitrine::cli::add_bench_ops_options(app, options);
+  vitrine::bench::add_bench_ops_options(app, options);
   CLI11_PARSE(app, argc, argv);
   try {
     vitrine::configure_runtime(threads);

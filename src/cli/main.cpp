@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "bench/na_ops_bench.h"
-#include "cli/bench_ops_options.h"
+#include "bench/ops_bench_options.h"
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/runtime.h"
@@ -60,7 +60,7 @@ int dispatch(int argc, char** argv) {
   vitrine::bench::OpsBenchOptions ops_options;
   auto* bench_ops = bench->add_subcommand(
       "ops", "Neighborhood-attention ops vs stock-libtorch and full-attention baselines");
-  vitrine::cli::add_bench_ops_options(*bench_ops, ops_options);
+  vitrine::bench::add_bench_ops_options(*bench_ops, ops_options);
   ModelBenchOptions model_bench;
   auto* bench_model = bench->add_subcommand(
       "model", "Model throughput on synthetic inputs (timm benchmark.py style)");
@@ -81,6 +81,9 @@ int dispatch(int argc, char** argv) {
   auto* models = app.add_subcommand("models", "List registered models with params and FLOPs");
   std::string model_filter;
   models->add_option("filter", model_filter, "Show only names or families containing this");
+  bool models_markdown = false;
+  models->add_flag("--markdown", models_markdown,
+                   "Print a Markdown table (the one docs/zoo.md holds)");
   auto* config = app.add_subcommand("config", "Print the composed config (overrides applied)");
   add_hydra_flags(*config, config_flags);
 
@@ -98,7 +101,7 @@ int dispatch(int argc, char** argv) {
   if (launch->parsed()) return run_launch(launch_options, launch_command);
   if (bench_ops->parsed()) return vitrine::bench::run_ops_bench(ops_options);
   if (bench_model->parsed()) return run_bench_model(model_bench);
-  if (models->parsed()) return run_models(model_filter);
+  if (models->parsed()) return run_models(model_filter, models_markdown);
   if (config->parsed()) return run_config(config_flags);
   return vitrine::kExitUsage;
 }

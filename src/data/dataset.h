@@ -3,10 +3,9 @@
 // call from several loader threads at once.
 #pragma once
 
-#include <opencv2/core/mat.hpp>
-
 #include <cstdint>
 #include <memory>
+#include <opencv2/core/mat.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>

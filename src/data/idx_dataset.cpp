@@ -1,11 +1,11 @@
 #include "data/idx_dataset.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sys/stat.h>
 
 namespace vitrine::data {
 namespace {
@@ -39,8 +39,8 @@ std::vector<int64_t> idx_dims(const std::vector<uint8_t>& bytes, int expected_ra
   const uint32_t magic = big_endian_u32(bytes, 0);
   if (magic != 0x800u + static_cast<uint32_t>(expected_rank))
     throw DataError("'" + path + "' is not an IDX file of unsigned bytes with " +
-                    std::to_string(expected_rank) + " dimensions (magic " +
-                    std::to_string(magic) + ")");
+                    std::to_string(expected_rank) + " dimensions (magic " + std::to_string(magic) +
+                    ")");
   std::vector<int64_t> dims;
   size_t elements = 1;
   for (int i = 0; i < expected_rank; ++i) {

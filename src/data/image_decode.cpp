@@ -1,12 +1,11 @@
 #include "data/image_decode.h"
 
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <vector>
 
 #include "data/dataset.h"
@@ -26,15 +25,14 @@ cv::Mat decode_image_file(const std::string& path, int channels) {
     throw DataError(path + ": cannot decode (" + e.msg + ")");
   }
   if (decoded.empty())
-    throw DataError(path + ": not a decodable image (" + std::to_string(bytes.size()) +
-                    " bytes)");
+    throw DataError(path + ": not a decodable image (" + std::to_string(bytes.size()) + " bytes)");
   if (decoded.depth() != CV_8U) decoded.convertTo(decoded, CV_8U);
   if (channels == 3) cv::cvtColor(decoded, decoded, cv::COLOR_BGR2RGB);
   return decoded;
 }
 
 bool has_image_extension(const std::string& path) {
-  static const char* const kExtensions[] = {".jpg", ".jpeg", ".png", ".ppm", ".bmp",
+  static const char* const kExtensions[] = {".jpg", ".jpeg", ".png",  ".ppm", ".bmp",
                                             ".pgm", ".tif",  ".tiff", ".webp"};
   std::string lower = path;
   std::transform(lower.begin(), lower.end(), lower.begin(),

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <opencv2/core/mat.hpp>
-
 #include <string>
 
 namespace vitrine::data {

@@ -66,14 +66,16 @@ MixedBatch Mixup::apply(const at::Tensor& images, const at::Tensor& labels, Rng&
     if (use_cutmix) {
       const int64_t h = images.size(-2), w = images.size(-1);
       const double ratio = std::sqrt(1.0 - lam);
-      const int64_t cut_h = static_cast<int64_t>(h * ratio), cut_w = static_cast<int64_t>(w * ratio);
+      const int64_t cut_h = static_cast<int64_t>(h * ratio),
+                    cut_w = static_cast<int64_t>(w * ratio);
       const int64_t cy = rng.randint(0, h - 1), cx = rng.randint(0, w - 1);
       const int64_t y0 = std::clamp<int64_t>(cy - cut_h / 2, 0, h);
       const int64_t y1 = std::clamp<int64_t>(cy + cut_h / 2, 0, h);
       const int64_t x0 = std::clamp<int64_t>(cx - cut_w / 2, 0, w);
       const int64_t x1 = std::clamp<int64_t>(cx + cut_w / 2, 0, w);
-      out.images.slice(-2, y0, y1).slice(-1, x0, x1).copy_(
-          images.flip(0).slice(-2, y0, y1).slice(-1, x0, x1));
+      out.images.slice(-2, y0, y1)
+          .slice(-1, x0, x1)
+          .copy_(images.flip(0).slice(-2, y0, y1).slice(-1, x0, x1));
       if (options_.correct_lam)
         lam = 1.0 - static_cast<double>((y1 - y0) * (x1 - x0)) / static_cast<double>(h * w);
     } else {

@@ -15,7 +15,7 @@ struct MixupOptions {
   double prob = 1.0;         // probability of mixing a batch at all
   double switch_prob = 0.5;  // probability of CutMix when both are on
   double label_smoothing = 0.1;
-  bool correct_lam = true;   // lambda from the clipped box area
+  bool correct_lam = true;  // lambda from the clipped box area
   int64_t num_classes = 0;
 };
 

@@ -1,8 +1,7 @@
 #include "data/sample_pipeline.h"
 
-#include <opencv2/imgproc.hpp>
-
 #include <cmath>
+#include <opencv2/imgproc.hpp>
 
 #include "core/error.h"
 #include "core/text.h"
@@ -16,9 +15,8 @@ namespace vitrine::data {
 void RandomErasing::apply(float* chw, int channels, int height, int width, Rng& rng) const {
   if (rng.uniform() > probability) return;
   const double area = static_cast<double>(height) * width;
-  const int count = min_count == max_count
-                        ? min_count
-                        : static_cast<int>(rng.randint(min_count, max_count));
+  const int count =
+      min_count == max_count ? min_count : static_cast<int>(rng.randint(min_count, max_count));
   const double log_lo = std::log(min_aspect), log_hi = std::log(1.0 / min_aspect);
   for (int box = 0; box < count; ++box) {
     for (int attempt = 0; attempt < 10; ++attempt) {
@@ -69,16 +67,15 @@ std::vector<float> floats(const config::ConfigView& view, const std::string& key
 
 std::pair<double, double> range(const config::ConfigView& view, const std::string& key) {
   const std::vector<double> v = view.get_float_list(key);
-  if (v.size() != 2)
-    throw ConfigError(view.path() + "." + key + " must be a [min, max] pair");
+  if (v.size() != 2) throw ConfigError(view.path() + "." + key + " must be a [min, max] pair");
   return {v[0], v[1]};
 }
 
 cv::Scalar fill_from_mean(const std::vector<float>& mean) {
   // timm: img_mean = round(255 * mean) per channel.
   cv::Scalar fill;
-  for (size_t c = 0; c < mean.size() && c < 4; ++c) fill[static_cast<int>(c)] =
-      std::min(255.0, std::nearbyint(255.0 * mean[c]));
+  for (size_t c = 0; c < mean.size() && c < 4; ++c)
+    fill[static_cast<int>(c)] = std::min(255.0, std::nearbyint(255.0 * mean[c]));
   return fill;
 }
 
@@ -87,8 +84,8 @@ cv::Scalar fill_from_mean(const std::vector<float>& mean) {
 SamplePipeline SamplePipeline::train(const config::ConfigView& data) {
   const config::ConfigView aug = data.child("augment");
   aug.expect_keys({"crop", "crop_padding", "scale", "ratio", "hflip", "color_jitter",
-                   "auto_augment", "reprob", "remode", "recount", "mixup", "cutmix",
-                   "mixup_prob", "mixup_switch_prob", "mixup_mode"});
+                   "auto_augment", "reprob", "remode", "recount", "mixup", "cutmix", "mixup_prob",
+                   "mixup_switch_prob", "mixup_mode"});
   const int size = static_cast<int>(data.get_int("img_size"));
   const int channels = static_cast<int>(data.get_int("in_chans"));
   const Interpolation interpolation =
@@ -156,10 +153,9 @@ SamplePipeline SamplePipeline::eval(const config::ConfigView& data) {
   // timm: scale_size = floor(img_size / crop_pct).
   const int scale_size = static_cast<int>(std::floor(size / crop_pct));
   std::vector<ImageTransformPtr> transforms = {
-      std::make_shared<ResizeShorter>(scale_size,
-                                      interpolation == Interpolation::kRandom
-                                          ? Interpolation::kBilinear
-                                          : interpolation),
+      std::make_shared<ResizeShorter>(scale_size, interpolation == Interpolation::kRandom
+                                                      ? Interpolation::kBilinear
+                                                      : interpolation),
       std::make_shared<CenterCrop>(size)};
   return SamplePipeline(std::move(transforms), floats(data, "mean"), floats(data, "std"),
                         std::nullopt, static_cast<int>(data.get_int("in_chans")), size, size);

@@ -11,16 +11,6 @@
 
 namespace vitrine::train {
 
-struct Accuracy {
-  double loss = 0;
-  std::vector<double> topk;  // percent, one per k
-  int64_t samples = 0;
-};
-
-// Top-k accuracies (percent) and summed loss of one batch of logits; k clipped to classes.
-Accuracy batch_accuracy(const at::Tensor& logits, const at::Tensor& labels,
-                        const std::vector<int64_t>& ks);
-
 class ClassificationTask : public Task {
  public:
   // `task` node: label_smoothing, topk, loss (ce | bce), bce_target_thresh; `augment`:

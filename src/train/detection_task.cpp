@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 #include "data/dense/coco_source.h"
-#include "detection/retinanet.h"
+#include "models/detectors/retinanet.h"
 #include "models/detectors/retinanet_detector.h"
 
 namespace vitrine::train {
@@ -79,7 +79,7 @@ TrainingBatch DetectionTask::prepare_training_batch(const data::Batch& batch, da
 at::Tensor DetectionTask::training_loss(models::Model& model, const at::Tensor& inputs,
                                         const at::Tensor& targets) {
   models::RetinaNetDetector& detector = as_detector(model);
-  const detection::RetinaOutputs outputs = detector.head_outputs(inputs);
+  const models::RetinaOutputs outputs = detector.head_outputs(inputs);
   const int64_t height = inputs.size(2), width = inputs.size(3);
   const std::vector<at::Tensor> per_level = detector.anchors(height, width);
   std::vector<std::pair<int64_t, int64_t>> sizes;
@@ -96,8 +96,8 @@ at::Tensor DetectionTask::training_loss(models::Model& model, const at::Tensor& 
                                   static_cast<int64_t>(rows[0][5].item<float>()),
                                   static_cast<int64_t>(rows[0][6].item<float>())));
   }
-  const detection::RetinaLoss loss = detection::retina_loss(
-      outputs, at::cat(per_level), boxes, labels, num_classes_, assigner_, valid, box_loss_);
+  const models::RetinaLoss loss = models::retina_loss(outputs, at::cat(per_level), boxes, labels,
+                                                      num_classes_, assigner_, valid, box_loss_);
   return loss.cls + loss.reg;
 }
 
@@ -116,16 +116,16 @@ MetricList DetectionTask::evaluate(models::Model& model, data::DataLoader& loade
     const at::Tensor images = batch.images.to(device);
     const at::Tensor flat = (forward ? forward(images) : model.forward(images)).to(at::kCPU);
     const int64_t height = images.size(2), width = images.size(3);
-    const detection::RetinaOutputs outputs = detector.split_flat(flat, height, width);
+    const models::RetinaOutputs outputs = detector.split_flat(flat, height, width);
     const std::vector<at::Tensor> anchors = detector.anchors(height, width);
     const at::Tensor meta = batch.meta.to(at::kDouble);
     for (int64_t b = 0; b < images.size(0); ++b) {
       const at::Tensor row = meta[b].contiguous();
       const double* m = row.data_ptr<double>();
-      const detection::Detections d =
-          detection::retina_detect(outputs, b, anchors, num_classes_, detector.options().test,
-                                   {static_cast<int64_t>(m[data::kResizedHeight]),
-                                    static_cast<int64_t>(m[data::kResizedWidth])});
+      const models::Detections d =
+          models::retina_detect(outputs, b, anchors, num_classes_, detector.options().test,
+                                {static_cast<int64_t>(m[data::kResizedHeight]),
+                                 static_cast<int64_t>(m[data::kResizedWidth])});
       // Back to the original image: divide by the resize factors (mmdet's rescale).
       const at::Tensor boxes = d.boxes.to(at::kDouble).contiguous();
       const auto bx = boxes.accessor<double, 2>();
@@ -136,7 +136,7 @@ MetricList DetectionTask::evaluate(models::Model& model, data::DataLoader& loade
       for (int64_t k = 0; k < boxes.size(0); ++k) {
         const double x1 = bx[k][0] / m[data::kScaleX], y1 = bx[k][1] / m[data::kScaleY];
         const double x2 = bx[k][2] / m[data::kScaleX], y2 = bx[k][3] / m[data::kScaleY];
-        detection::CocoDetection det;
+        data::CocoDetection det;
         det.image_id = static_cast<int64_t>(m[data::kImageId]);
         det.category_id = category_ids.at(static_cast<size_t>(labels[k]));
         det.bbox = {x1, y1, x2 - x1, y2 - y1};
@@ -155,7 +155,7 @@ MetricList DetectionTask::evaluate(models::Model& model, data::DataLoader& loade
     const std::vector<double> all = ranks_.gather(mine);
     detections_.clear();
     for (size_t i = 0; i + 7 <= all.size(); i += 7) {
-      detection::CocoDetection d;
+      data::CocoDetection d;
       d.image_id = static_cast<int64_t>(all[i]);
       d.category_id = static_cast<int64_t>(all[i + 1]);
       d.bbox = {all[i + 2], all[i + 3], all[i + 4], all[i + 5]};
@@ -165,8 +165,8 @@ MetricList DetectionTask::evaluate(models::Model& model, data::DataLoader& loade
   }
   std::vector<int64_t> image_ids;
   for (const auto& image : source->dataset().images) image_ids.push_back(image.id);
-  result_ = detection::coco_evaluate_bbox(source->dataset().ground_truth(), detections_, image_ids,
-                                          category_ids);
+  result_ = evaluation::coco_evaluate_bbox(source->dataset().ground_truth(), detections_, image_ids,
+                                           category_ids);
   if (print_summary_) std::cout << result_.summary << std::flush;
   const auto& s = result_.stats;
   return {{"bbox_mAP", s[0]},   {"bbox_mAP_50", s[1]}, {"bbox_mAP_75", s[2]},

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "config/view.h"
-#include "detection/coco_eval.h"
-#include "detection/retina_targets.h"
-#include "detection/retinanet.h"
+#include "evaluation/coco_eval.h"
+#include "models/detectors/retina_targets.h"
+#include "models/detectors/retinanet.h"
 #include "train/task.h"
 
 namespace vitrine::train {
@@ -33,16 +33,16 @@ class DetectionTask : public Task {
   std::string primary_metric() const override { return "bbox_mAP"; }
 
   // The last evaluation's detections (COCO category ids) and its 12-number result.
-  const std::vector<detection::CocoDetection>& last_detections() const { return detections_; }
-  const detection::CocoEvalResult& last_result() const { return result_; }
+  const std::vector<data::CocoDetection>& last_detections() const { return detections_; }
+  const evaluation::CocoEvalResult& last_result() const { return result_; }
 
  private:
   int64_t num_classes_;
-  detection::AssignerOptions assigner_;
-  detection::BoxLossOptions box_loss_;
+  models::AssignerOptions assigner_;
+  models::BoxLossOptions box_loss_;
   bool print_summary_;
-  std::vector<detection::CocoDetection> detections_;
-  detection::CocoEvalResult result_;
+  std::vector<data::CocoDetection> detections_;
+  evaluation::CocoEvalResult result_;
 };
 
 }  // namespace vitrine::train

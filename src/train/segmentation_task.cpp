@@ -127,7 +127,7 @@ MetricList SegmentationTask::evaluate(models::Model& model, data::DataLoader& lo
   c10::InferenceMode inference;
   model.eval();
   as_segmentor(model);
-  SegmentationMeter meter(num_classes_);
+  evaluation::SegmentationMeter meter(num_classes_);
   const ModelForward forward = [&model](const at::Tensor& x) { return model.forward(x); };
   loader.start_epoch(0);
   data::Batch batch;

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/view.h"
-#include "train/seg_metrics.h"
+#include "evaluation/seg_metrics.h"
 #include "train/task.h"
 
 namespace vitrine::train {

@@ -9,8 +9,8 @@
 #include "core/error.h"
 #include "data/sr/sr_source.h"
 #include "data/transforms/matlab_resize.h"
+#include "evaluation/sr_metrics.h"
 #include "models/sr/overlapping_patches.h"
-#include "train/sr_metrics.h"
 
 namespace vitrine::train {
 namespace {
@@ -107,13 +107,14 @@ MetricList SrTask::evaluate(models::Model& model, data::DataLoader& loader,
     TORCH_CHECK(sr.sizes() == hr.sizes(), "super-resolution: output ", sr.sizes(),
                 " does not match the HR image ", hr.sizes());
     for (int64_t i = 0; i < sr.size(0); ++i) {
-      const SrScore s = score_sr(sr[i], hr[i], border_, y_channel_, quantize_);
+      const evaluation::SrScore s =
+          evaluation::score_sr(sr[i], hr[i], border_, y_channel_, quantize_);
       l1 += (sr[i] - hr[i]).abs().mean().item<double>();
       psnr_sum += s.psnr;
       ssim_sum += s.ssim;
       if (bicubic_baseline_) {
-        const SrScore b = score_sr(bicubic_upscale(batch.images[i], scale_), hr[i], border_,
-                                   y_channel_, quantize_);
+        const evaluation::SrScore b = evaluation::score_sr(bicubic_upscale(batch.images[i], scale_),
+                                                           hr[i], border_, y_channel_, quantize_);
         psnr_bicubic += b.psnr;
         ssim_bicubic += b.ssim;
       }

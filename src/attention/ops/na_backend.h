@@ -47,8 +47,8 @@ struct BackendImpls {
 };
 
 #if defined(VITRINE_CUDA_OPS_ON_HOST)
-// The CUDA op implementations compiled over tests/cuda/host_backend.cpp, with CPU tensors
-// standing in for CUDA ones (tests/na_cuda_ops_on_host_test.cpp).
+// The CUDA op implementations compiled over tests/kernels/host_backend.cpp, with CPU tensors
+// standing in for CUDA ones (tests/attention/cuda/na_cuda_ops_on_host_test.cpp).
 BackendImpls cuda_impls_on_host();
 #endif
 

@@ -11,8 +11,8 @@
 #include <limits>
 #include <vector>
 
-#include "attention/ops/na_cpu_fast.h"
-#include "attention/ops/na_index.h"
+#include "na/common/na_neighbourhood.h"
+#include "na/cpu/na_cpu_fast.h"
 
 namespace vitrine::attention::na::cpu {
 namespace {
@@ -31,107 +31,20 @@ inline void axpy(T alpha, const T* __restrict x, T* __restrict y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-// Sizes used by every loop, copied out of the Problem so the compiler sees plain ints.
-struct Geometry {
-  int64_t L[3], K[3], d[3], E[3];
-  bool causal[3];
-  int64_t tokens, window_size, bias_size, heads;
-
-  explicit Geometry(const Problem& p) {
-    for (int a = 0; a < 3; ++a) {
-      L[a] = p.length[a];
-      K[a] = p.kernel[a];
-      d[a] = p.dilation[a];
-      E[a] = p.bias_extent(a);
-      causal[a] = p.causal[a];
-    }
-    tokens = p.tokens();
-    window_size = p.window_size();
-    bias_size = p.bias_size();
-    heads = p.heads;
-  }
-
-  void decode(int64_t token, int64_t i[3]) const {
-    i[2] = token % L[2];
-    token /= L[2];
-    i[1] = token % L[1];
-    i[0] = token / L[1];
-  }
-
-  // Calls fn(slot, key_token, bias_index) for every key in the window of query `i`.
-  template <typename Fn>
-  inline void for_each_key(const int64_t i[3], Fn&& fn) const {
-    Span w[3];
-    for (int a = 0; a < 3; ++a) w[a] = na::window(i[a], L[a], K[a], d[a], causal[a]);
-    for (int64_t k0 = 0; k0 < w[0].count; ++k0) {
-      const int64_t j0 = w[0].first + k0 * d[0];
-      const int64_t b0 = bias_index(i[0], j0, K[0], d[0]);
-      for (int64_t k1 = 0; k1 < w[1].count; ++k1) {
-        const int64_t j1 = w[1].first + k1 * d[1];
-        const int64_t b1 = bias_index(i[1], j1, K[1], d[1]);
-        const int64_t slot01 = (k0 * K[1] + k1) * K[2];
-        const int64_t key01 = (j0 * L[1] + j1) * L[2];
-        const int64_t bias01 = (b0 * E[1] + b1) * E[2];
-        for (int64_t k2 = 0; k2 < w[2].count; ++k2) {
-          const int64_t j2 = w[2].first + k2 * d[2];
-          fn(slot01 + k2, key01 + j2, bias01 + bias_index(i[2], j2, K[2], d[2]));
-        }
-      }
-    }
-  }
-
-  // Calls fn(query_token, slot, bias_index) for every query whose window holds key `j`.
-  // `scratch` holds 3 * 2 * max(K) entries (per axis: query position and slot).
-  template <typename Fn>
-  inline void for_each_query(const int64_t j[3], int64_t* scratch, int64_t stride, Fn&& fn) const {
-    int64_t count[3];
-    int64_t* pos[3];
-    int64_t* slot[3];
-    for (int a = 0; a < 3; ++a) {
-      pos[a] = scratch + (2 * a) * stride;
-      slot[a] = scratch + (2 * a + 1) * stride;
-      const Span inv = inverse_window(j[a], L[a], K[a], d[a], causal[a]);
-      count[a] = inv.count;
-      for (int64_t t = 0; t < inv.count; ++t) {
-        const int64_t i = inv.first + t * d[a];
-        pos[a][t] = i;
-        slot[a][t] = na::slot(j[a], na::window(i, L[a], K[a], d[a], causal[a]).first, d[a]);
-      }
-    }
-    for (int64_t t0 = 0; t0 < count[0]; ++t0) {
-      const int64_t i0 = pos[0][t0];
-      const int64_t b0 = bias_index(i0, j[0], K[0], d[0]);
-      for (int64_t t1 = 0; t1 < count[1]; ++t1) {
-        const int64_t i1 = pos[1][t1];
-        const int64_t b1 = bias_index(i1, j[1], K[1], d[1]);
-        const int64_t query01 = (i0 * L[1] + i1) * L[2];
-        const int64_t slot01 = (slot[0][t0] * K[1] + slot[1][t1]) * K[2];
-        const int64_t bias01 = (b0 * E[1] + b1) * E[2];
-        for (int64_t t2 = 0; t2 < count[2]; ++t2) {
-          const int64_t i2 = pos[2][t2];
-          fn(query01 + i2, slot01 + slot[2][t2], bias01 + bias_index(i2, j[2], K[2], d[2]));
-        }
-      }
-    }
-  }
-
-  int64_t inverse_stride() const { return 2 * std::max({K[0], K[1], K[2]}); }
-};
-
 // Work per parallel chunk: aim for ~32k multiply-adds so small problems do not fan out.
 int64_t grain(const Geometry& g, int64_t dim) {
-  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.window_size * dim));
+  return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, g.window_size() * dim));
 }
 
 // Runs fn(n, bh, i) for every query n of every (batch, head) in parallel, with bh its
 // batch*heads index and i its three coordinates; `work` is the per-key width for grain.
 template <typename Fn>
 void parallel_over_queries(const Problem& p, const Geometry& g, int64_t work, Fn&& fn) {
-  const int64_t tokens = g.tokens;
+  const int64_t tokens = g.tokens();
   at::parallel_for(0, p.batch * p.heads * tokens, grain(g, work), [&](int64_t begin, int64_t end) {
-    int64_t i[3];
+    Coord3 i;
     for (int64_t n = begin; n < end; ++n) {
-      g.decode(n % tokens, i);
+      i = token_coord(g, n % tokens);
       fn(n, n / tokens, i);
     }
   });
@@ -162,21 +75,20 @@ class BiasGradAccumulator {
 template <typename T>
 void gather_inverse(const Problem& p, const Geometry& g, const T* weights, const T* rows,
                     int64_t width, T* out) {
-  const int64_t T_ = g.tokens, W = g.window_size;
+  const int64_t T_ = g.tokens(), W = g.window_size();
   at::parallel_for(0, p.batch * p.heads * T_, grain(g, width), [&](int64_t begin, int64_t end) {
-    int64_t j[3];
-    std::vector<int64_t> scratch(6 * g.inverse_stride());
+    Coord3 j;
+    std::vector<int64_t> scratch(inverse_scratch_size(g));
     for (int64_t n = begin; n < end; ++n) {
       const int64_t bh = n / T_;
-      g.decode(n % T_, j);
+      j = token_coord(g, n % T_);
       const T* wbase = weights + bh * T_ * W;
       const T* rbase = rows + bh * T_ * width;
       T* orow = out + n * width;
       for (int64_t c = 0; c < width; ++c) orow[c] = 0;
-      g.for_each_query(j, scratch.data(), g.inverse_stride(),
-                       [&](int64_t query, int64_t slot, int64_t) {
-                         axpy(wbase[query * W + slot], rbase + query * width, orow, width);
-                       });
+      for_each_query(g, j, scratch.data(), [&](int64_t query, int64_t slot, int64_t) {
+        axpy(wbase[query * W + slot], rbase + query * width, orow, width);
+      });
     }
   });
 }
@@ -184,21 +96,21 @@ void gather_inverse(const Problem& p, const Geometry& g, const T* weights, const
 template <typename T>
 void qk_forward_impl(const Problem& p, const at::Tensor& q_t, const at::Tensor& k_t,
                      const at::Tensor& rpb_t, at::Tensor& attn_t) {
-  const Geometry g(p);
-  const int64_t D = p.dim, T_ = g.tokens, W = g.window_size;
+  const Geometry g = geometry(p);
+  const int64_t D = p.dim, T_ = g.tokens(), W = g.window_size();
   const T* q = q_t.data_ptr<T>();
   const T* k = k_t.data_ptr<T>();
   const T* rpb = rpb_t.defined() ? rpb_t.data_ptr<T>() : nullptr;
   T* attn = attn_t.data_ptr<T>();
   const bool any_causal = p.any_causal();
-  parallel_over_queries(p, g, D, [&](int64_t n, int64_t bh, const int64_t* i) {
+  parallel_over_queries(p, g, D, [&](int64_t n, int64_t bh, const Coord3& i) {
     const T* qrow = q + n * D;
     const T* kbase = k + bh * T_ * D;
     T* out = attn + n * W;
-    const T* bias = rpb ? rpb + (bh % g.heads) * g.bias_size : nullptr;
+    const T* bias = rpb ? rpb + (bh % g.heads) * g.bias_size() : nullptr;
     if (any_causal)
       for (int64_t s = 0; s < W; ++s) out[s] = -std::numeric_limits<T>::infinity();
-    g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t b) {
+    for_each_key(g, i, [&](int64_t slot, int64_t key, int64_t b) {
       out[slot] = dot(qrow, kbase + key * D, D) + (bias ? bias[b] : T(0));
     });
   });
@@ -207,18 +119,19 @@ void qk_forward_impl(const Problem& p, const at::Tensor& q_t, const at::Tensor& 
 template <typename T>
 void av_forward_impl(const Problem& p, const at::Tensor& attn_t, const at::Tensor& v_t,
                      at::Tensor& out_t) {
-  const Geometry g(p);
-  const int64_t Dv = v_t.size(-1), T_ = g.tokens, W = g.window_size;
+  const Geometry g = geometry(p);
+  const int64_t Dv = v_t.size(-1), T_ = g.tokens(), W = g.window_size();
   const T* attn = attn_t.data_ptr<T>();
   const T* v = v_t.data_ptr<T>();
   T* out = out_t.data_ptr<T>();
-  parallel_over_queries(p, g, Dv, [&](int64_t n, int64_t bh, const int64_t* i) {
+  parallel_over_queries(p, g, Dv, [&](int64_t n, int64_t bh, const Coord3& i) {
     const T* a = attn + n * W;
     const T* vbase = v + bh * T_ * Dv;
     T* orow = out + n * Dv;
     for (int64_t c = 0; c < Dv; ++c) orow[c] = 0;
-    g.for_each_key(
-        i, [&](int64_t slot, int64_t key, int64_t) { axpy(a[slot], vbase + key * Dv, orow, Dv); });
+    for_each_key(g, i, [&](int64_t slot, int64_t key, int64_t) {
+      axpy(a[slot], vbase + key * Dv, orow, Dv);
+    });
   });
 }
 
@@ -226,8 +139,8 @@ template <typename T>
 void qk_backward_impl(const Problem& p, const at::Tensor& ga_t, const at::Tensor& q_t,
                       const at::Tensor& k_t, at::Tensor& dq_t, at::Tensor& dk_t,
                       at::Tensor& drpb_t) {
-  const Geometry g(p);
-  const int64_t D = p.dim, T_ = g.tokens, W = g.window_size, R = g.bias_size;
+  const Geometry g = geometry(p);
+  const int64_t D = p.dim, T_ = g.tokens(), W = g.window_size(), R = g.bias_size();
   const T* ga = ga_t.data_ptr<T>();
   const T* q = q_t.data_ptr<T>();
   const T* k = k_t.data_ptr<T>();
@@ -236,14 +149,14 @@ void qk_backward_impl(const Problem& p, const at::Tensor& ga_t, const at::Tensor
   BiasGradAccumulator<T> drpb(g.heads * R, drpb_t.defined());
 
   // dq and the bias gradient: gather over each query's window.
-  parallel_over_queries(p, g, D, [&](int64_t n, int64_t bh, const int64_t* i) {
+  parallel_over_queries(p, g, D, [&](int64_t n, int64_t bh, const Coord3& i) {
     const T* grow = ga + n * W;
     const T* kbase = k + bh * T_ * D;
     T* dqrow = dq + n * D;
     T* bias_grad = drpb.local();
     T* bg = bias_grad ? bias_grad + (bh % g.heads) * R : nullptr;
     for (int64_t c = 0; c < D; ++c) dqrow[c] = 0;
-    g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t b) {
+    for_each_key(g, i, [&](int64_t slot, int64_t key, int64_t b) {
       axpy(grow[slot], kbase + key * D, dqrow, D);
       if (bg) bg[b] += grow[slot];
     });
@@ -257,19 +170,19 @@ void qk_backward_impl(const Problem& p, const at::Tensor& ga_t, const at::Tensor
 template <typename T>
 void av_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Tensor& attn_t,
                       const at::Tensor& v_t, at::Tensor& dattn_t, at::Tensor& dv_t) {
-  const Geometry g(p);
-  const int64_t Dv = v_t.size(-1), T_ = g.tokens, W = g.window_size;
+  const Geometry g = geometry(p);
+  const int64_t Dv = v_t.size(-1), T_ = g.tokens(), W = g.window_size();
   const T* go = go_t.data_ptr<T>();
   const T* attn = attn_t.data_ptr<T>();
   const T* v = v_t.data_ptr<T>();
   T* dattn = dattn_t.data_ptr<T>();
   T* dv = dv_t.data_ptr<T>();
-  parallel_over_queries(p, g, Dv, [&](int64_t n, int64_t bh, const int64_t* i) {
+  parallel_over_queries(p, g, Dv, [&](int64_t n, int64_t bh, const Coord3& i) {
     const T* grow = go + n * Dv;
     const T* vbase = v + bh * T_ * Dv;
     T* darow = dattn + n * W;
     for (int64_t s = 0; s < W; ++s) darow[s] = 0;
-    g.for_each_key(i, [&](int64_t slot, int64_t key, int64_t) {
+    for_each_key(g, i, [&](int64_t slot, int64_t key, int64_t) {
       darow[slot] = dot(grow, vbase + key * Dv, Dv);
     });
   });
@@ -281,8 +194,8 @@ template <typename T>
 void fused_forward_impl(const Problem& p, const at::Tensor& q_t, const at::Tensor& k_t,
                         const at::Tensor& v_t, const at::Tensor& rpb_t, double scale_d,
                         at::Tensor& out_t, at::Tensor& lse_t) {
-  const Geometry g(p);
-  const int64_t D = p.dim, Dv = v_t.size(-1), T_ = g.tokens, W = g.window_size;
+  const Geometry g = geometry(p);
+  const int64_t D = p.dim, Dv = v_t.size(-1), T_ = g.tokens(), W = g.window_size();
   const T* q = q_t.data_ptr<T>();
   const T* k = k_t.data_ptr<T>();
   const T* v = v_t.data_ptr<T>();
@@ -291,20 +204,20 @@ void fused_forward_impl(const Problem& p, const at::Tensor& q_t, const at::Tenso
   T* lse = lse_t.data_ptr<T>();
   const T scale = static_cast<T>(scale_d);
   at::parallel_for(0, p.batch * p.heads * T_, grain(g, D + Dv), [&](int64_t begin, int64_t end) {
-    int64_t i[3];
+    Coord3 i;
     // One query's logits and key rows: O(window) scratch, never the attention matrix.
     std::vector<T> logits(W);
     std::vector<int64_t> keys(W);
     for (int64_t n = begin; n < end; ++n) {
       const int64_t bh = n / T_;
-      g.decode(n % T_, i);
+      i = token_coord(g, n % T_);
       const T* qrow = q + n * D;
       const T* kbase = k + bh * T_ * D;
       const T* vbase = v + bh * T_ * Dv;
-      const T* bias = rpb ? rpb + (bh % g.heads) * g.bias_size : nullptr;
+      const T* bias = rpb ? rpb + (bh % g.heads) * g.bias_size() : nullptr;
       int64_t count = 0;
       T max_logit = -std::numeric_limits<T>::infinity();
-      g.for_each_key(i, [&](int64_t, int64_t key, int64_t b) {
+      for_each_key(g, i, [&](int64_t, int64_t key, int64_t b) {
         const T s = dot(qrow, kbase + key * D, D) * scale + (bias ? bias[b] : T(0));
         logits[count] = s;
         keys[count] = key;
@@ -331,8 +244,8 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
                          const at::Tensor& k_t, const at::Tensor& v_t, const at::Tensor& rpb_t,
                          const at::Tensor& out_t, const at::Tensor& lse_t, double scale_d,
                          at::Tensor& dq_t, at::Tensor& dk_t, at::Tensor& dv_t, at::Tensor& drpb_t) {
-  const Geometry g(p);
-  const int64_t D = p.dim, Dv = v_t.size(-1), T_ = g.tokens, R = g.bias_size;
+  const Geometry g = geometry(p);
+  const int64_t D = p.dim, Dv = v_t.size(-1), T_ = g.tokens(), R = g.bias_size();
   const int64_t N = p.batch * p.heads * T_;
   const T* go = go_t.data_ptr<T>();
   const T* q = q_t.data_ptr<T>();
@@ -354,7 +267,7 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
 
   // Pass over queries: dq and the bias gradient.
   BiasGradAccumulator<T> drpb(g.heads * R, drpb_t.defined());
-  parallel_over_queries(p, g, 2 * D + Dv, [&](int64_t n, int64_t bh, const int64_t* i) {
+  parallel_over_queries(p, g, 2 * D + Dv, [&](int64_t n, int64_t bh, const Coord3& i) {
     const T* qrow = q + n * D;
     const T* grow = go + n * Dv;
     const T* kbase = k + bh * T_ * D;
@@ -364,7 +277,7 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
     T* bg = bias_grad ? bias_grad + (bh % g.heads) * R : nullptr;
     T* dqrow = dq + n * D;
     for (int64_t c = 0; c < D; ++c) dqrow[c] = 0;
-    g.for_each_key(i, [&](int64_t, int64_t key, int64_t b) {
+    for_each_key(g, i, [&](int64_t, int64_t key, int64_t b) {
       const T s = dot(qrow, kbase + key * D, D) * scale + (bias ? bias[b] : T(0));
       const T prob = std::exp(s - lse[n]);
       const T ds = prob * (dot(grow, vbase + key * Dv, Dv) - delta[n]);
@@ -376,11 +289,11 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
 
   // Pass over keys: dk and dv from the inverse neighbourhood (probabilities recomputed).
   at::parallel_for(0, N, grain(g, 2 * D + 2 * Dv), [&](int64_t begin, int64_t end) {
-    int64_t j[3];
-    std::vector<int64_t> scratch(6 * g.inverse_stride());
+    Coord3 j;
+    std::vector<int64_t> scratch(inverse_scratch_size(g));
     for (int64_t n = begin; n < end; ++n) {
       const int64_t bh = n / T_;
-      g.decode(n % T_, j);
+      j = token_coord(g, n % T_);
       const T* krow = k + n * D;
       const T* vrow = v + n * Dv;
       const T* qbase = q + bh * T_ * D;
@@ -391,16 +304,15 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
       T* dvrow = dv + n * Dv;
       for (int64_t c = 0; c < D; ++c) dkrow[c] = 0;
       for (int64_t c = 0; c < Dv; ++c) dvrow[c] = 0;
-      g.for_each_query(j, scratch.data(), g.inverse_stride(),
-                       [&](int64_t query, int64_t, int64_t b) {
-                         const T* qrow = qbase + query * D;
-                         const T* grow = gbase + query * Dv;
-                         const T s = dot(qrow, krow, D) * scale + (bias ? bias[b] : T(0));
-                         const T prob = std::exp(s - lse[first + query]);
-                         const T ds = prob * (dot(grow, vrow, Dv) - delta[first + query]);
-                         axpy(ds * scale, qrow, dkrow, D);
-                         axpy(prob, grow, dvrow, Dv);
-                       });
+      for_each_query(g, j, scratch.data(), [&](int64_t query, int64_t, int64_t b) {
+        const T* qrow = qbase + query * D;
+        const T* grow = gbase + query * Dv;
+        const T s = dot(qrow, krow, D) * scale + (bias ? bias[b] : T(0));
+        const T prob = std::exp(s - lse[first + query]);
+        const T ds = prob * (dot(grow, vrow, Dv) - delta[first + query]);
+        axpy(ds * scale, qrow, dkrow, D);
+        axpy(prob, grow, dvrow, Dv);
+      });
     }
   });
 }

@@ -18,7 +18,7 @@
 
 #include "attention/ops/na_backend.h"
 #include "attention/ops/na_problem.h"
-#include "na_kernels.h"
+#include "na/cuda/na_kernels.h"
 
 namespace vitrine::attention::na {
 namespace {

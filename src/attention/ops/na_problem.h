@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "attention/ops/na_geometry.h"
+#include "na/common/na_geometry.h"
 
 namespace vitrine::attention::na {
 

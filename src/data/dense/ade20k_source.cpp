@@ -10,7 +10,7 @@
 
 #include "data/dataset.h"
 #include "data/image_decode.h"
-#include "detection/det_transforms.h"
+#include "data/transforms/det_transforms.h"
 
 namespace vitrine::data {
 namespace fs = std::filesystem;
@@ -29,7 +29,7 @@ void convert(cv::Mat& m, double alpha, double beta) {
 // mmcv's rescale_size (shared with detection's Resize): the largest keep-ratio size within
 // (long, short).
 cv::Size rescale_size(int w, int h, int long_edge, int short_edge) {
-  const auto [nw, nh] = detection::keep_ratio_size(w, h, long_edge, short_edge);
+  const auto [nw, nh] = keep_ratio_size(w, h, long_edge, short_edge);
   return {nw, nh};
 }
 

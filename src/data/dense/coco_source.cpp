@@ -8,7 +8,7 @@
 #include "data/dataset.h"
 #include "data/dense/normalised_image.h"
 #include "data/image_decode.h"
-#include "detection/det_transforms.h"
+#include "data/transforms/det_transforms.h"
 
 namespace vitrine::data {
 
@@ -18,23 +18,22 @@ CocoSource::CocoSource(CocoSourceOptions options) : options_(std::move(options))
   if (!std::filesystem::is_directory(options_.image_dir))
     throw DataError("COCO data: image folder '" + options_.image_dir + "' does not exist");
   try {
-    dataset_ = detection::load_coco_json(options_.annotation_file);
-  } catch (const detection::CocoFormatError& e) {
+    dataset_ = load_coco_json(options_.annotation_file);
+  } catch (const CocoFormatError& e) {
     throw DataError(e.what());
   }
   if (dataset_.categories.empty())
     throw DataError("COCO data: " + options_.annotation_file + " lists no categories");
-  std::vector<detection::CocoCategory> categories = dataset_.categories;
+  std::vector<CocoCategory> categories = dataset_.categories;
   std::sort(categories.begin(), categories.end(),
             [](const auto& a, const auto& b) { return a.id < b.id; });
   for (size_t i = 0; i < categories.size(); ++i) {
     category_ids_.push_back(categories[i].id);
     category_index_.emplace_back(categories[i].id, static_cast<int64_t>(i));
   }
-  for (const detection::CocoAnnotation& a : dataset_.annotations)
-    by_image_[a.image_id].push_back(&a);
+  for (const CocoAnnotation& a : dataset_.annotations) by_image_[a.image_id].push_back(&a);
   for (size_t i = 0; i < dataset_.images.size(); ++i) {
-    const detection::CocoImage& image = dataset_.images[i];
+    const CocoImage& image = dataset_.images[i];
     if (options_.train && (!by_image_.count(image.id) || std::min(image.width, image.height) < 32))
       continue;
     images_.push_back(i);
@@ -67,19 +66,18 @@ std::string CocoSource::describe() const {
 }
 
 Sample CocoSource::load(int64_t index, Rng& rng) const {
-  const detection::CocoImage& info = dataset_.images[images_[static_cast<size_t>(index)]];
-  detection::DetSample s;
+  const CocoImage& info = dataset_.images[images_[static_cast<size_t>(index)]];
+  DetSample s;
   s.image = decode_image_file(source(index), 3);
   if (s.image.cols != info.width || s.image.rows != info.height)
     throw DataError("the image is " + std::to_string(s.image.cols) + "x" +
                     std::to_string(s.image.rows) + " but the annotation file says " +
                     std::to_string(info.width) + "x" + std::to_string(info.height));
   if (auto found = by_image_.find(info.id); found != by_image_.end())
-    detection::coco_targets(found->second, category_index_, s);
+    coco_targets(found->second, category_index_, s);
   const int original_w = s.image.cols, original_h = s.image.rows;
-  detection::resize_keep_ratio(s, options_.long_edge, options_.short_edge);
-  if (options_.train && options_.flip > 0 && rng.bernoulli(options_.flip))
-    detection::flip_horizontal(s);
+  resize_keep_ratio(s, options_.long_edge, options_.short_edge);
+  if (options_.train && options_.flip > 0 && rng.bernoulli(options_.flip)) flip_horizontal(s);
 
   // Normalise (RGB order), then pad with zeros to the size divisor.
   const cv::Mat& image = s.image;

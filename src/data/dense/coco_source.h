@@ -13,9 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "data/dense/coco_json.h"
 #include "data/dense/normalised_image.h"
 #include "data/sample_source.h"
-#include "detection/coco_json.h"
 
 namespace vitrine::data {
 
@@ -57,18 +57,18 @@ class CocoSource : public SampleSource {
   // Padding rows of a batch's targets carry label -1.
   double target_pad_value() const override { return -1.0; }
 
-  const detection::CocoDataset& dataset() const { return dataset_; }
+  const CocoDataset& dataset() const { return dataset_; }
   // COCO category id of each label.
   const std::vector<int64_t>& category_ids() const { return category_ids_; }
   const std::string& annotation_file() const { return options_.annotation_file; }
 
  private:
   CocoSourceOptions options_;
-  detection::CocoDataset dataset_;
+  CocoDataset dataset_;
   std::vector<int64_t> category_ids_;
   std::vector<std::pair<int64_t, int64_t>> category_index_;  // id -> label
   std::vector<size_t> images_;                               // indices into dataset_.images
-  std::unordered_map<int64_t, std::vector<const detection::CocoAnnotation*>> by_image_;
+  std::unordered_map<int64_t, std::vector<const CocoAnnotation*>> by_image_;
 };
 
 }  // namespace vitrine::data

@@ -1,9 +1,8 @@
 #include "data/transforms/geometry.h"
 
+#include <cmath>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
-
-#include <cmath>
 
 #include "core/error.h"
 
@@ -43,8 +42,7 @@ cv::Mat resize_to(const cv::Mat& image, int width, int height, int flag) {
   if (image.cols == width && image.rows == height) return image.clone();
   // Area averaging when shrinking, as PIL's filters antialias on downscale and OpenCV's
   // linear/cubic filters do not.
-  if (flag != cv::INTER_NEAREST && width < image.cols && height < image.rows)
-    flag = cv::INTER_AREA;
+  if (flag != cv::INTER_NEAREST && width < image.cols && height < image.rows) flag = cv::INTER_AREA;
   cv::Mat out;
   cv::resize(image, out, cv::Size(width, height), 0, 0, flag);
   return out;
@@ -53,8 +51,7 @@ cv::Mat resize_to(const cv::Mat& image, int width, int height, int flag) {
 }  // namespace
 
 RandomResizedCrop::RandomResizedCrop(int size, std::pair<double, double> scale,
-                                     std::pair<double, double> ratio,
-                                     Interpolation interpolation)
+                                     std::pair<double, double> ratio, Interpolation interpolation)
     : size_(size), scale_(scale), ratio_(ratio), interpolation_(interpolation) {
   if (size < 1) throw ConfigError("RandomResizedCrop size must be positive");
   if (!(scale.first > 0 && scale.first <= scale.second && scale.second <= 1.0))
@@ -118,8 +115,7 @@ cv::Mat RandomCrop::apply(const cv::Mat& image, Rng& rng) const {
 }
 
 std::string RandomCrop::describe() const {
-  return "RandomCrop(size=" + std::to_string(size_) + ", padding=" + std::to_string(padding_) +
-         ")";
+  return "RandomCrop(size=" + std::to_string(size_) + ", padding=" + std::to_string(padding_) + ")";
 }
 
 HorizontalFlip::HorizontalFlip(double probability) : probability_(probability) {}
@@ -151,8 +147,8 @@ cv::Mat ResizeShorter::apply(const cv::Mat& image, Rng& rng) const {
 }
 
 std::string ResizeShorter::describe() const {
-  return "Resize(" + std::to_string(size_) + ", interpolation=" +
-         interpolation_name(interpolation_) + ")";
+  return "Resize(" + std::to_string(size_) +
+         ", interpolation=" + interpolation_name(interpolation_) + ")";
 }
 
 CenterCrop::CenterCrop(int size) : size_(size) {
@@ -172,6 +168,8 @@ cv::Mat CenterCrop::apply(const cv::Mat& image, Rng&) const {
   return source(cv::Rect(left, top, size_, size_)).clone();
 }
 
-std::string CenterCrop::describe() const { return "CenterCrop(" + std::to_string(size_) + ")"; }
+std::string CenterCrop::describe() const {
+  return "CenterCrop(" + std::to_string(size_) + ")";
+}
 
 }  // namespace vitrine::data

@@ -2,9 +2,8 @@
 // its randomness from the sample's own stream.
 #pragma once
 
-#include <opencv2/core/mat.hpp>
-
 #include <memory>
+#include <opencv2/core/mat.hpp>
 #include <string>
 
 #include "data/random.h"

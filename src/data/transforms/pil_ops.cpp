@@ -1,11 +1,10 @@
 #include "data/transforms/pil_ops.h"
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgproc.hpp>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <opencv2/core.hpp>
+#include <opencv2/imgproc.hpp>
 #include <vector>
 
 namespace vitrine::data::pil {
@@ -191,9 +190,9 @@ cv::Mat sharpness(const cv::Mat& image, double factor) {
     for (int x = 1; x + 1 < image.cols; ++x)
       for (int k = 0; k < c; ++k) {
         const int i = x * c + k;
-        const float sum = static_cast<float>(up[i - c] + up[i] + up[i + c] + mid[i - c] +
-                                             5 * mid[i] + mid[i + c] + down[i - c] + down[i] +
-                                             down[i + c]);
+        const float sum =
+            static_cast<float>(up[i - c] + up[i] + up[i + c] + mid[i - c] + 5 * mid[i] +
+                               mid[i + c] + down[i - c] + down[i] + down[i + c]);
         o[i] = clip8(sum / 13.0f + 0.5f);
       }
   }
@@ -202,8 +201,7 @@ cv::Mat sharpness(const cv::Mat& image, double factor) {
 
 cv::Mat adjust_hue(const cv::Mat& image, double hue_factor) {
   if (image.channels() == 1) return image.clone();
-  const uint8_t shift = static_cast<uint8_t>(static_cast<int>(hue_factor * 255.0) &
-                                             0xff);
+  const uint8_t shift = static_cast<uint8_t>(static_cast<int>(hue_factor * 255.0) & 0xff);
   cv::Mat out(image.size(), image.type());
   for (int y = 0; y < image.rows; ++y) {
     const uint8_t* in = image.ptr<uint8_t>(y);
@@ -237,7 +235,8 @@ cv::Mat adjust_hue(const cv::Mat& image, double hue_factor) {
         rr = gg = bb = v8;
       } else {
         const int i = static_cast<int>(std::floor(static_cast<float>(h8) * 6.0 / 255.0));
-        const float f = static_cast<float>(static_cast<float>(h8) * 6.0 / 255.0 - static_cast<float>(i));
+        const float f =
+            static_cast<float>(static_cast<float>(h8) * 6.0 / 255.0 - static_cast<float>(i));
         const float fs = static_cast<float>(static_cast<float>(s8) / 255.0);
         const uint8_t p = clip8(std::round(static_cast<float>(v8) * (1.0 - fs)));
         const uint8_t q = clip8(std::round(static_cast<float>(v8) * (1.0 - fs * f)));
@@ -301,7 +300,9 @@ cv::Mat affine_filtered(const cv::Mat& in, const std::array<double, 6>& a, bool 
   cv::Mat out(in.size(), in.type());
   auto xclip = [&](int x) { return std::clamp(x, 0, w - 1); };
   auto yclip = [&](int y) { return std::clamp(y, 0, h - 1); };
-  auto pixel = [&](int x, int y, int k) { return static_cast<double>(in.ptr<uint8_t>(y)[x * c + k]); };
+  auto pixel = [&](int x, int y, int k) {
+    return static_cast<double>(in.ptr<uint8_t>(y)[x * c + k]);
+  };
   auto cubic = [](double v1, double v2, double v3, double v4, double d) {
     const double p1 = v2, p2 = -v1 + v3, p3 = 2 * (v1 - v2) + v3 - v4, p4 = -v1 + v2 - v3 + v4;
     return p1 + d * (p2 + d * (p3 + d * p4));
@@ -325,7 +326,8 @@ cv::Mat affine_filtered(const cv::Mat& in, const std::array<double, 6>& a, bool 
           const int x0 = xclip(xi), x1 = xclip(xi + 1);
           v = pixel(x0, yclip(yi), k) + (pixel(x1, yclip(yi), k) - pixel(x0, yclip(yi), k)) * dx;
           if (yi + 1 >= 0 && yi + 1 < h) {
-            const double v2 = pixel(x0, yi + 1, k) + (pixel(x1, yi + 1, k) - pixel(x0, yi + 1, k)) * dx;
+            const double v2 =
+                pixel(x0, yi + 1, k) + (pixel(x1, yi + 1, k) - pixel(x0, yi + 1, k)) * dx;
             v = v + (v2 - v) * dy;
           }
         } else {
@@ -362,15 +364,14 @@ cv::Mat rotate(const cv::Mat& image, double degrees, int interpolation, const cv
   if (turn == 0.0) return image.clone();
   if (turn == 180.0 || (image.rows == image.cols && (turn == 90.0 || turn == 270.0))) {
     cv::Mat out;
-    cv::rotate(image,
-               out,
+    cv::rotate(image, out,
                turn == 90.0 ? cv::ROTATE_90_COUNTERCLOCKWISE
                             : (turn == 180.0 ? cv::ROTATE_180 : cv::ROTATE_90_CLOCKWISE));
     return out;
   }
   const double angle = -degrees * M_PI / 180.0;
   auto round15 = [](double v) { return std::round(v * 1e15) / 1e15; };
-  std::array<double, 6> m = {round15(std::cos(angle)), round15(std::sin(angle)), 0.0,
+  std::array<double, 6> m = {round15(std::cos(angle)),  round15(std::sin(angle)), 0.0,
                              round15(-std::sin(angle)), round15(std::cos(angle)), 0.0};
   const double cx = image.cols / 2.0, cy = image.rows / 2.0;
   m[2] = m[0] * -cx + m[1] * -cy + cx;

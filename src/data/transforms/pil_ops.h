@@ -3,9 +3,8 @@
 // images match the official training pipelines. Inputs are CV_8UC1 or CV_8UC3 (RGB).
 #pragma once
 
-#include <opencv2/core/mat.hpp>
-
 #include <array>
+#include <opencv2/core/mat.hpp>
 
 namespace vitrine::data::pil {
 
@@ -24,7 +23,8 @@ cv::Mat brightness(const cv::Mat& image, double factor);  // degenerate: black
 cv::Mat sharpness(const cv::Mat& image, double factor);   // degenerate: ImageFilter.SMOOTH
 
 // torchvision's adjust_hue on a PIL image: RGB -> HSV (PIL's 8-bit HSV), hue shifted by
-// uint8(trunc(hue_factor * 255)) with wrap-around (numpy casting), back to RGB. hue_factor in [-0.5, 0.5].
+// uint8(trunc(hue_factor * 255)) with wrap-around (numpy casting), back to RGB. hue_factor in
+// [-0.5, 0.5].
 cv::Mat adjust_hue(const cv::Mat& image, double hue_factor);
 
 // Image.transform(size, AFFINE, coeffs, resample, fillcolor): output pixel (x, y) samples the

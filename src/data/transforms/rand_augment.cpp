@@ -16,24 +16,35 @@ constexpr double kLevelDenominator = 10.0;  // timm's _LEVEL_DENOM
 
 const std::vector<std::string>& standard_ops() {
   static const std::vector<std::string> ops = {
-      "AutoContrast", "Equalize", "Invert",    "Rotate", "Posterize",     "Solarize",
-      "SolarizeAdd",  "Color",    "Contrast",  "Brightness", "Sharpness", "ShearX",
-      "ShearY",       "TranslateXRel", "TranslateYRel"};
+      "AutoContrast", "Equalize",    "Invert", "Rotate",        "Posterize",
+      "Solarize",     "SolarizeAdd", "Color",  "Contrast",      "Brightness",
+      "Sharpness",    "ShearX",      "ShearY", "TranslateXRel", "TranslateYRel"};
   return ops;
 }
 
 const std::vector<std::string>& increasing_ops() {
-  static const std::vector<std::string> ops = {
-      "AutoContrast",        "Equalize",           "Invert",
-      "Rotate",              "PosterizeIncreasing", "SolarizeIncreasing",
-      "SolarizeAdd",         "ColorIncreasing",    "ContrastIncreasing",
-      "BrightnessIncreasing", "SharpnessIncreasing", "ShearX",
-      "ShearY",              "TranslateXRel",      "TranslateYRel"};
+  static const std::vector<std::string> ops = {"AutoContrast",
+                                               "Equalize",
+                                               "Invert",
+                                               "Rotate",
+                                               "PosterizeIncreasing",
+                                               "SolarizeIncreasing",
+                                               "SolarizeAdd",
+                                               "ColorIncreasing",
+                                               "ContrastIncreasing",
+                                               "BrightnessIncreasing",
+                                               "SharpnessIncreasing",
+                                               "ShearX",
+                                               "ShearY",
+                                               "TranslateXRel",
+                                               "TranslateYRel"};
   return ops;
 }
 
 // timm's _randomly_negate: negative when random() > 0.5.
-double randomly_negate(double v, Rng& rng) { return rng.uniform() > 0.5 ? -v : v; }
+double randomly_negate(double v, Rng& rng) {
+  return rng.uniform() > 0.5 ? -v : v;
+}
 
 }  // namespace
 
@@ -86,8 +97,8 @@ RandAugmentSpec parse_rand_augment(const std::string& spec, const std::string& k
   return out;
 }
 
-cv::Mat rand_augment_op(const std::string& name, const cv::Mat& image, double magnitude,
-                        Rng& rng, Interpolation interpolation, const cv::Scalar& fill) {
+cv::Mat rand_augment_op(const std::string& name, const cv::Mat& image, double magnitude, Rng& rng,
+                        Interpolation interpolation, const cv::Scalar& fill) {
   const double level = magnitude / kLevelDenominator;
   auto resample = [&] { return cv_interpolation(interpolation, rng); };
   if (name == "AutoContrast") return pil::auto_contrast(image);
@@ -104,8 +115,8 @@ cv::Mat rand_augment_op(const std::string& name, const cv::Mat& image, double ma
     return pil::solarize(image, 256 - static_cast<int>(level * 256));
   if (name == "SolarizeAdd") return pil::solarize_add(image, static_cast<int>(level * 110), 128);
   // Enhance factors: (level * 1.8 + 0.1), or 1 +- level * 0.9 for the increasing variants.
-  const bool enhance_increasing = name.size() > 10 && name.compare(name.size() - 10, 10,
-                                                                   "Increasing") == 0;
+  const bool enhance_increasing =
+      name.size() > 10 && name.compare(name.size() - 10, 10, "Increasing") == 0;
   const std::string base = enhance_increasing ? name.substr(0, name.size() - 10) : name;
   if (base == "Color" || base == "Contrast" || base == "Brightness" || base == "Sharpness") {
     const double factor =
@@ -118,7 +129,7 @@ cv::Mat rand_augment_op(const std::string& name, const cv::Mat& image, double ma
   if (name == "ShearX" || name == "ShearY") {
     const double shear = randomly_negate(level * 0.3, rng);
     const std::array<double, 6> m = name == "ShearX" ? std::array<double, 6>{1, shear, 0, 0, 1, 0}
-                                                      : std::array<double, 6>{1, 0, 0, shear, 1, 0};
+                                                     : std::array<double, 6>{1, 0, 0, shear, 1, 0};
     return pil::affine(image, m, resample(), fill);
   }
   if (name == "TranslateXRel" || name == "TranslateYRel") {
@@ -153,8 +164,8 @@ cv::Mat RandAugment::apply(const cv::Mat& image, Rng& rng) const {
 
 std::string RandAugment::describe() const {
   return "RandAugment(n=" + std::to_string(spec_.num_layers) +
-         ", m=" + std::to_string(spec_.magnitude) + ", mstd=" +
-         std::to_string(spec_.magnitude_std) + ", ops=[" + join(spec_.ops, ", ") + "])";
+         ", m=" + std::to_string(spec_.magnitude) +
+         ", mstd=" + std::to_string(spec_.magnitude_std) + ", ops=[" + join(spec_.ops, ", ") + "])";
 }
 
 }  // namespace vitrine::data

@@ -12,13 +12,13 @@
 namespace vitrine::data {
 
 struct RandAugmentSpec {
-  int num_layers = 2;             // n
-  double magnitude = 10;          // m
-  double magnitude_std = 0;       // mstd
-  double magnitude_max = 10;      // mmax
-  bool increasing = false;        // inc
-  double prob = 0.5;              // p
-  std::vector<std::string> ops;   // the op names in play
+  int num_layers = 2;            // n
+  double magnitude = 10;         // m
+  double magnitude_std = 0;      // mstd
+  double magnitude_max = 10;     // mmax
+  bool increasing = false;       // inc
+  double prob = 0.5;             // p
+  std::vector<std::string> ops;  // the op names in play
 };
 
 // Parses timm's spec; throws ConfigError naming `key` for anything malformed.
@@ -26,8 +26,8 @@ RandAugmentSpec parse_rand_augment(const std::string& spec, const std::string& k
 
 // One RandAugment op at an explicit magnitude (the op's randomness, e.g. the sign of a
 // rotation, drawn from rng). Public so tests can check each op.
-cv::Mat rand_augment_op(const std::string& name, const cv::Mat& image, double magnitude,
-                        Rng& rng, Interpolation interpolation, const cv::Scalar& fill);
+cv::Mat rand_augment_op(const std::string& name, const cv::Mat& image, double magnitude, Rng& rng,
+                        Interpolation interpolation, const cv::Scalar& fill);
 
 class RandAugment : public ImageTransform {
  public:

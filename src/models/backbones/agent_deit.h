@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-#include "models/layers/dropout.h"
+#include "layers/dropout.h"
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -62,7 +62,7 @@ class AgentDeiT : public Model {
   AgentDeiTConfig config_;
   torch::nn::Conv2d patch_proj_{nullptr};
   at::Tensor cls_token_, pos_embed_;
-  Dropout pos_drop_{nullptr};
+  layers::Dropout pos_drop_{nullptr};
   std::vector<std::shared_ptr<AgentDeiTBlock>> blocks_;
   torch::nn::LayerNorm norm_{nullptr};
   torch::nn::Linear head_{nullptr};

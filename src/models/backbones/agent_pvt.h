@@ -14,7 +14,7 @@
 #include <memory>
 #include <vector>
 
-#include "models/layers/dropout.h"
+#include "layers/dropout.h"
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -53,7 +53,7 @@ class AgentPVT : public Model {
     torch::nn::Conv2d proj{nullptr};
     torch::nn::LayerNorm norm{nullptr};
     at::Tensor pos_embed;
-    Dropout pos_drop{nullptr};
+    layers::Dropout pos_drop{nullptr};
     std::vector<std::shared_ptr<AgentPVTBlock>> blocks;
     int64_t side = 0;
   };

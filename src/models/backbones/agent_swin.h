@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "layers/dropout.h"
 #include "models/backbones/nat_stems.h"
-#include "models/layers/dropout.h"
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -64,7 +64,7 @@ class AgentSwin : public Model {
  private:
   AgentSwinConfig config_;
   std::shared_ptr<PatchEmbed> patch_embed_;
-  Dropout pos_drop_{nullptr};
+  layers::Dropout pos_drop_{nullptr};
   std::vector<std::vector<std::shared_ptr<AgentSwinBlock>>> blocks_;
   std::vector<std::shared_ptr<PatchMerging>> downsamples_;
   torch::nn::LayerNorm norm_{nullptr};

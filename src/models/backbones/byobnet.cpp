@@ -10,7 +10,7 @@
 #include "attention/halo_attention.h"
 #include "attention/lambda_layer.h"
 #include "core/error.h"
-#include "models/layers/make_divisible.h"
+#include "layers/make_divisible.h"
 
 namespace vitrine::models {
 namespace {
@@ -36,7 +36,7 @@ struct BlockArgs {
 // 1x1 ConvNormAct without activation (downsample "conv1x1"), or none at all ("").
 struct Shortcut {
   bool identity = true;
-  ConvNormAct conv{nullptr};
+  layers::ConvNormAct conv{nullptr};
 };
 
 Shortcut make_shortcut(torch::nn::Module& owner, const BlockArgs& a) {
@@ -45,21 +45,23 @@ Shortcut make_shortcut(torch::nn::Module& owner, const BlockArgs& a) {
   s.identity = false;
   if (a.model->downsample == "conv1x1") {
     s.conv = owner.register_module(
-        "shortcut", conv_norm_act(a.in, a.out, 1, Activation::kNone, a.stride, 1, false));
+        "shortcut",
+        layers::conv_norm_act(a.in, a.out, 1, layers::Activation::kNone, a.stride, 1, false));
   } else if (!a.model->downsample.empty()) {
     throw ConfigError("downsample must be conv1x1 or empty, got '" + a.model->downsample + "'");
   }
   return s;
 }
 
-at::Tensor finish_block(Shortcut s, const at::Tensor& input, at::Tensor x, DropPath drop_path,
-                        const ByoModelCfg& model, Activation act) {
+at::Tensor finish_block(Shortcut s, const at::Tensor& input, at::Tensor x,
+                        layers::DropPath drop_path, const ByoModelCfg& model,
+                        layers::Activation act) {
   x = drop_path->forward(x);
   if (s.identity)
     x = x + input;
   else if (s.conv)
     x = x + s.conv->forward(input);
-  return model.linear_out ? x : activate(act, x);
+  return model.linear_out ? x : layers::activate(act, x);
 }
 
 double shortcut_macs(const Shortcut& s, int64_t h, int64_t w) {
@@ -67,23 +69,24 @@ double shortcut_macs(const Shortcut& s, int64_t h, int64_t w) {
 }
 
 int64_t bottleneck_width(const BlockArgs& a) {
-  return make_divisible(static_cast<double>(a.model->bottle_in ? a.in : a.out) * a.cfg->br);
+  return layers::make_divisible(static_cast<double>(a.model->bottle_in ? a.in : a.out) * a.cfg->br);
 }
 
 // 1x1 -> kxk (stride, groups) -> channel attention -> 1x1 -> drop path + shortcut -> act.
 class BottleneckBlock : public ByoBlock {
  public:
   explicit BottleneckBlock(const BlockArgs& a) : model_(*a.model) {
-    act_ = activation_from_name(a.model->act);
+    act_ = layers::activation_from_name(a.model->act);
     const int64_t mid = bottleneck_width(a);
     shortcut_ = make_shortcut(*this, a);
-    conv1_1x1 = register_module("conv1_1x1", conv_norm_act(a.in, mid, 1, act_));
-    conv2_kxk = register_module(
-        "conv2_kxk", conv_norm_act(mid, mid, 3, act_, a.stride, groups_for(a.cfg->gs, mid)));
-    attn_ = make_channel_attention(a.model->attn_layer, mid, a.model->se_rd_ratio);
+    conv1_1x1 = register_module("conv1_1x1", layers::conv_norm_act(a.in, mid, 1, act_));
+    conv2_kxk = register_module("conv2_kxk", layers::conv_norm_act(mid, mid, 3, act_, a.stride,
+                                                                   groups_for(a.cfg->gs, mid)));
+    attn_ = layers::make_channel_attention(a.model->attn_layer, mid, a.model->se_rd_ratio);
     if (attn_) register_module("attn", attn_);
-    conv3_1x1 = register_module("conv3_1x1", conv_norm_act(mid, a.out, 1, act_, 1, 1, false));
-    drop_path_ = register_module("drop_path", DropPath(a.drop_path));
+    conv3_1x1 =
+        register_module("conv3_1x1", layers::conv_norm_act(mid, a.out, 1, act_, 1, 1, false));
+    drop_path_ = register_module("drop_path", layers::DropPath(a.drop_path));
   }
 
   at::Tensor forward(const at::Tensor& input) override {
@@ -106,14 +109,14 @@ class BottleneckBlock : public ByoBlock {
     }
   }
 
-  ConvNormAct conv1_1x1{nullptr}, conv2_kxk{nullptr}, conv3_1x1{nullptr};
+  layers::ConvNormAct conv1_1x1{nullptr}, conv2_kxk{nullptr}, conv3_1x1{nullptr};
 
  private:
   const ByoModelCfg& model_;
-  Activation act_;
+  layers::Activation act_;
   Shortcut shortcut_;
-  std::shared_ptr<ChannelAttention> attn_;
-  DropPath drop_path_{nullptr};
+  std::shared_ptr<layers::ChannelAttention> attn_;
+  layers::DropPath drop_path_{nullptr};
 };
 
 // The attention of a self-attention block behind one interface: timm's three self_attn
@@ -155,7 +158,7 @@ AttentionLayer make_attention_layer(const SelfAttnSettings& s, int64_t dim, int6
   const int64_t dim_head =
       s.dim_head > 0 || s.value_ratio == 1.0
           ? s.dim_head
-          : make_divisible(static_cast<double>(dim) * s.qk_ratio) / s.num_heads;
+          : layers::make_divisible(static_cast<double>(dim) * s.qk_ratio) / s.num_heads;
   if (s.layer == "halo") {
     attention::HaloAttentionOptions o;
     o.block_size = s.block_size;
@@ -185,18 +188,19 @@ AttentionLayer make_attention_layer(const SelfAttnSettings& s, int64_t dim, int6
 class SelfAttnBlock : public ByoBlock {
  public:
   explicit SelfAttnBlock(const BlockArgs& a) : model_(*a.model) {
-    act_ = activation_from_name(a.model->act);
+    act_ = layers::activation_from_name(a.model->act);
     const int64_t mid = bottleneck_width(a);
     shortcut_ = make_shortcut(*this, a);
-    conv1_1x1 = register_module("conv1_1x1", conv_norm_act(a.in, mid, 1, act_));
+    conv1_1x1 = register_module("conv1_1x1", layers::conv_norm_act(a.in, mid, 1, act_));
     const SelfAttnSettings& s = a.cfg->self_attn ? *a.cfg->self_attn : a.model->self_attn;
     attention_ = make_attention_layer(s, mid, a.stride, a.feat_h, a.feat_w);
     register_module("self_attn", attention_.module);
     stride_ = a.stride;
     const int64_t width = attention_.out_channels;
-    post_attn = register_module("post_attn", BatchNormAct2d(width, act_));
-    conv3_1x1 = register_module("conv3_1x1", conv_norm_act(width, a.out, 1, act_, 1, 1, false));
-    drop_path_ = register_module("drop_path", DropPath(a.drop_path));
+    post_attn = register_module("post_attn", layers::BatchNormAct2d(width, act_));
+    conv3_1x1 =
+        register_module("conv3_1x1", layers::conv_norm_act(width, a.out, 1, act_, 1, 1, false));
+    drop_path_ = register_module("drop_path", layers::DropPath(a.drop_path));
   }
 
   at::Tensor forward(const at::Tensor& input) override {
@@ -220,16 +224,16 @@ class SelfAttnBlock : public ByoBlock {
     attention_.reset();
   }
 
-  ConvNormAct conv1_1x1{nullptr}, conv3_1x1{nullptr};
-  BatchNormAct2d post_attn{nullptr};
+  layers::ConvNormAct conv1_1x1{nullptr}, conv3_1x1{nullptr};
+  layers::BatchNormAct2d post_attn{nullptr};
 
  private:
   const ByoModelCfg& model_;
-  Activation act_;
+  layers::Activation act_;
   Shortcut shortcut_;
   AttentionLayer attention_;
   int64_t stride_ = 1;
-  DropPath drop_path_{nullptr};
+  layers::DropPath drop_path_{nullptr};
 };
 
 // timm's _init_weights: convs normal(0, sqrt(2 / fan_out)), linears normal(0, 0.01), zero
@@ -246,7 +250,7 @@ void init_module(torch::nn::Module& m) {
   } else if (auto* linear = m.as<torch::nn::Linear>()) {
     linear->weight.normal_(0, 0.01);
     if (linear->bias.defined()) linear->bias.zero_();
-  } else if (auto* bn = dynamic_cast<BatchNormAct2dImpl*>(&m)) {
+  } else if (auto* bn = dynamic_cast<layers::BatchNormAct2dImpl*>(&m)) {
     bn->weight.fill_(1);
     bn->bias.zero_();
   }
@@ -296,7 +300,7 @@ std::vector<ByoBlockCfg> repeat_block(int64_t d, const ByoBlockCfg& block) {
 }
 
 ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
-  act_ = activation_from_name(cfg_.act);
+  act_ = layers::activation_from_name(cfg_.act);
   // Stem: timm's Stem (a named stack conv1..convN [+ pool]) or, for a pool-less 3x3 or 7x7
   // stem, one ConvNormAct registered as `stem` itself.
   const int64_t sc = cfg_.stem_chs;
@@ -319,7 +323,7 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
   auto stem = stem_sequence ? std::make_shared<torch::nn::Module>() : nullptr;
   int64_t prev = cfg_.in_chans;
   for (size_t i = 0; i < widths.size(); ++i) {
-    ConvNormAct c = conv_norm_act(prev, widths[i], kernel, act_, strides[i]);
+    layers::ConvNormAct c = layers::conv_norm_act(prev, widths[i], kernel, act_, strides[i]);
     if (stem_sequence)
       stem->register_module("conv" + std::to_string(i + 1), c);
     else
@@ -342,7 +346,7 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
   // Stages; drop path rises linearly over all blocks.
   int64_t total_blocks = 0;
   for (const auto& stage : cfg_.stages) total_blocks += static_cast<int64_t>(stage.size());
-  const std::vector<double> rates = drop_path_rates(cfg_.drop_path_rate, total_blocks);
+  const std::vector<double> rates = layers::drop_path_rates(cfg_.drop_path_rate, total_blocks);
   auto stages = register_module("stages", torch::nn::ModuleList());
   int64_t index = 0;
   for (const auto& stage_cfg : cfg_.stages) {
@@ -353,7 +357,7 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
       a.cfg = &stage_cfg[b];
       a.model = &cfg_;
       a.in = prev;
-      a.out = make_divisible(static_cast<double>(a.cfg->c));
+      a.out = layers::make_divisible(static_cast<double>(a.cfg->c));
       a.stride = b == 0 ? a.cfg->s : 1;
       a.drop_path = rates[index];
       a.feat_h = a.feat_w = feat;
@@ -375,11 +379,12 @@ ByobNet::ByobNet(ByoModelCfg cfg) : cfg_(std::move(cfg)) {
     stage_channels_.push_back(prev);
   }
   if (cfg_.num_features > 0) {
-    final_conv_ = register_module("final_conv", conv_norm_act(prev, cfg_.num_features, 1, act_));
+    final_conv_ =
+        register_module("final_conv", layers::conv_norm_act(prev, cfg_.num_features, 1, act_));
     prev = cfg_.num_features;
   }
   num_features_ = prev;
-  head_drop_ = register_module("head_drop", Dropout(cfg_.drop_rate));
+  head_drop_ = register_module("head_drop", layers::Dropout(cfg_.drop_rate));
   auto head = register_module("head", std::make_shared<torch::nn::Module>());
   if (cfg_.num_classes > 0)
     fc_ = head->register_module("fc", torch::nn::Linear(num_features_, cfg_.num_classes));

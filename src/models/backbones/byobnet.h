@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "models/layers/channel_attention.h"
-#include "models/layers/conv_norm_act.h"
-#include "models/layers/drop_path.h"
-#include "models/layers/dropout.h"
+#include "layers/channel_attention.h"
+#include "layers/conv_norm_act.h"
+#include "layers/drop_path.h"
+#include "layers/dropout.h"
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -105,14 +105,14 @@ class ByobNet : public Model {
   at::Tensor run_stem(const at::Tensor& x);
 
   ByoModelCfg cfg_;
-  Activation act_;
-  std::vector<ConvNormAct> stem_convs_;
+  layers::Activation act_;
+  std::vector<layers::ConvNormAct> stem_convs_;
   bool stem_pool_ = false;
   std::vector<std::vector<std::shared_ptr<ByoBlock>>> blocks_;
   std::vector<int64_t> stage_channels_;
-  ConvNormAct final_conv_{nullptr};
+  layers::ConvNormAct final_conv_{nullptr};
   int64_t num_features_ = 0;
-  Dropout head_drop_{nullptr};
+  layers::Dropout head_drop_{nullptr};
   torch::nn::Linear fc_{nullptr};
 };
 

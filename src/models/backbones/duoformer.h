@@ -30,8 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "layers/dropout.h"
 #include "models/backbones/resnet.h"
-#include "models/layers/dropout.h"
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -85,7 +85,7 @@ class DuoFormer : public Model {
   torch::nn::Sequential chann_all_{nullptr};
   // vision_transformer.*
   at::Tensor cls_token_, pos_embed_, pos_embed_for_scale_, cls_token1_;
-  Dropout pos_drop_{nullptr};
+  layers::Dropout pos_drop_{nullptr};
   std::vector<std::shared_ptr<DuoFormerBlock>> blocks_;
   torch::nn::LayerNorm norm_{nullptr};
   torch::nn::Linear head_{nullptr};

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
-#include "core/init.h"
+#include "layers/weight_init.h"
 #include "models/backbones/nat_complexity.h"
 
 namespace vitrine::models {
@@ -29,11 +29,11 @@ NAT::NAT(NATConfig config) : config_(std::move(config)) {
   else
     patch_embed_ = std::make_shared<PatchEmbed>(c.in_chans, c.embed_dim);
   register_module("patch_embed", patch_embed_);
-  pos_drop_ = register_module("pos_drop", Dropout(c.drop_rate));
+  pos_drop_ = register_module("pos_drop", layers::Dropout(c.drop_rate));
 
   int64_t total = 0;
   for (int64_t d : c.depths) total += d;
-  const std::vector<double> rates = drop_path_rates(c.drop_path_rate, total);
+  const std::vector<double> rates = layers::drop_path_rates(c.drop_path_rate, total);
 
   auto stages = register_module(nat_layout ? "levels" : "layers", torch::nn::ModuleList());
   int64_t layer_index = 0;
@@ -87,7 +87,7 @@ void NAT::init_weights() {
   torch::NoGradGuard no_grad;
   apply([](torch::nn::Module& m) {
     if (auto* linear = dynamic_cast<torch::nn::LinearImpl*>(&m)) {
-      trunc_normal_(linear->weight, 0.02);
+      layers::trunc_normal_(linear->weight, 0.02);
       if (linear->bias.defined()) linear->bias.zero_();
     } else if (auto* ln = dynamic_cast<torch::nn::LayerNormImpl*>(&m)) {
       ln->weight.fill_(1.0);

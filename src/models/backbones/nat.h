@@ -12,10 +12,10 @@
 #include <memory>
 #include <vector>
 
+#include "layers/dropout.h"
+#include "models/backbones/na_transformer_layer.h"
 #include "models/backbones/nat_config.h"
 #include "models/backbones/nat_stems.h"
-#include "models/layers/dropout.h"
-#include "models/layers/na_transformer_layer.h"
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -56,7 +56,7 @@ class NAT : public Model {
 
   NATConfig config_;
   std::shared_ptr<Stem> patch_embed_;
-  Dropout pos_drop_{nullptr};
+  layers::Dropout pos_drop_{nullptr};
   std::vector<NATLevel> levels_;
   torch::nn::LayerNorm norm_{nullptr};  // null with out_norms
   torch::nn::Linear head_{nullptr};     // null when num_classes == 0

@@ -13,8 +13,8 @@
 #include <memory>
 #include <vector>
 
+#include "layers/batch_norm.h"
 #include "models/registry.h"
-#include "models/layers/batch_norm.h"
 
 namespace vitrine::models {
 
@@ -44,7 +44,7 @@ class ResNet : public Model {
  private:
   ResNetConfig config_;
   torch::nn::Conv2d conv1_{nullptr};
-  BatchNorm2d bn1_{nullptr};
+  layers::BatchNorm2d bn1_{nullptr};
   std::vector<std::vector<std::shared_ptr<ResNetBlock>>> stages_;
   torch::nn::Linear fc_{nullptr};
 };

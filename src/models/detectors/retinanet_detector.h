@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "detection/anchors.h"
-#include "detection/retina_head.h"
-#include "detection/retinanet.h"
+#include "models/detectors/anchors.h"
+#include "models/detectors/retinanet.h"
+#include "models/heads/retina_head.h"
 #include "models/necks/a3fpn.h"
 #include "models/necks/fpn.h"
 #include "models/registry.h"
@@ -32,8 +32,8 @@ struct RetinaNetOptions {
   // eval mode while training (statistics of batches of 2 would wreck pretrained ones).
   int64_t frozen_stages = -1;
   bool norm_eval = false;
-  detection::AnchorOptions anchors;
-  detection::RetinaTestOptions test;
+  AnchorOptions anchors;
+  RetinaTestOptions test;
 };
 
 class RetinaNetDetector : public Model {
@@ -55,11 +55,11 @@ class RetinaNetDetector : public Model {
   // Keeps frozen stages and (norm_eval) the backbone's BatchNorms in eval mode.
   void train(bool on = true) override;
 
-  detection::RetinaOutputs head_outputs(const at::Tensor& images);
+  RetinaOutputs head_outputs(const at::Tensor& images);
   // Anchors of each level for a padded input of height x width (the sizes forward produces).
   std::vector<at::Tensor> anchors(int64_t height, int64_t width) const;
   // [B, N, C + 4] (forward's output) -> per-level outputs in the head's layout.
-  detection::RetinaOutputs split_flat(const at::Tensor& flat, int64_t height, int64_t width) const;
+  RetinaOutputs split_flat(const at::Tensor& flat, int64_t height, int64_t width) const;
 
   const RetinaNetOptions& options() const { return options_; }
   Model& backbone() { return *backbone_; }
@@ -73,7 +73,7 @@ class RetinaNetDetector : public Model {
   ModelPtr backbone_;
   FPN fpn_{nullptr};
   A3FPN a3fpn_{nullptr};
-  detection::RetinaHead head_{nullptr};
+  RetinaHead head_{nullptr};
 };
 
 // retinanet (model.backbone names any zoo backbone with a four-level pyramid).

@@ -7,13 +7,13 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "models/layers/layer_random.h"
+#include "layers/layer_random.h"
 
 namespace vitrine::models {
 namespace {
 
-ConvNormAct conv_module(int64_t in, int64_t out, int64_t kernel) {
-  return conv_norm_act(in, out, kernel, Activation::kReLU);
+layers::ConvNormAct conv_module(int64_t in, int64_t out, int64_t kernel) {
+  return layers::conv_norm_act(in, out, kernel, layers::Activation::kReLU);
 }
 
 // mmcv's kaiming_init for ConvModules (fan_out, normal, ReLU gain), BN (1, 0); mmseg's
@@ -27,7 +27,7 @@ void init_head(torch::nn::Module& head, torch::nn::Conv2d& conv_seg) {
                                                  (*o.kernel_size())[1] / o.groups());
       conv->weight.normal_(0, std::sqrt(2.0 / fan_out));
       if (conv->bias.defined()) conv->bias.zero_();
-    } else if (auto* bn = m->as<BatchNormAct2d>()) {
+    } else if (auto* bn = m->as<layers::BatchNormAct2d>()) {
       bn->weight.fill_(1);
       bn->bias.zero_();
     }
@@ -39,7 +39,7 @@ void init_head(torch::nn::Module& head, torch::nn::Conv2d& conv_seg) {
 // Dropout2d: whole channels dropped, survivors scaled, from the layer generator.
 at::Tensor dropout2d(const at::Tensor& x, double p, bool training) {
   if (!training || p == 0) return x;
-  return x * keep_mask({x.size(0), x.size(1), 1, 1}, x.options(), 1.0 - p);
+  return x * layers::keep_mask({x.size(0), x.size(1), 1, 1}, x.options(), 1.0 - p);
 }
 
 }  // namespace
@@ -57,7 +57,7 @@ UPerHeadImpl::UPerHeadImpl(UPerHeadOptions o) : options_(std::move(o)) {
   const int64_t c = options_.channels;
   auto psp = register_module("psp_modules", torch::nn::ModuleList());
   for (int64_t scale : options_.pool_scales) {
-    ConvNormAct conv = conv_module(in.back(), c, 1);
+    layers::ConvNormAct conv = conv_module(in.back(), c, 1);
     psp->push_back(torch::nn::Sequential(
         torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions(scale)), conv));
     psp_convs_.push_back(conv);

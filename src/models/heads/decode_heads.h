@@ -17,7 +17,7 @@
 
 #include <vector>
 
-#include "models/layers/conv_norm_act.h"
+#include "layers/conv_norm_act.h"
 
 namespace vitrine::models {
 
@@ -38,8 +38,8 @@ class UPerHeadImpl : public torch::nn::Module {
 
  private:
   UPerHeadOptions options_;
-  std::vector<ConvNormAct> psp_convs_, lateral_convs_, fpn_convs_;
-  ConvNormAct bottleneck_{nullptr}, fpn_bottleneck_{nullptr};
+  std::vector<layers::ConvNormAct> psp_convs_, lateral_convs_, fpn_convs_;
+  layers::ConvNormAct bottleneck_{nullptr}, fpn_bottleneck_{nullptr};
   torch::nn::Conv2d conv_seg_{nullptr};
 };
 TORCH_MODULE(UPerHead);
@@ -60,8 +60,8 @@ class FCNHeadImpl : public torch::nn::Module {
 
  private:
   FCNHeadOptions options_;
-  std::vector<ConvNormAct> convs_;
-  ConvNormAct conv_cat_{nullptr};
+  std::vector<layers::ConvNormAct> convs_;
+  layers::ConvNormAct conv_cat_{nullptr};
   torch::nn::Conv2d conv_seg_{nullptr};
 };
 TORCH_MODULE(FCNHead);

@@ -15,7 +15,7 @@ A3ConvImpl::A3ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, 
                                                        .padding(padding < 0 ? kernel / 2 : padding)
                                                        .groups(groups)
                                                        .bias(bias)));
-  if (with_norm) norm = register_module("norm", BatchNorm2d(out));
+  if (with_norm) norm = register_module("norm", layers::BatchNorm2d(out));
 }
 
 at::Tensor A3ConvImpl::forward(const at::Tensor& x) {

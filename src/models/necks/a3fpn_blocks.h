@@ -8,7 +8,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/normalization.h>
 
-#include "models/layers/batch_norm.h"
+#include "layers/batch_norm.h"
 
 namespace vitrine::models {
 
@@ -20,7 +20,7 @@ class A3ConvImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
 
   torch::nn::Conv2d conv{nullptr};
-  BatchNorm2d norm{nullptr};
+  layers::BatchNorm2d norm{nullptr};
 
  private:
   bool act_;

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "attention/token_aggregation.h"
-#include "models/layers/conv_ffn.h"
+#include "layers/conv_ffn.h"
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -48,7 +48,7 @@ class LocalRegionAttentionImpl : public torch::nn::Module {
 
   torch::nn::LayerNorm attn_norm{nullptr}, ffn_norm{nullptr};  // layer.0.norm, layer.1.norm
   torch::nn::Linear to_q{nullptr}, to_k{nullptr}, to_v{nullptr}, proj{nullptr};  // layer.0.fn
-  ConvFFN ffn{nullptr};                                                          // layer.1.fn
+  layers::ConvFFN ffn{nullptr};                                                  // layer.1.fn
 
  private:
   int64_t heads_;

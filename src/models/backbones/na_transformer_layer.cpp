@@ -1,0 +1,39 @@
+#include "models/backbones/na_transformer_layer.h"
+
+#include <ATen/ATen.h>
+
+namespace vitrine::models {
+
+NATLayerImpl::NATLayerImpl(const NATLayerOptions& o) {
+  using torch::nn::LayerNormOptions;
+  norm1 = register_module("norm1", torch::nn::LayerNorm(LayerNormOptions({o.dim})));
+  attention::NeighborhoodAttentionOptions na;
+  na.dim = o.dim;
+  na.num_heads = o.num_heads;
+  na.kernel_size = {o.kernel_size};
+  na.dilation = {o.dilation};
+  na.qkv_bias = o.qkv_bias;
+  na.qk_scale = o.qk_scale;
+  na.attn_drop = o.attn_drop;
+  na.proj_drop = o.drop;
+  attn = register_module("attn", attention::NeighborhoodAttention2D(na));
+  drop_path = register_module("drop_path", layers::DropPath(o.drop_path));
+  norm2 = register_module("norm2", torch::nn::LayerNorm(LayerNormOptions({o.dim})));
+  const auto hidden = static_cast<int64_t>(static_cast<double>(o.dim) * o.mlp_ratio);
+  mlp = register_module("mlp", layers::Mlp(o.dim, hidden, o.dim, o.drop));
+  if (o.layer_scale > 0) {
+    gamma1 = register_parameter("gamma1", at::full({o.dim}, o.layer_scale));
+    gamma2 = register_parameter("gamma2", at::full({o.dim}, o.layer_scale));
+  }
+}
+
+at::Tensor NATLayerImpl::forward(const at::Tensor& x) {
+  at::Tensor branch = attn(norm1(x));
+  if (gamma1.defined()) branch = gamma1 * branch;
+  at::Tensor y = x + drop_path(branch);
+  branch = mlp(norm2(y));
+  if (gamma2.defined()) branch = gamma2 * branch;
+  return y + drop_path(branch);
+}
+
+}  // namespace vitrine::models

@@ -1,0 +1,41 @@
+// NAT's transformer layer (NATLayer in nat.py, NATransformerLayer in dinats.py): pre-norm
+// neighborhood attention and MLP residual branches with stochastic depth and optional layer
+// scale. Parameter names: norm1, attn.{qkv,rpb,proj}, norm2, mlp.{fc1,fc2}, gamma1, gamma2.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/normalization.h>
+
+#include "attention/neighborhood_attention.h"
+#include "layers/drop_path.h"
+#include "layers/mlp.h"
+
+namespace vitrine::models {
+
+struct NATLayerOptions {
+  int64_t dim = 0;
+  int64_t num_heads = 1;
+  int64_t kernel_size = 7;
+  int64_t dilation = 1;
+  double mlp_ratio = 4.0;
+  bool qkv_bias = true;
+  double qk_scale = 0;  // 0: head_dim^-0.5
+  double drop = 0, attn_drop = 0, drop_path = 0;
+  double layer_scale = 0;  // 0: none; else gamma1/gamma2 initialised to this value
+};
+
+class NATLayerImpl : public torch::nn::Module {
+ public:
+  explicit NATLayerImpl(const NATLayerOptions& options);
+  // x: [B, H, W, C]
+  at::Tensor forward(const at::Tensor& x);
+
+  torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
+  attention::NeighborhoodAttention attn{nullptr};
+  layers::DropPath drop_path{nullptr};
+  layers::Mlp mlp{nullptr};
+  at::Tensor gamma1, gamma2;  // defined with layer scale
+};
+TORCH_MODULE(NATLayer);
+
+}  // namespace vitrine::models
