@@ -1,3 +1,5 @@
+// `vitrine eval`: a trained checkpoint evaluated by its task (classification, super-resolution
+// benchmark sets, COCO detection, ADE20K segmentation), with results files as timm writes them.
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 
@@ -17,16 +19,16 @@
 #include "config/yaml_io.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "data/dense/coco_json.h"
 #include "data/loader_factory.h"
-#include "detection/coco_json.h"
-#include "models/checkpoint/state_dict.h"
 #include "models/registry.h"
-#include "train/checkpoint.h"
 #include "train/classification_task.h"
 #include "train/detection_task.h"
 #include "train/run_log.h"
 #include "train/segmentation_task.h"
 #include "train/sr_task.h"
+#include "train/task_factory.h"
+#include "train/trained_model.h"
 
 namespace vitrine::cli {
 namespace {
@@ -48,8 +50,8 @@ void write_png(const std::filesystem::path& path, const at::Tensor& image) {
 // Super-resolution: the paper table — each benchmark set in data.eval_sets when
 // data.benchmark_root is set (BasicSR's layout: <root>/<set>/HR, <root>/<set>/LR_bicubic/X<s>),
 // else the validation split — with PSNR/SSIM on Y by BasicSR's protocol.
-int evaluate_sr(const config::ConfigView& root, models::Model& model, const at::Device& device,
-                const EvalOptions& eval, const std::string& model_name) {
+int evaluate_sr(const config::ConfigView& root, train::SrTask& task, models::Model& model,
+                const at::Device& device, const EvalOptions& eval, const std::string& model_name) {
   const config::ConfigView data = root.child("data");
   const int64_t scale = data.get_int("scale");
   struct Set {
@@ -69,7 +71,6 @@ int evaluate_sr(const config::ConfigView& root, models::Model& model, const at::
     sets.push_back({data.get_string("name"), data.get_string("val_hr"),
                     data.get_optional_string("val_lr").value_or("")});
   }
-  train::SrTask task(root.child("task"), scale);
   std::vector<ResultRow> rows;
   std::printf("%-12s %7s %9s %8s   (%s x%lld, Y channel, border %lld)\n", "set", "images", "PSNR",
               "SSIM", model_name.c_str(), static_cast<long long>(scale),
@@ -116,8 +117,7 @@ int evaluate_sr(const config::ConfigView& root, models::Model& model, const at::
 // (called after the evaluation) and the throughput.
 int evaluate_dense(const config::ConfigView& root, train::Task& task, models::Model& model,
                    const at::Device& device, const EvalOptions& eval, const std::string& model_name,
-                   const std::string& checkpoint, int digits,
-                   const std::function<void(ResultRow&)>& add_fields) {
+                   int digits, const std::function<void(ResultRow&)>& add_fields) {
   auto loader =
       data::make_loader(root.child("data"), false, static_cast<uint64_t>(root.get_int("seed")));
   const auto start = std::chrono::steady_clock::now();
@@ -131,7 +131,39 @@ int evaluate_dense(const config::ConfigView& root, train::Task& task, models::Mo
   fields.push_back({"images", std::to_string(loader->samples_per_epoch()), true});
   fields.push_back({"images_per_second",
                     format_number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 2), true});
-  fields.push_back({"checkpoint", checkpoint, false});
+  fields.push_back({"checkpoint", eval.checkpoint, false});
+  for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
+  std::cout.flush();
+  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
+  return kExitOk;
+}
+
+// Classification: timm validate.py's result fields, plus loss and throughput.
+int evaluate_classification(const config::ConfigView& root, train::ClassificationTask& task,
+                            models::Model& model, const at::Device& device, const EvalOptions& eval,
+                            const std::string& model_name) {
+  const config::ConfigView data = root.child("data");
+  auto loader = data::make_loader(data, false, static_cast<uint64_t>(root.get_int("seed")));
+  const auto start = std::chrono::steady_clock::now();
+  const train::MetricList metrics = task.evaluate(model, *loader, device);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ResultRow fields = {{"model", model_name, false}};
+  for (const auto& [key, value] : metrics) {
+    fields.push_back({key, format_number(value, key == "loss" ? 4 : 3), true});
+    if (key.rfind("top", 0) == 0)
+      fields.push_back({key + "_err", format_number(100.0 - value, 3), true});
+  }
+  const double param_count = static_cast<double>(models::count_parameters(model)) / 1e6;
+  fields.push_back({"param_count", format_number(param_count, 2), true});
+  fields.push_back({"img_size", std::to_string(data.get_int("img_size")), true});
+  fields.push_back({"crop_pct", format_number(data.get_float("crop_pct"), 3), true});
+  fields.push_back({"interpolation", data.get_string("interpolation"), false});
+  fields.push_back({"samples", std::to_string(loader->samples_per_epoch()), true});
+  fields.push_back({"images_per_second",
+                    format_number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 1), true});
+  fields.push_back({"checkpoint", eval.checkpoint, false});
+  fields.push_back({"ema", eval.use_ema ? "true" : "false", true});
   for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
   std::cout.flush();
   if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
@@ -140,27 +172,26 @@ int evaluate_dense(const config::ConfigView& root, train::Task& task, models::Mo
 
 }  // namespace
 
-int run_eval(const HydraFlags& flags, const EvalOptions& eval) {
+int run_eval(const HydraFlags& flags, const EvalOptions& given) {
   if (!flags.cfg.empty()) {
     print_config(flags, flags.cfg);
     return kExitOk;
   }
   // `checkpoint=` and `use_ema=` are eval's own arguments, not config overrides.
-  std::string checkpoint_path = eval.checkpoint;
-  bool use_ema = eval.use_ema;
+  EvalOptions eval = given;
   std::vector<std::string> overrides;
   bool model_overridden = false;
   for (const auto& text : flags.request.overrides) {
     if (text.rfind("checkpoint=", 0) == 0) {
-      checkpoint_path = text.substr(11);
+      eval.checkpoint = text.substr(11);
     } else if (text.rfind("use_ema=", 0) == 0) {
-      use_ema = text.substr(8) == "true";
+      eval.use_ema = text.substr(8) == "true";
     } else {
       model_overridden |= text.rfind("model", 0) == 0;
       overrides.push_back(text);
     }
   }
-  if (checkpoint_path.empty())
+  if (eval.checkpoint.empty())
     throw UsageError("vitrine eval needs checkpoint=PATH (a last.pt/best.pt of vitrine train)");
 
   config::ConfigRepository repo = config::make_repository(flags.request.config_dirs);
@@ -176,76 +207,38 @@ int run_eval(const HydraFlags& flags, const EvalOptions& eval) {
   configure_runtime(static_cast<int>(root.get_int("threads")));
   const at::Device device = parse_device(root.get_string("device"));
 
-  const train::CheckpointContents contents = train::read_checkpoint(checkpoint_path);
+  train::TrainedModelRequest request;
+  request.checkpoint = eval.checkpoint;
+  request.use_ema = eval.use_ema;
   // The model as it was trained (the checkpoint's own config), unless the command line says
   // otherwise.
-  config::Node model_node = *composed.find("model");
-  if (!model_overridden && !contents.config_yaml.empty()) {
-    const config::Node trained = config::load_yaml(contents.config_yaml, checkpoint_path);
-    if (const config::Node* m = trained.find("model")) model_node = *m;
-  }
-  model_node.set("pretrained", config::Node());  // the checkpoint supplies the weights
-  const models::ModelPtr model =
-      models::ModelRegistry::builtin().create(config::ConfigView(model_node, "model"));
-  if (use_ema && !contents.ema)
-    throw ConfigError(checkpoint_path + " holds no EMA weights (trained without trainer.ema)");
-  models::checkpoint::load_state_dict(*model, use_ema ? *contents.ema : contents.model, true,
-                                      checkpoint_path);
-  model->to(device);
+  if (model_overridden) request.model = *composed.find("model");
+  const train::TrainedModel trained = train::load_trained_model(request);
+  models::Model& model = *trained.model;
+  model.to(device);
 
-  const config::ConfigView data = root.child("data");
-  if (root.child("task").get_string("name") == "super_resolution")
-    return evaluate_sr(root, *model, device, eval, model_node.find("name")->as_string());
-  const std::string task_name = root.child("task").get_string("name");
-  const std::string model_name = model_node.find("name")->as_string();
-  if (task_name == "detection") {
+  const std::unique_ptr<train::Task> task = train::make_task(root);
+  if (auto* sr = dynamic_cast<train::SrTask*>(task.get()))
+    return evaluate_sr(root, *sr, model, device, eval, trained.name);
+  if (auto* detection = dynamic_cast<train::DetectionTask*>(task.get())) {
     // COCO bbox evaluation, pycocotools' summary, mmdet's metric names; the results JSON.
-    train::DetectionTask task(root.child("task"), data.get_int("num_classes"));
     return evaluate_dense(
-        root, task, *model, device, eval, model_name, checkpoint_path, 3, [&](ResultRow& fields) {
+        root, *detection, model, device, eval, trained.name, 3, [&](ResultRow& fields) {
           if (!eval.save_detections.empty())
-            detection::write_coco_results(eval.save_detections, task.last_detections());
-          fields.push_back({"detections", std::to_string(task.last_detections().size()), true});
+            data::write_coco_results(eval.save_detections, detection->last_detections());
+          fields.push_back(
+              {"detections", std::to_string(detection->last_detections().size()), true});
         });
   }
-  if (task_name == "segmentation") {
+  if (auto* segmentation = dynamic_cast<train::SegmentationTask*>(task.get())) {
     // mmseg's metrics with the task's inference mode.
-    train::SegmentationTask task(root.child("task"), data.get_int("num_classes"));
     return evaluate_dense(
-        root, task, *model, device, eval, model_name, checkpoint_path, 4, [&](ResultRow& fields) {
+        root, *segmentation, model, device, eval, trained.name, 4, [&](ResultRow& fields) {
           fields.push_back({"mode", root.child("task").get_string("mode", "whole"), false});
         });
   }
-  auto loader = data::make_loader(data, false, static_cast<uint64_t>(root.get_int("seed")));
-  train::ClassificationTask task(root.child("task"), data.child("augment"),
-                                 data.get_int("num_classes"));
-  const auto start = std::chrono::steady_clock::now();
-  const train::MetricList metrics = task.evaluate(*model, *loader, device);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  // timm validate.py's result fields, plus loss and throughput.
-  ResultRow fields = {{"model", model_node.find("name")->as_string(), false}};
-  for (const auto& [key, value] : metrics) {
-    fields.push_back({key, format_number(value, key == "loss" ? 4 : 3), true});
-    if (key.rfind("top", 0) == 0)
-      fields.push_back({key + "_err", format_number(100.0 - value, 3), true});
-  }
-  const double param_count = static_cast<double>(models::count_parameters(*model)) / 1e6;
-  fields.push_back({"param_count", format_number(param_count, 2), true});
-  fields.push_back({"img_size", std::to_string(data.get_int("img_size")), true});
-  fields.push_back({"crop_pct", format_number(data.get_float("crop_pct"), 3), true});
-  fields.push_back({"interpolation", data.get_string("interpolation"), false});
-  fields.push_back({"samples", std::to_string(loader->samples_per_epoch()), true});
-  fields.push_back({"images_per_second",
-                    format_number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 1), true});
-  fields.push_back({"checkpoint", checkpoint_path, false});
-  fields.push_back({"ema", use_ema ? "true" : "false", true});
-
-  for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
-  std::cout.flush();
-  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
-  return kExitOk;
+  return evaluate_classification(root, dynamic_cast<train::ClassificationTask&>(*task), model,
+                                 device, eval, trained.name);
 }
 
 }  // namespace vitrine::cli

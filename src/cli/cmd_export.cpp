@@ -12,12 +12,11 @@
 #include <sstream>
 
 #include "cli/commands.h"
-#include "config/yaml_io.h"
+#include "config/view.h"
 #include "core/error.h"
 #include "export/torchscript_export.h"
-#include "models/checkpoint/state_dict.h"
 #include "models/registry.h"
-#include "train/checkpoint.h"
+#include "train/trained_model.h"
 
 namespace vitrine::cli {
 namespace {
@@ -80,41 +79,27 @@ int run_export(const std::vector<std::string>& arguments) {
   if (!args.count("checkpoint") && !args.count("model"))
     throw UsageError("vitrine export needs checkpoint=PATH (or model=NAME for fresh weights)");
 
-  // The model: the checkpoint's own config (its arch must match model= when both are given).
+  // The model: the checkpoint's own (its arch must match model= when both are given), or a
+  // registered one with fresh weights.
+  models::ModelPtr model;
   config::Node model_node = config::Node::dict();
-  std::optional<train::CheckpointContents> contents;
+  at::manual_seed(0);  // fresh weights, and the check's random inputs, are the same every time
   if (args.count("checkpoint")) {
-    contents = train::read_checkpoint(args["checkpoint"]);
-    if (args.count("model") && !contents->arch.empty() && contents->arch != args["model"])
-      throw ConfigError("checkpoint " + args["checkpoint"] + " was written for model '" +
-                        contents->arch + "', not '" + args["model"] + "'");
-    if (!contents->config_yaml.empty()) {
-      const config::Node trained = config::load_yaml(contents->config_yaml, args["checkpoint"]);
-      if (const config::Node* m = trained.find("model")) model_node = *m;
-    }
-    if (!model_node.find("name")) {
-      if (contents->arch.empty())
-        throw ConfigError(args["checkpoint"] + " names no model: pass model=NAME");
-      model_node.set("name", config::Node(contents->arch));
-    }
+    train::TrainedModelRequest request;
+    request.checkpoint = args["checkpoint"];
+    request.expected_arch = args.count("model") ? args["model"] : "";
+    request.use_ema = args.count("use_ema") && parse_bool("use_ema", args["use_ema"]);
+    train::TrainedModel trained = train::load_trained_model(request);
+    model = trained.model;
+    model_node = trained.model_config;
   } else {
     model_node.set("name", config::Node(args["model"]));
+    model_node.set("pretrained", config::Node());
+    model = models::ModelRegistry::builtin().create(config::ConfigView(model_node, "model"));
+    std::cerr << "warning: no checkpoint: exporting " << args["model"] << " with fresh weights\n";
   }
-  model_node.set("pretrained", config::Node());
   const std::string name = model_node.find("name")->as_string();
   const models::ModelEntry& entry = models::ModelRegistry::builtin().get(name);
-  at::manual_seed(0);  // fresh weights (model= without a checkpoint) are the same every time
-  models::ModelPtr model =
-      models::ModelRegistry::builtin().create(config::ConfigView(model_node, "model"));
-  if (contents) {
-    const bool ema = args.count("use_ema") && parse_bool("use_ema", args["use_ema"]);
-    if (ema && !contents->ema)
-      throw ConfigError(args["checkpoint"] + " holds no EMA weights (trained without trainer.ema)");
-    models::checkpoint::load_state_dict(*model, ema ? *contents->ema : contents->model, true,
-                                        args["checkpoint"]);
-  } else {
-    std::cerr << "warning: no checkpoint: exporting " << name << " with fresh weights\n";
-  }
 
   exporter::ExportOptions options;
   options.backbone = part == "backbone";

@@ -1,3 +1,4 @@
+// `vitrine models`: the zoo as a table.
 #include <cstdio>
 #include <iostream>
 
@@ -19,15 +20,17 @@ std::string paper_number(double value, int decimals, const char* suffix = "") {
 }  // namespace
 
 // `vitrine models [filter]`: every registered variant with its measured parameter count
-// and analytic FLOPs beside the paper's numbers.
-int run_models(const std::string& filter) {
+// and analytic FLOPs beside the paper's numbers, as a text table or (--markdown) a Markdown one.
+int run_models(const std::string& filter, bool markdown) {
   const auto& entries = models::ModelRegistry::builtin().entries();
-  if (entries.empty()) {
-    std::cout << "No models are registered yet: the zoo arrives with issues #4, #7, #8.\n";
-    return kExitOk;
+  if (markdown) {
+    std::printf(
+        "| model | family | img | params | GFLOPs | paper params | paper GFLOPs | top-1 |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+  } else {
+    std::printf("%-22s %-10s %6s %14s %9s %12s %9s %7s\n", "model", "family", "img", "params",
+                "GFLOPs", "paper_params", "paper_GF", "top1");
   }
-  std::printf("%-22s %-10s %6s %14s %9s %12s %9s %7s\n", "model", "family", "img", "params",
-              "GFLOPs", "paper_params", "paper_GF", "top1");
   size_t shown = 0;
   for (const auto& e : entries) {
     if (!filter.empty() && e.name.find(filter) == std::string::npos &&
@@ -44,15 +47,15 @@ int run_models(const std::string& filter) {
       params = models::count_parameters(*model);
       flops = model->flops(e.img_size);
     }
-    std::printf("%-22s %-10s %6lld %14s %9.2f %12s %9s %7s\n", e.name.c_str(), e.family.c_str(),
-                static_cast<long long>(e.img_size), with_thousands(params).c_str(), flops / 1e9,
-                paper_number(e.paper.params_m,
-                             e.paper.params_m < 1     ? 3
-                             : e.paper.params_m < 100 ? 1
-                                                      : 0,
-                             "M")
-                    .c_str(),
-                paper_number(e.paper.gflops, 1).c_str(), paper_number(e.paper.top1, 1).c_str());
+    const int decimals = e.paper.params_m < 1 ? 3 : e.paper.params_m < 100 ? 1 : 0;
+    const std::string paper_params = paper_number(e.paper.params_m, decimals, "M");
+    const std::string paper_flops = paper_number(e.paper.gflops, 1);
+    const std::string paper_top1 = paper_number(e.paper.top1, 1);
+    std::printf(markdown ? "| %s | %s | %lld | %s | %.2f | %s | %s | %s |\n"
+                         : "%-22s %-10s %6lld %14s %9.2f %12s %9s %7s\n",
+                e.name.c_str(), e.family.c_str(), static_cast<long long>(e.img_size),
+                with_thousands(params).c_str(), flops / 1e9, paper_params.c_str(),
+                paper_flops.c_str(), paper_top1.c_str());
     ++shown;
   }
   if (shown == 0) std::cout << "No model matches '" << filter << "'.\n";

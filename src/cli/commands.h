@@ -21,7 +21,8 @@ struct EvalOptions {
   std::string save_detections;  // detection: write the COCO results JSON (bbox entries)
 };
 int run_eval(const HydraFlags& flags, const EvalOptions& options);
-int run_models(const std::string& filter);
+// `vitrine models [filter] [--markdown]`: the zoo with parameters and FLOPs against the papers.
+int run_models(const std::string& filter, bool markdown = false);
 // `vitrine export key=value...` (checkpoint, model, part, format, input, out, portable, use_ema).
 int run_export(const std::vector<std::string>& arguments);
 

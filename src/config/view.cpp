@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "config/option_table.h"
 #include "config/path.h"
 #include "core/error.h"
 #include "core/text.h"
@@ -116,12 +117,7 @@ ConfigView ConfigView::child(const std::string& key) const {
 }
 
 void ConfigView::expect_keys(std::initializer_list<const char*> allowed) const {
-  std::vector<std::string> names(allowed.begin(), allowed.end());
-  for (const auto& key : node_.keys()) {
-    if (std::find(names.begin(), names.end(), key) == names.end())
-      throw ConfigError("Unknown config key '" + full(key) + "'" + did_you_mean(key, names) +
-                        ". Known keys: " + join(names, ", "));
-  }
+  reject_unknown_keys(*this, std::vector<std::string>(allowed.begin(), allowed.end()));
 }
 
 }  // namespace vitrine::config

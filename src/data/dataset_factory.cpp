@@ -18,14 +18,6 @@ bool is_directory(const std::string& path) {
 
 }  // namespace
 
-void validate_data_config(const config::ConfigView& data) {
-  data.expect_keys({"name",      "format",        "root",         "train_split",
-                    "val_split", "train_list",    "val_list",     "num_classes",
-                    "in_chans",  "img_size",      "mean",         "std",
-                    "crop_pct",  "interpolation", "batch_size",   "eval_batch_size",
-                    "workers",   "prefetch",      "on_bad_image", "augment"});
-}
-
 DatasetPtr make_dataset(const config::ConfigView& data, bool train) {
   const std::string format = data.get_string("format");
   const std::string root = data.get_string("root");

@@ -9,9 +9,6 @@
 
 namespace vitrine::data {
 
-// Every key a `data` node may hold (the "unknown keys are errors" rule).
-void validate_data_config(const config::ConfigView& data);
-
 // The training (`train` = true) or evaluation split. Throws ConfigError for a bad config and
 // DataError (with a fix, e.g. the Debian package to install) for missing data.
 DatasetPtr make_dataset(const config::ConfigView& data, bool train);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "config/option_table.h"
 #include "core/error.h"
 #include "data/dataset_factory.h"
 #include "data/dense/ade20k_source.h"
@@ -13,13 +14,34 @@ namespace vitrine::data {
 
 namespace {
 
+// The keys of data.* in every format: what make_loader reads (batching, workers, the
+// bad-image policy) and what models and tasks read from it (classes, channels, image size).
+const char* const kLoaderKeys[] = {"name",        "format",   "root",        "in_chans",
+                                   "num_classes", "img_size", "batch_size",  "eval_batch_size",
+                                   "workers",     "prefetch", "on_bad_image"};
+// ... and of the dense formats (COCO, ADE20K): image and annotation paths per split, the
+// resize scale, flip probability and normalisation.
+const char* const kDenseKeys[] = {"train_images", "train_annotations",
+                                  "val_images",   "val_annotations",
+                                  "img_scale",    "flip",
+                                  "mean",         "std"};
+
+// Rejects keys of data.* outside the loader's, the dense formats' (when `dense`) and the
+// format's `own`.
+void expect_format_keys(const config::ConfigView& data, bool dense,
+                        std::initializer_list<const char*> own) {
+  std::vector<std::string> known(std::begin(kLoaderKeys), std::end(kLoaderKeys));
+  if (dense) known.insert(known.end(), std::begin(kDenseKeys), std::end(kDenseKeys));
+  known.insert(known.end(), own.begin(), own.end());
+  config::reject_unknown_keys(data, known);
+}
+
 // data.format: sr_pairs — an HR folder and an LR folder (null: MATLAB bicubic on the fly) per
 // split, the scale, the LR training patch and the passes per epoch.
 SampleSourcePtr make_sr_source(const config::ConfigView& data, bool train) {
-  data.expect_keys({"name",     "format",      "root",         "train_hr",       "train_lr",
-                    "val_hr",   "val_lr",      "scale",        "lr_patch",       "repeat",
-                    "in_chans", "num_classes", "img_size",     "batch_size",     "eval_batch_size",
-                    "workers",  "prefetch",    "on_bad_image", "benchmark_root", "eval_sets"});
+  expect_format_keys(data, /*dense=*/false,
+                     {"train_hr", "train_lr", "val_hr", "val_lr", "scale", "lr_patch", "repeat",
+                      "benchmark_root", "eval_sets"});
   SrPairOptions o;
   o.hr_dir = data.get_string(train ? "train_hr" : "val_hr");
   o.lr_dir = data.get_optional_string(train ? "train_lr" : "val_lr").value_or("");
@@ -52,26 +74,7 @@ void read_normalisation(const config::ConfigView& data, ChannelStats& mean, Chan
 // data.format: coco — an image folder and an instances_*.json per split, mmdetection's
 // resize/flip/normalise/pad settings.
 SampleSourcePtr make_coco_source(const config::ConfigView& data, bool train) {
-  data.expect_keys({"name",
-                    "format",
-                    "root",
-                    "train_images",
-                    "train_annotations",
-                    "val_images",
-                    "val_annotations",
-                    "img_scale",
-                    "size_divisor",
-                    "flip",
-                    "mean",
-                    "std",
-                    "in_chans",
-                    "num_classes",
-                    "img_size",
-                    "batch_size",
-                    "eval_batch_size",
-                    "workers",
-                    "prefetch",
-                    "on_bad_image"});
+  expect_format_keys(data, /*dense=*/true, {"size_divisor"});
   CocoSourceOptions o;
   o.train = train;
   o.image_dir = split_path(data, train, "images");
@@ -95,30 +98,9 @@ SampleSourcePtr make_coco_source(const config::ConfigView& data, bool train) {
 
 // data.format: ade20k — images/ and annotations/ folders per split, mmseg's pipeline settings.
 SampleSourcePtr make_ade20k_source(const config::ConfigView& data, bool train) {
-  data.expect_keys({"name",
-                    "format",
-                    "root",
-                    "train_images",
-                    "train_annotations",
-                    "val_images",
-                    "val_annotations",
-                    "img_scale",
-                    "ratio_range",
-                    "crop_size",
-                    "cat_max_ratio",
-                    "flip",
-                    "photometric",
-                    "reduce_zero_label",
-                    "mean",
-                    "std",
-                    "in_chans",
-                    "num_classes",
-                    "img_size",
-                    "batch_size",
-                    "eval_batch_size",
-                    "workers",
-                    "prefetch",
-                    "on_bad_image"});
+  expect_format_keys(
+      data, /*dense=*/true,
+      {"ratio_range", "crop_size", "cat_max_ratio", "photometric", "reduce_zero_label"});
   Ade20kOptions o;
   o.train = train;
   o.image_dir = split_path(data, train, "images");
@@ -150,7 +132,10 @@ std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool tra
                                         int rank, int world_size) {
   const std::string format = data.get_string("format");
   const bool sr = format == "sr_pairs", coco = format == "coco", ade = format == "ade20k";
-  if (!sr && !coco && !ade) validate_data_config(data);
+  if (!sr && !coco && !ade)  // idx, image_folder, file_list
+    expect_format_keys(data, /*dense=*/false,
+                       {"train_split", "val_split", "train_list", "val_list", "mean", "std",
+                        "crop_pct", "interpolation", "augment"});
   LoaderOptions options;
   options.batch_size = data.get_int(train ? "batch_size" : "eval_batch_size");
   options.shuffle = train;

@@ -8,10 +8,11 @@
 #include "attention/multi_head_attention.h"
 #include "config/view.h"
 #include "core/error.h"
-#include "core/init.h"
-#include "models/layers/drop_path.h"
-#include "models/layers/mlp.h"
-#include "models/layers/transformer_init.h"
+#include "layers/drop_path.h"
+#include "layers/mlp.h"
+#include "layers/transformer_init.h"
+#include "layers/weight_init.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 namespace {
@@ -23,9 +24,9 @@ class SelfAttention : public torch::nn::Module {
       : heads_(heads), scale_(std::pow(static_cast<double>(dim / heads), -0.5)) {
     qkv = register_module("qkv",
                           torch::nn::Linear(torch::nn::LinearOptions(dim, 3 * dim).bias(qkv_bias)));
-    attn_drop_ = register_module("attn_drop", Dropout(attn_drop));
+    attn_drop_ = register_module("attn_drop", layers::Dropout(attn_drop));
     proj = register_module("proj", torch::nn::Linear(dim, dim));
-    proj_drop_ = register_module("proj_drop", Dropout(proj_drop));
+    proj_drop_ = register_module("proj_drop", layers::Dropout(proj_drop));
   }
   at::Tensor forward(const at::Tensor& x) {
     return attention::multi_head_self_attention(x, qkv, proj, heads_, scale_, attn_drop_,
@@ -36,7 +37,7 @@ class SelfAttention : public torch::nn::Module {
  private:
   int64_t heads_;
   double scale_;
-  Dropout attn_drop_{nullptr}, proj_drop_{nullptr};
+  layers::Dropout attn_drop_{nullptr}, proj_drop_{nullptr};
 };
 
 }  // namespace
@@ -67,10 +68,10 @@ class AgentDeiTBlock : public torch::nn::Module {
           register_module("attn", std::make_shared<SelfAttention>(dim, c.num_heads, c.qkv_bias,
                                                                   c.attn_drop_rate, c.drop_rate));
     }
-    drop_path_ = register_module("drop_path", DropPath(drop_path));
+    drop_path_ = register_module("drop_path", layers::DropPath(drop_path));
     norm2 = register_module("norm2", ln());
-    mlp =
-        register_module("mlp", Mlp(dim, static_cast<int64_t>(dim * c.mlp_ratio), dim, c.drop_rate));
+    mlp = register_module(
+        "mlp", layers::Mlp(dim, static_cast<int64_t>(dim * c.mlp_ratio), dim, c.drop_rate));
   }
 
   at::Tensor forward(const at::Tensor& input) {
@@ -94,11 +95,11 @@ class AgentDeiTBlock : public torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   attention::AgentAttention agent_attn{nullptr};
   std::shared_ptr<SelfAttention> self_attn;
-  Mlp mlp{nullptr};
+  layers::Mlp mlp{nullptr};
 
  private:
   bool agent_;
-  DropPath drop_path_{nullptr};
+  layers::DropPath drop_path_{nullptr};
 };
 
 AgentDeiT::AgentDeiT(AgentDeiTConfig c) : config_(std::move(c)) {
@@ -114,9 +115,9 @@ AgentDeiT::AgentDeiT(AgentDeiTConfig c) : config_(std::move(c)) {
           torch::nn::Conv2dOptions(cfg.in_chans, dim, cfg.patch_size).stride(cfg.patch_size)));
   cls_token_ = register_parameter("cls_token", at::zeros({1, 1, dim}));
   pos_embed_ = register_parameter("pos_embed", at::zeros({1, grid * grid + 1, dim}));
-  pos_drop_ = register_module("pos_drop", Dropout(cfg.drop_rate));
+  pos_drop_ = register_module("pos_drop", layers::Dropout(cfg.drop_rate));
   auto blocks = register_module("blocks", torch::nn::ModuleList());
-  const std::vector<double> rates = drop_path_rates(cfg.drop_path_rate, cfg.depth);
+  const std::vector<double> rates = layers::drop_path_rates(cfg.drop_path_rate, cfg.depth);
   for (int64_t i = 0; i < cfg.depth; ++i) {
     const double dp = rates[i];
     auto block = std::make_shared<AgentDeiTBlock>(cfg, i, dp);
@@ -131,9 +132,9 @@ AgentDeiT::AgentDeiT(AgentDeiTConfig c) : config_(std::move(c)) {
   // with zero bias, except the head (zeros); layer norms (1, 0); the patch conv keeps
   // PyTorch's default.
   at::NoGradGuard no_grad;
-  trunc_normal_(pos_embed_, 0.02);
-  trunc_normal_(cls_token_, 0.02);
-  init_linears_and_norms(*this);
+  layers::trunc_normal_(pos_embed_, 0.02);
+  layers::trunc_normal_(cls_token_, 0.02);
+  layers::init_linears_and_norms(*this);
   if (head_) {
     head_->weight.zero_();
     head_->bias.zero_();
@@ -183,18 +184,12 @@ double AgentDeiT::flops(int64_t img_size) const {
 namespace {
 
 AgentDeiTConfig apply_overrides(AgentDeiTConfig c, const config::ConfigView& view) {
-  view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                    "img_size", "patch_size", "drop_path_rate", "drop_rate", "attn_drop_rate",
-                    "agent_num", "agent_layers"});
-  c.num_classes = view.get_int("num_classes", c.num_classes);
-  c.in_chans = view.get_int("in_chans", c.in_chans);
-  c.img_size = view.get_int("img_size", c.img_size);
-  c.patch_size = view.get_int("patch_size", c.patch_size);
-  c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);
-  c.drop_rate = view.get_float("drop_rate", c.drop_rate);
-  c.attn_drop_rate = view.get_float("attn_drop_rate", c.attn_drop_rate);
-  if (view.has("agent_num")) c.agent_num = view.get_int_list("agent_num");
-  c.agent_layers = view.get_int("agent_layers", c.agent_layers);
+  static const auto table = regularised_classifier_options<AgentDeiTConfig>()
+                                .field("img_size", &AgentDeiTConfig::img_size)
+                                .field("patch_size", &AgentDeiTConfig::patch_size)
+                                .field("agent_num", &AgentDeiTConfig::agent_num)
+                                .field("agent_layers", &AgentDeiTConfig::agent_layers);
+  c = table.apply(view, c);
   if (c.agent_num.size() != 4)
     throw ConfigError("model.agent_num needs 4 entries (blocks 0-1, 2-3, 4-9, 10-11)");
   return c;

@@ -5,10 +5,11 @@
 #include "attention/agent_attention.h"
 #include "config/view.h"
 #include "core/error.h"
-#include "core/init.h"
-#include "models/layers/drop_path.h"
-#include "models/layers/mlp.h"
-#include "models/layers/transformer_init.h"
+#include "layers/drop_path.h"
+#include "layers/mlp.h"
+#include "layers/transformer_init.h"
+#include "layers/weight_init.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 
@@ -30,9 +31,9 @@ class AgentPVTBlock : public torch::nn::Module {
     o.separate_qkv = true;
     o.sr_ratio = c.agent_sr_ratios[stage];
     attn = register_module("attn", attention::AgentAttention(o));
-    drop_path_ = register_module("drop_path", DropPath(drop_path));
+    drop_path_ = register_module("drop_path", layers::DropPath(drop_path));
     norm2 = register_module("norm2", ln());
-    mlp = register_module("mlp", Mlp(dim, dim * c.mlp_ratios[stage], dim, c.drop_rate));
+    mlp = register_module("mlp", layers::Mlp(dim, dim * c.mlp_ratios[stage], dim, c.drop_rate));
   }
 
   at::Tensor forward(const at::Tensor& input) {
@@ -54,10 +55,10 @@ class AgentPVTBlock : public torch::nn::Module {
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   attention::AgentAttention attn{nullptr};
-  Mlp mlp{nullptr};
+  layers::Mlp mlp{nullptr};
 
  private:
-  DropPath drop_path_{nullptr};
+  layers::DropPath drop_path_{nullptr};
 };
 
 AgentPVT::AgentPVT(AgentPVTConfig c) : config_(std::move(c)) {
@@ -74,7 +75,7 @@ AgentPVT::AgentPVT(AgentPVTConfig c) : config_(std::move(c)) {
                       " must be a multiple of " + std::to_string(4 << (n - 1)));
   int64_t total = 0, index = 0;
   for (int64_t d : cfg.depths) total += d;
-  const std::vector<double> rates = drop_path_rates(cfg.drop_path_rate, total);
+  const std::vector<double> rates = layers::drop_path_rates(cfg.drop_path_rate, total);
   int64_t side = cfg.img_size / 4, prev = cfg.in_chans;
   for (size_t s = 0; s < n; ++s) {
     const int64_t dim = cfg.embed_dims[s], patch = s == 0 ? 4 : 2;
@@ -88,7 +89,7 @@ AgentPVT::AgentPVT(AgentPVTConfig c) : config_(std::move(c)) {
     stage.norm =
         embed->register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
     stage.pos_embed = register_parameter("pos_embed" + id, at::zeros({1, side * side, dim}));
-    stage.pos_drop = register_module("pos_drop" + id, Dropout(cfg.drop_rate));
+    stage.pos_drop = register_module("pos_drop" + id, layers::Dropout(cfg.drop_rate));
     auto blocks = register_module("block" + id, torch::nn::ModuleList());
     for (int64_t b = 0; b < cfg.depths[s]; ++b, ++index) {
       const double dp = rates[index];
@@ -105,8 +106,8 @@ AgentPVT::AgentPVT(AgentPVTConfig c) : config_(std::move(c)) {
   // The official init: position embeddings and linears trunc_normal(0.02), zero linear
   // biases, layer norms (1, 0).
   at::NoGradGuard no_grad;
-  for (auto& stage : stages_) trunc_normal_(stage.pos_embed, 0.02);
-  init_linears_and_norms(*this);
+  for (auto& stage : stages_) layers::trunc_normal_(stage.pos_embed, 0.02);
+  layers::init_linears_and_norms(*this);
 }
 
 std::vector<at::Tensor> AgentPVT::forward_features(const at::Tensor& images) {
@@ -154,18 +155,11 @@ double AgentPVT::flops(int64_t img_size) const {
 namespace {
 
 AgentPVTConfig apply_overrides(AgentPVTConfig c, const config::ConfigView& view) {
-  view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                    "img_size", "drop_path_rate", "drop_rate", "attn_drop_rate", "agent_num",
-                    "agent_sr_ratios"});
-  c.num_classes = view.get_int("num_classes", c.num_classes);
-  c.in_chans = view.get_int("in_chans", c.in_chans);
-  c.img_size = view.get_int("img_size", c.img_size);
-  c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);
-  c.drop_rate = view.get_float("drop_rate", c.drop_rate);
-  c.attn_drop_rate = view.get_float("attn_drop_rate", c.attn_drop_rate);
-  if (view.has("agent_num")) c.agent_num = view.get_int_list("agent_num");
-  if (view.has("agent_sr_ratios")) c.agent_sr_ratios = view.get_int_list("agent_sr_ratios");
-  return c;
+  static const auto table = regularised_classifier_options<AgentPVTConfig>()
+                                .field("img_size", &AgentPVTConfig::img_size)
+                                .field("agent_num", &AgentPVTConfig::agent_num)
+                                .field("agent_sr_ratios", &AgentPVTConfig::agent_sr_ratios);
+  return table.apply(view, c);
 }
 
 void add(ModelRegistry& registry, const char* name, const AgentPVTConfig& c, PaperNumbers paper) {

@@ -8,10 +8,11 @@
 #include "attention/window_attention.h"
 #include "config/view.h"
 #include "core/error.h"
-#include "core/init.h"
-#include "models/layers/drop_path.h"
-#include "models/layers/mlp.h"
-#include "models/layers/transformer_init.h"
+#include "layers/drop_path.h"
+#include "layers/mlp.h"
+#include "layers/transformer_init.h"
+#include "layers/weight_init.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 
@@ -75,11 +76,11 @@ class AgentSwinBlock : public torch::nn::Module {
       o.proj_drop = c.drop_rate;
       window = register_module("attn", attention::WindowAttention(o));
     }
-    drop_path_ = register_module("drop_path", DropPath(drop_path));
+    drop_path_ = register_module("drop_path", layers::DropPath(drop_path));
     norm2 = register_module("norm2",
                             torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(1e-5)));
     const int64_t hidden = static_cast<int64_t>(dim * c.mlp_ratio);
-    mlp = register_module("mlp", Mlp(dim, hidden, dim, c.drop_rate));
+    mlp = register_module("mlp", layers::Mlp(dim, hidden, dim, c.drop_rate));
     if (shift_ > 0) attn_mask = register_buffer("attn_mask", shifted_window_mask());
   }
 
@@ -111,7 +112,7 @@ class AgentSwinBlock : public torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   attention::AgentAttention agent{nullptr};
   attention::WindowAttention window{nullptr};
-  Mlp mlp{nullptr};
+  layers::Mlp mlp{nullptr};
   at::Tensor attn_mask;
 
  private:
@@ -132,7 +133,7 @@ class AgentSwinBlock : public torch::nn::Module {
 
   int64_t side_, window_, shift_, heads_;
   char type_;
-  DropPath drop_path_{nullptr};
+  layers::DropPath drop_path_{nullptr};
 };
 
 AgentSwin::AgentSwin(AgentSwinConfig c) : config_(std::move(c)) {
@@ -146,10 +147,10 @@ AgentSwin::AgentSwin(AgentSwinConfig c) : config_(std::move(c)) {
                       " must be a multiple of " + std::to_string(reduction));
   patch_embed_ = register_module(
       "patch_embed", std::make_shared<PatchEmbed>(cfg.in_chans, cfg.embed_dim, cfg.patch_size));
-  pos_drop_ = register_module("pos_drop", Dropout(cfg.drop_rate));
+  pos_drop_ = register_module("pos_drop", layers::Dropout(cfg.drop_rate));
   int64_t total = 0;
   for (int64_t d : cfg.depths) total += d;
-  const std::vector<double> rates = drop_path_rates(cfg.drop_path_rate, total);
+  const std::vector<double> rates = layers::drop_path_rates(cfg.drop_path_rate, total);
   auto layers = register_module("layers", torch::nn::ModuleList());
   int64_t side = cfg.img_size / cfg.patch_size, index = 0;
   for (size_t s = 0; s < stages; ++s) {
@@ -176,7 +177,7 @@ AgentSwin::AgentSwin(AgentSwinConfig c) : config_(std::move(c)) {
 
   // The official init: linears trunc_normal(0.02) with zero bias, layer norms (1, 0).
   at::NoGradGuard no_grad;
-  init_linears_and_norms(*this);
+  layers::init_linears_and_norms(*this);
 }
 
 std::vector<at::Tensor> AgentSwin::forward_features(const at::Tensor& images) {
@@ -230,19 +231,12 @@ double AgentSwin::flops(int64_t img_size) const {
 namespace {
 
 AgentSwinConfig apply_overrides(AgentSwinConfig c, const config::ConfigView& view) {
-  view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                    "img_size", "drop_path_rate", "drop_rate", "attn_drop_rate", "attn_type",
-                    "agent_num", "window_size"});
-  c.num_classes = view.get_int("num_classes", c.num_classes);
-  c.in_chans = view.get_int("in_chans", c.in_chans);
-  c.img_size = view.get_int("img_size", c.img_size);
-  c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);
-  c.drop_rate = view.get_float("drop_rate", c.drop_rate);
-  c.attn_drop_rate = view.get_float("attn_drop_rate", c.attn_drop_rate);
-  if (view.has("attn_type")) c.attn_type = view.get_string("attn_type");
-  if (view.has("agent_num")) c.agent_num = view.get_int_list("agent_num");
-  c.window_size = view.get_int("window_size", c.window_size);
-  return c;
+  static const auto table = regularised_classifier_options<AgentSwinConfig>()
+                                .field("img_size", &AgentSwinConfig::img_size)
+                                .field("attn_type", &AgentSwinConfig::attn_type)
+                                .field("agent_num", &AgentSwinConfig::agent_num)
+                                .field("window_size", &AgentSwinConfig::window_size);
+  return table.apply(view, c);
 }
 
 void add(ModelRegistry& registry, const char* name, const AgentSwinConfig& c, PaperNumbers paper) {

@@ -8,11 +8,12 @@
 #include "attention/scale_attention.h"
 #include "config/view.h"
 #include "core/error.h"
-#include "core/init.h"
-#include "models/layers/batch_norm.h"
-#include "models/layers/drop_path.h"
-#include "models/layers/mlp.h"
-#include "models/layers/transformer_init.h"
+#include "layers/batch_norm.h"
+#include "layers/drop_path.h"
+#include "layers/mlp.h"
+#include "layers/transformer_init.h"
+#include "layers/weight_init.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 
@@ -39,10 +40,10 @@ class DuoFormerBlock : public torch::nn::Module {
     };
     gamma1 = ls("ls1");
     norm2 = register_module("norm2", ln());
-    mlp =
-        register_module("mlp", Mlp(dim, static_cast<int64_t>(dim * c.mlp_ratio), dim, c.drop_rate));
+    mlp = register_module(
+        "mlp", layers::Mlp(dim, static_cast<int64_t>(dim * c.mlp_ratio), dim, c.drop_rate));
     gamma2 = ls("ls2");
-    drop_path_ = register_module("drop_path", DropPath(drop_path));
+    drop_path_ = register_module("drop_path", layers::DropPath(drop_path));
   }
 
   at::Tensor forward(const at::Tensor& input, bool scale_pass) {
@@ -55,11 +56,11 @@ class DuoFormerBlock : public torch::nn::Module {
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   attention::ScaleAttention attn{nullptr};
-  Mlp mlp{nullptr};
+  layers::Mlp mlp{nullptr};
   at::Tensor gamma1, gamma2;
 
  private:
-  DropPath drop_path_{nullptr};
+  layers::DropPath drop_path_{nullptr};
 };
 
 // The official ConvBatchNorm: conv3x3 (bias) -> BatchNorm -> ReLU (names conv, norm).
@@ -68,11 +69,11 @@ class ConvBatchNormImpl : public torch::nn::Module {
   ConvBatchNormImpl(int64_t in, int64_t out) {
     conv =
         register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1)));
-    norm = register_module("norm", BatchNorm2d(out));
+    norm = register_module("norm", layers::BatchNorm2d(out));
   }
   at::Tensor forward(const at::Tensor& x) { return at::relu(norm->forward(conv->forward(x))); }
   torch::nn::Conv2d conv{nullptr};
-  BatchNorm2d norm{nullptr};
+  layers::BatchNorm2d norm{nullptr};
 };
 TORCH_MODULE(ConvBatchNorm);
 
@@ -176,9 +177,9 @@ DuoFormer::DuoFormer(DuoFormerConfig c) : config_(std::move(c)) {
       vit->register_parameter("pos_embed_for_scale", at::zeros({1, 1, tokens_per_region, D}));
   if (cfg.scale_token == "random")
     cls_token1_ = vit->register_parameter("cls_token1", at::zeros({1, 1, 1, D}));
-  pos_drop_ = vit->register_module("pos_drop", Dropout(cfg.drop_rate));
+  pos_drop_ = vit->register_module("pos_drop", layers::Dropout(cfg.drop_rate));
   auto blocks = vit->register_module("blocks", torch::nn::ModuleList());
-  const std::vector<double> rates = drop_path_rates(cfg.drop_path_rate, cfg.depth);
+  const std::vector<double> rates = layers::drop_path_rates(cfg.drop_path_rate, cfg.depth);
   for (int64_t i = 0; i < cfg.depth; ++i) {
     const double dp = rates[i];
     auto block = std::make_shared<DuoFormerBlock>(cfg, dp);
@@ -194,10 +195,10 @@ DuoFormer::DuoFormer(DuoFormerConfig c) : config_(std::move(c)) {
   // (1, 0), pos_embed trunc_normal(0.02), cls_token normal(1e-6)) and the official scale
   // embeddings (trunc_normal / normal with std 0.036).
   at::NoGradGuard no_grad;
-  init_linears_and_norms(*vit);
-  trunc_normal_(pos_embed_, 0.02);
+  layers::init_linears_and_norms(*vit);
+  layers::trunc_normal_(pos_embed_, 0.02);
   cls_token_.normal_(0, 1e-6);
-  trunc_normal_(pos_embed_for_scale_, 0.036);
+  layers::trunc_normal_(pos_embed_for_scale_, 0.036);
   if (cls_token1_.defined()) cls_token1_.normal_(0, 0.036);
   for (int64_t level = 0; level < 4; ++level) region_index_[level] = region_index(grid_, level);
 }
@@ -285,24 +286,17 @@ std::vector<int64_t> DuoFormer::feature_channels() const {
 namespace {
 
 DuoFormerConfig apply_overrides(DuoFormerConfig o, const config::ConfigView& view) {
-  view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                    "img_size", "scales", "scale_token", "depth", "num_heads", "embed_dim",
-                    "drop_rate", "attn_drop_rate", "drop_path_rate", "freeze_backbone",
-                    "scale_attention_scale"});
-  o.num_classes = view.get_int("num_classes", o.num_classes);
-  o.in_chans = view.get_int("in_chans", o.in_chans);
-  o.img_size = view.get_int("img_size", o.img_size);
-  o.scales = view.get_int("scales", o.scales);
-  o.scale_token = view.get_string("scale_token", o.scale_token);
-  o.depth = view.get_int("depth", o.depth);
-  o.num_heads = view.get_int("num_heads", o.num_heads);
-  o.embed_dim = view.get_int("embed_dim", o.embed_dim);
-  o.drop_rate = view.get_float("drop_rate", o.drop_rate);
-  o.attn_drop_rate = view.get_float("attn_drop_rate", o.attn_drop_rate);
-  o.drop_path_rate = view.get_float("drop_path_rate", o.drop_path_rate);
-  o.freeze_backbone = view.get_bool("freeze_backbone", o.freeze_backbone);
-  o.scale_attention_scale = view.get_float("scale_attention_scale", o.scale_attention_scale);
-  return o;
+  static const auto table =
+      regularised_classifier_options<DuoFormerConfig>()
+          .field("img_size", &DuoFormerConfig::img_size)
+          .field("scales", &DuoFormerConfig::scales)
+          .field("scale_token", &DuoFormerConfig::scale_token)
+          .field("depth", &DuoFormerConfig::depth)
+          .field("num_heads", &DuoFormerConfig::num_heads)
+          .field("embed_dim", &DuoFormerConfig::embed_dim)
+          .field("freeze_backbone", &DuoFormerConfig::freeze_backbone)
+          .field("scale_attention_scale", &DuoFormerConfig::scale_attention_scale);
+  return table.apply(view, o);
 }
 
 void add(ModelRegistry& registry, const char* name, const DuoFormerConfig& c) {

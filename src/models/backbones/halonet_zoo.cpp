@@ -7,6 +7,7 @@
 
 #include "config/view.h"
 #include "models/backbones/byobnet.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 namespace {
@@ -32,19 +33,13 @@ SelfAttnSettings halo(int64_t block_size, int64_t halo_size, int64_t num_heads =
 }
 
 ByoModelCfg apply_overrides(ByoModelCfg c, const config::ConfigView& view) {
-  // Models with bottleneck attention are built for one input size.
-  if (c.img_size > 0)
-    view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                      "drop_path_rate", "drop_rate", "img_size"});
-  else
-    view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                      "drop_path_rate", "drop_rate"});
-  c.img_size = view.get_int("img_size", c.img_size);
-  c.num_classes = view.get_int("num_classes", c.num_classes);
-  c.in_chans = view.get_int("in_chans", c.in_chans);
-  c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);
-  c.drop_rate = view.get_float("drop_rate", c.drop_rate);
-  return c;
+  static const auto table = classifier_options<ByoModelCfg>()
+                                .field("drop_path_rate", &ByoModelCfg::drop_path_rate)
+                                .field("drop_rate", &ByoModelCfg::drop_rate);
+  // Models with bottleneck attention are built for one input size, which they also take.
+  static const auto sized_table =
+      config::OptionTable<ByoModelCfg>(table).field("img_size", &ByoModelCfg::img_size);
+  return (c.img_size > 0 ? sized_table : table).apply(view, c);
 }
 
 void add(ModelRegistry& registry, const char* name, int64_t img_size, ByoModelCfg cfg,

@@ -1,6 +1,7 @@
 #include "models/backbones/nat_config.h"
 
 #include "core/error.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 
@@ -55,51 +56,51 @@ std::vector<std::vector<int64_t>> dinat_dilations(const std::vector<int64_t>& de
   return out;
 }
 
-NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
-  view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                    "drop_path_rate", "drop_rate", "attn_drop_rate", "kernel_size", "dilations",
-                    "layer_scale", "embed_dim", "depths", "num_heads", "mlp_ratio", "stem_stride",
-                    "out_norms"});
-  // Architecture keys (timm's create_model kwargs): a changed depth list needs dilations to
-  // match, which validate() reports.
-  c.embed_dim = view.get_int("embed_dim", c.embed_dim);
-  if (view.has("depths")) c.depths = view.get_int_list("depths");
-  if (view.has("num_heads")) c.num_heads = view.get_int_list("num_heads");
-  c.mlp_ratio = view.get_float("mlp_ratio", c.mlp_ratio);
-  c.stem_stride = view.get_int("stem_stride", c.stem_stride);
-  c.num_classes = view.get_int("num_classes", c.num_classes);
-  c.in_chans = view.get_int("in_chans", c.in_chans);
-  c.drop_path_rate = view.get_float("drop_path_rate", c.drop_path_rate);
-  c.drop_rate = view.get_float("drop_rate", c.drop_rate);
-  c.attn_drop_rate = view.get_float("attn_drop_rate", c.attn_drop_rate);
-  c.layer_scale = view.get_float("layer_scale", c.layer_scale);
-  c.out_norms = view.get_bool("out_norms", c.out_norms);
-  c.kernel_size = view.get_int("kernel_size", c.kernel_size);
-  if (view.has("dilations")) {
-    const config::Node& node = *view.node().find("dilations");
-    const std::string key = view.path() + ".dilations";
-    if (node.is_int()) {
-      c.dilations = dinat_dilations(c.depths, node.as_int(), c.kernel_size);
-    } else if (node.is_null()) {
-      c.dilations.clear();
-    } else if (node.is_list()) {
-      c.dilations.clear();
-      for (const config::Node& level : node.as_list()) {
-        if (!level.is_list())
-          throw ConfigError(key + " must be a list of lists of ints (one list per level)");
-        std::vector<int64_t> values;
-        for (const config::Node& d : level.as_list()) {
-          if (!d.is_int()) throw ConfigError(key + " entries must be ints, got " + d.to_string());
-          values.push_back(d.as_int());
-        }
-        c.dilations.push_back(std::move(values));
+namespace {
+
+// model.dilations: a list per level, an image size to derive DiNAT's schedule for (after
+// depths and kernel_size are read), or null for none.
+void read_dilations(NATConfig& c, const config::ConfigView& view, const std::string& name) {
+  const config::Node& node = *view.node().find(name);
+  const std::string key = view.path() + "." + name;
+  if (node.is_int()) {
+    c.dilations = dinat_dilations(c.depths, node.as_int(), c.kernel_size);
+  } else if (node.is_null()) {
+    c.dilations.clear();
+  } else if (node.is_list()) {
+    c.dilations.clear();
+    for (const config::Node& level : node.as_list()) {
+      if (!level.is_list())
+        throw ConfigError(key + " must be a list of lists of ints (one list per level)");
+      std::vector<int64_t> values;
+      for (const config::Node& d : level.as_list()) {
+        if (!d.is_int()) throw ConfigError(key + " entries must be ints, got " + d.to_string());
+        values.push_back(d.as_int());
       }
-    } else {
-      throw ConfigError(key + " must be a list of lists, an image size, or null; got " +
-                        node.to_string());
+      c.dilations.push_back(std::move(values));
     }
+  } else {
+    throw ConfigError(key + " must be a list of lists, an image size, or null; got " +
+                      node.to_string());
   }
-  return c;
+}
+
+}  // namespace
+
+NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
+  // Architecture keys (timm's create_model kwargs): a changed depth list needs dilations to
+  // match, which validate() reports. Read in this order: dilations last.
+  static const auto table = regularised_classifier_options<NATConfig>()
+                                .field("embed_dim", &NATConfig::embed_dim)
+                                .field("depths", &NATConfig::depths)
+                                .field("num_heads", &NATConfig::num_heads)
+                                .field("mlp_ratio", &NATConfig::mlp_ratio)
+                                .field("stem_stride", &NATConfig::stem_stride)
+                                .field("layer_scale", &NATConfig::layer_scale)
+                                .field("out_norms", &NATConfig::out_norms)
+                                .field("kernel_size", &NATConfig::kernel_size)
+                                .custom("dilations", read_dilations);
+  return table.apply(view, c);
 }
 
 }  // namespace vitrine::models

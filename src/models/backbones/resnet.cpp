@@ -7,6 +7,7 @@
 
 #include "config/view.h"
 #include "core/error.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 namespace {
@@ -16,8 +17,8 @@ torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) 
       torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
 }
 
-BatchNorm2d norm(int64_t channels) {
-  return BatchNorm2d(torch::nn::BatchNorm2dOptions(channels));
+layers::BatchNorm2d norm(int64_t channels) {
+  return layers::BatchNorm2d(torch::nn::BatchNorm2dOptions(channels));
 }
 
 // Multiply-adds of a conv on an h x w input; updates h, w.
@@ -77,7 +78,7 @@ class ResNetBlock : public torch::nn::Module {
 
  private:
   std::vector<torch::nn::Conv2d> convs_;
-  std::vector<BatchNorm2d> norms_;
+  std::vector<layers::BatchNorm2d> norms_;
   torch::nn::Sequential downsample_{nullptr};
   std::shared_ptr<torch::nn::Conv2dImpl> down_conv_;
 };
@@ -118,7 +119,7 @@ ResNet::ResNet(ResNetConfig c) : config_(std::move(c)) {
       const double fan_out =
           static_cast<double>(o.out_channels() * (*o.kernel_size())[0] * (*o.kernel_size())[1]);
       conv2d->weight.normal_(0, std::sqrt(2.0 / fan_out));
-    } else if (auto* bn = m->as<BatchNorm2d>()) {
+    } else if (auto* bn = m->as<layers::BatchNorm2d>()) {
       bn->weight.fill_(1);
       bn->bias.zero_();
     }
@@ -174,14 +175,10 @@ void add(ModelRegistry& registry, const char* name, ResNetConfig c, PaperNumbers
   e.family = "ResNet";
   e.paper = paper;
   e.create = [c](const config::ConfigView& view) -> ModelPtr {
-    view.expect_keys({"name", "pretrained", "pretrained_strict", "num_classes", "in_chans",
-                      "zero_init_residual", "base_width"});
-    ResNetConfig o = c;
-    o.num_classes = view.get_int("num_classes", o.num_classes);
-    o.in_chans = view.get_int("in_chans", o.in_chans);
-    o.zero_init_residual = view.get_bool("zero_init_residual", o.zero_init_residual);
-    o.base_width = view.get_int("base_width", o.base_width);
-    return std::make_shared<ResNet>(o);
+    static const auto table = classifier_options<ResNetConfig>()
+                                  .field("zero_init_residual", &ResNetConfig::zero_init_residual)
+                                  .field("base_width", &ResNetConfig::base_width);
+    return std::make_shared<ResNet>(table.apply(view, c));
   };
   e.count_flops = [c](int64_t img_size) { return ResNet(c).flops(img_size); };
   registry.add(std::move(e));

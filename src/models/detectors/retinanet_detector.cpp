@@ -5,7 +5,8 @@
 #include <torch/nn/modules/batchnorm.h>
 
 #include "core/error.h"
-#include "models/layers/batch_norm.h"
+#include "layers/batch_norm.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 namespace {
@@ -60,13 +61,13 @@ RetinaNetDetector::RetinaNetDetector(ModelPtr backbone, RetinaNetOptions o)
     throw ConfigError("RetinaNet: neck must be fpn, a3fpn or a3fpn_lite, got '" + options_.neck +
                       "'");
   }
-  detection::RetinaHeadOptions h;
+  RetinaHeadOptions h;
   h.num_classes = options_.num_classes;
   h.in_channels = options_.neck_channels;
   h.feat_channels = options_.head_channels;
   h.stacked_convs = options_.stacked_convs;
   h.anchors_per_cell = anchors_per_cell();
-  head_ = register_module("bbox_head", detection::RetinaHead(h));
+  head_ = register_module("bbox_head", RetinaHead(h));
 }
 
 void RetinaNetDetector::train(bool on) {
@@ -75,7 +76,7 @@ void RetinaNetDetector::train(bool on) {
   for (auto& m : frozen_modules_) m->eval();
   if (options_.norm_eval)
     for (auto& m : backbone_->modules())
-      if (m->as<BatchNorm2d>()) m->eval();
+      if (m->as<layers::BatchNorm2d>()) m->eval();
 }
 
 std::vector<at::Tensor> RetinaNetDetector::forward_features(const at::Tensor& images) {
@@ -89,12 +90,12 @@ std::vector<at::Tensor> RetinaNetDetector::forward_features(const at::Tensor& im
   return levels;
 }
 
-detection::RetinaOutputs RetinaNetDetector::head_outputs(const at::Tensor& images) {
+RetinaOutputs RetinaNetDetector::head_outputs(const at::Tensor& images) {
   return head_->forward(forward_features(images));
 }
 
 at::Tensor RetinaNetDetector::forward(const at::Tensor& images) {
-  const detection::RetinaOutputs out = head_outputs(images);
+  const RetinaOutputs out = head_outputs(images);
   std::vector<at::Tensor> levels;
   const int64_t c = options_.num_classes;
   for (size_t l = 0; l < out.cls.size(); ++l) {
@@ -131,15 +132,15 @@ std::vector<at::Tensor> RetinaNetDetector::anchors(int64_t height, int64_t width
   std::vector<at::Tensor> out;
   const auto sizes = level_sizes(height, width);
   for (size_t l = 0; l < sizes.size(); ++l) {
-    detection::AnchorOptions one = options_.anchors;
+    AnchorOptions one = options_.anchors;
     one.strides = {options_.anchors.strides[l]};
-    out.push_back(detection::grid_anchors(one, {sizes[l]}));
+    out.push_back(grid_anchors(one, {sizes[l]}));
   }
   return out;
 }
 
-detection::RetinaOutputs RetinaNetDetector::split_flat(const at::Tensor& flat, int64_t height,
-                                                       int64_t width) const {
+RetinaOutputs RetinaNetDetector::split_flat(const at::Tensor& flat, int64_t height,
+                                            int64_t width) const {
   const int64_t c = options_.num_classes;
   const int64_t a = anchors_per_cell();
   const auto sizes = level_sizes(height, width);
@@ -148,7 +149,7 @@ detection::RetinaOutputs RetinaNetDetector::split_flat(const at::Tensor& flat, i
   TORCH_CHECK(flat.dim() == 3 && flat.size(1) == total && flat.size(2) == c + 4,
               "RetinaNet: expected outputs [B, ", total, ", ", c + 4, "] for a ", height, "x",
               width, " input, got ", flat.sizes());
-  detection::RetinaOutputs out;
+  RetinaOutputs out;
   int64_t start = 0;
   for (const auto& [h, w] : sizes) {
     const at::Tensor level = flat.narrow(1, start, h * w * a);
@@ -200,27 +201,27 @@ void add_retinanet(ModelRegistry& registry, const char* name, const char* neck,
   e.paper = paper;
   const std::string default_neck = neck;
   e.create = [default_neck](const config::ConfigView& view) -> ModelPtr {
-    view.expect_keys({"name", "pretrained", "pretrained_strict", "backbone", "neck", "num_classes",
-                      "neck_channels", "head_channels", "stacked_convs", "frozen_stages",
-                      "norm_eval", "score_thr", "nms_pre", "iou_threshold", "max_per_img",
-                      "in_chans"});
+    using O = RetinaNetOptions;
+    // `backbone` and `in_chans` go to the backbone (create_backbone).
+    static const auto table =
+        dense_model_options<O>()
+            .field("neck", &O::neck)
+            .field("frozen_stages", &O::frozen_stages)
+            .field("norm_eval", &O::norm_eval)
+            .field("neck_channels", &O::neck_channels)
+            .field("head_channels", &O::head_channels)
+            .field("stacked_convs", &O::stacked_convs)
+            .field_at("score_thr", [](O& o) -> double& { return o.test.score_thr; })
+            .field_at("nms_pre", [](O& o) -> int64_t& { return o.test.nms_pre; })
+            .field_at("iou_threshold", [](O& o) -> double& { return o.test.iou_threshold; })
+            .field_at("max_per_img", [](O& o) -> int64_t& { return o.test.max_per_img; });
+    O defaults;
+    defaults.neck = default_neck;
+    const O o = table.apply(view, defaults);
     // The backbone is any zoo model (ResNet-50 unless given), built without its classifier.
     config::Node resnet50 = config::Node::dict();
     resnet50.set("name", config::Node("resnet50"));
-    ModelPtr backbone = create_backbone(view, resnet50);
-    RetinaNetOptions o;
-    o.num_classes = view.get_int("num_classes", o.num_classes);
-    o.neck = view.get_string("neck", default_neck);
-    o.frozen_stages = view.get_int("frozen_stages", o.frozen_stages);
-    o.norm_eval = view.get_bool("norm_eval", o.norm_eval);
-    o.neck_channels = view.get_int("neck_channels", o.neck_channels);
-    o.head_channels = view.get_int("head_channels", o.head_channels);
-    o.stacked_convs = view.get_int("stacked_convs", o.stacked_convs);
-    o.test.score_thr = view.get_float("score_thr", o.test.score_thr);
-    o.test.nms_pre = view.get_int("nms_pre", o.test.nms_pre);
-    o.test.iou_threshold = view.get_float("iou_threshold", o.test.iou_threshold);
-    o.test.max_per_img = view.get_int("max_per_img", o.test.max_per_img);
-    return std::make_shared<RetinaNetDetector>(std::move(backbone), o);
+    return std::make_shared<RetinaNetDetector>(create_backbone(view, resnet50), o);
   };
   registry.add(std::move(e));
 }

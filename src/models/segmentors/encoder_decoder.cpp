@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
+#include "models/model_options.h"
 
 namespace vitrine::models {
 
@@ -146,19 +147,18 @@ void add_upernet(ModelRegistry& registry, const char* name, BackboneDefault back
   e.paper = paper;
   const std::string default_neck = neck;
   e.create = [backbone_default, default_neck](const config::ConfigView& view) -> ModelPtr {
-    view.expect_keys({"name", "pretrained", "pretrained_strict", "backbone", "neck", "num_classes",
-                      "neck_channels", "channels", "aux_channels", "aux_in_index", "aux_weight",
-                      "in_chans"});
-    ModelPtr backbone = create_backbone(view, backbone_default());
-    EncoderDecoderOptions o;
-    o.num_classes = view.get_int("num_classes", o.num_classes);
-    o.neck = view.get_string("neck", default_neck);
-    o.neck_channels = view.get_int("neck_channels", o.neck_channels);
-    o.channels = view.get_int("channels", o.channels);
-    o.aux_channels = view.get_int("aux_channels", o.aux_channels);
-    o.aux_in_index = view.get_int("aux_in_index", o.aux_in_index);
-    o.aux_weight = view.get_float("aux_weight", o.aux_weight);
-    return std::make_shared<EncoderDecoder>(std::move(backbone), o);
+    using O = EncoderDecoderOptions;
+    static const auto table = dense_model_options<O>()
+                                  .field("neck", &O::neck)
+                                  .field("neck_channels", &O::neck_channels)
+                                  .field("channels", &O::channels)
+                                  .field("aux_channels", &O::aux_channels)
+                                  .field("aux_in_index", &O::aux_in_index)
+                                  .field("aux_weight", &O::aux_weight);
+    O defaults;
+    defaults.neck = default_neck;
+    const O o = table.apply(view, defaults);
+    return std::make_shared<EncoderDecoder>(create_backbone(view, backbone_default()), o);
   };
   registry.add(std::move(e));
 }

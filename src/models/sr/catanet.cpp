@@ -9,7 +9,8 @@
 #include "attention/multi_head_attention.h"
 #include "config/view.h"
 #include "core/error.h"
-#include "core/init.h"
+#include "layers/weight_init.h"
+#include "models/model_options.h"
 #include "models/sr/overlapping_patches.h"
 
 namespace vitrine::models {
@@ -45,7 +46,7 @@ LocalRegionAttentionImpl::LocalRegionAttentionImpl(int64_t dim, int64_t qk_dim, 
   proj = fn->register_module("proj", linear_no_bias(dim, dim));
   auto ff = std::make_shared<torch::nn::Module>();  // PreNorm(ConvFFN)
   ffn_norm = ff->register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim})));
-  ffn = ff->register_module("fn", ConvFFN(dim, mlp_dim));
+  ffn = ff->register_module("fn", layers::ConvFFN(dim, mlp_dim));
   layer->push_back(attn);
   layer->push_back(ff);
 }
@@ -124,7 +125,7 @@ CATANet::CATANet(CATANetConfig config) : config_(std::move(config)) {
   at::NoGradGuard no_grad;
   for (auto& m : modules(/*include_self=*/false)) {
     if (auto* linear = m->as<torch::nn::Linear>()) {
-      trunc_normal_(linear->weight, 0.02);
+      layers::trunc_normal_(linear->weight, 0.02);
       if (linear->bias.defined()) linear->bias.zero_();
     } else if (auto* ln = m->as<torch::nn::LayerNorm>()) {
       ln->weight.fill_(1);
@@ -191,20 +192,24 @@ double CATANet::flops(int64_t img_size) const {
 namespace {
 
 CATANetConfig apply_overrides(CATANetConfig c, const config::ConfigView& view, bool sized) {
-  if (sized)  // our small variant takes its scale from the config
-    view.expect_keys({"name", "pretrained", "pretrained_strict", "in_chans", "num_classes",
-                      "img_size", "n_iters", "num_tokens", "group_size", "upscale"});
-  else
-    view.expect_keys({"name", "pretrained", "pretrained_strict", "in_chans", "num_classes",
-                      "img_size", "n_iters", "num_tokens", "group_size"});
-  c.upscale = view.get_int("upscale", c.upscale);
-  c.in_chans = view.get_int("in_chans", c.in_chans);
-  if (view.has("num_classes") && view.get_int("num_classes") != 0)
-    throw ConfigError(view.path() + ".num_classes: CATANet is a super-resolution model (use 0)");
-  if (view.has("n_iters")) c.n_iters = view.get_int_list("n_iters");
-  if (view.has("num_tokens")) c.num_tokens = view.get_int_list("num_tokens");
-  if (view.has("group_size")) c.group_size = view.get_int_list("group_size");
-  return c;
+  // img_size (the LR training patch) is the data's business; num_classes must stay 0.
+  static const auto table =
+      model_options<CATANetConfig>()
+          .field("in_chans", &CATANetConfig::in_chans)
+          .known("img_size")
+          .custom("num_classes",
+                  [](CATANetConfig&, const config::ConfigView& v, const std::string& key) {
+                    if (v.get_int(key) != 0)
+                      throw ConfigError(
+                          v.path() + ".num_classes: CATANet is a super-resolution model (use 0)");
+                  })
+          .field("n_iters", &CATANetConfig::n_iters)
+          .field("num_tokens", &CATANetConfig::num_tokens)
+          .field("group_size", &CATANetConfig::group_size);
+  // Our small variant takes its scale from the config.
+  static const auto sized_table =
+      config::OptionTable<CATANetConfig>(table).field("upscale", &CATANetConfig::upscale);
+  return (sized ? sized_table : table).apply(view, c);
 }
 
 }  // namespace
