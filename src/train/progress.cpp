@@ -6,6 +6,29 @@
 
 namespace vitrine::train {
 
+std::string format_duration(double seconds) {
+  const int64_t total = static_cast<int64_t>(seconds + 0.5);
+  char buffer[32];
+  if (total >= 3600)
+    std::snprintf(buffer, sizeof(buffer), "%lldh%02lldm%02llds",
+                  static_cast<long long>(total / 3600), static_cast<long long>(total / 60 % 60),
+                  static_cast<long long>(total % 60));
+  else
+    std::snprintf(buffer, sizeof(buffer), "%lldm%02llds", static_cast<long long>(total / 60),
+                  static_cast<long long>(total % 60));
+  return buffer;
+}
+
+std::string format_metrics(const std::vector<std::pair<std::string, double>>& metrics) {
+  std::string out;
+  char buffer[64];
+  for (const auto& [key, value] : metrics) {
+    std::snprintf(buffer, sizeof(buffer), "%s%s %.4f", out.empty() ? "" : " ", key.c_str(), value);
+    out += buffer;
+  }
+  return out;
+}
+
 Progress::Progress(int64_t every) : every_(every < 1 ? 1 : every), interactive_(::isatty(1)) {}
 
 void Progress::update(const std::string& label, int64_t step, int64_t total,

@@ -4,8 +4,15 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace vitrine::train {
+
+// "4m05s", "1h02m03s".
+std::string format_duration(double seconds);
+// "loss 0.4321 top1 91.1700".
+std::string format_metrics(const std::vector<std::pair<std::string, double>>& metrics);
 
 class Progress {
  public:

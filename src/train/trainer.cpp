@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
-#include <ATen/autocast_mode.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include <chrono>
@@ -13,31 +12,30 @@
 #include <iomanip>
 #include <iostream>
 #include <mutex>
-#include <set>
 
 #include "config/view.h"
 #include "config/yaml_io.h"
 #include "core/error.h"
-#include "core/files.h"
 #include "core/runtime.h"
 #include "core/text.h"
 #include "data/loader_factory.h"
+#include "layers/layer_random.h"
+#include "layers/sync_batch_norm.h"
 #include "models/checkpoint/state_dict.h"
-#include "models/layers/layer_random.h"
-#include "models/layers/sync_batch_norm.h"
 #include "models/registry.h"
+#include "train/autocast_scope.h"
 #include "train/batch_split.h"
 #include "train/checkpoint.h"
+#include "train/checkpoint_keeper.h"
 #include "train/classification_task.h"
-#include "train/detection_task.h"
 #include "train/distributed.h"
 #include "train/ema.h"
 #include "train/grad_scaler.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
 #include "train/progress.h"
-#include "train/segmentation_task.h"
-#include "train/sr_task.h"
+#include "train/task_factory.h"
+#include "train/trainer_settings.h"
 
 namespace vitrine::train {
 namespace fs = std::filesystem;
@@ -49,65 +47,11 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::string format_duration(double seconds) {
-  const int64_t total = static_cast<int64_t>(seconds + 0.5);
-  char buffer[32];
-  if (total >= 3600)
-    std::snprintf(buffer, sizeof(buffer), "%lldh%02lldm%02llds",
-                  static_cast<long long>(total / 3600), static_cast<long long>(total / 60 % 60),
-                  static_cast<long long>(total % 60));
-  else
-    std::snprintf(buffer, sizeof(buffer), "%lldm%02llds", static_cast<long long>(total / 60),
-                  static_cast<long long>(total % 60));
-  return buffer;
-}
-
-std::string format_metrics(const MetricList& metrics) {
-  std::string out;
-  char buffer[64];
-  for (const auto& [key, value] : metrics) {
-    std::snprintf(buffer, sizeof(buffer), "%s%s %.4f", out.empty() ? "" : " ", key.c_str(), value);
-    out += buffer;
-  }
-  return out;
-}
-
 double metric_value(const MetricList& metrics, const std::string& name) {
   for (const auto& [key, value] : metrics)
     if (key == name) return value;
   throw std::runtime_error("evaluation did not report metric '" + name + "'");
 }
-
-// Mixed precision for the forward pass: bfloat16 autocast on CPU, bf16/fp16 on CUDA.
-class AutocastScope {
- public:
-  AutocastScope(const std::string& amp, const at::Device& device) : active_(!amp.empty()) {
-    if (!active_) return;
-    const at::ScalarType dtype = amp == "fp16" ? at::kHalf : at::kBFloat16;
-    cuda_ = device.is_cuda();
-    if (cuda_) {
-      previous_ = at::autocast::is_enabled();
-      at::autocast::set_enabled(true);
-      at::autocast::set_autocast_gpu_dtype(dtype);
-    } else {
-      previous_ = at::autocast::is_cpu_enabled();
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(dtype);
-    }
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!active_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-    if (cuda_)
-      at::autocast::set_enabled(previous_);
-    else
-      at::autocast::set_cpu_enabled(previous_);
-  }
-
- private:
-  bool active_, cuda_ = false, previous_ = false;
-};
 
 }  // namespace
 
@@ -117,21 +61,15 @@ struct Trainer::State {
   uint64_t seed = 0;
   at::Device device = at::kCPU;
 
-  // Settings from trainer.*
-  int64_t epochs = 1, log_every = 50, eval_every = 1, accum_steps = 1, keep_top_k = 3;
-  std::optional<int64_t> limit_train_batches;
-  std::optional<double> clip_grad;
-  std::string clip_mode = "norm";
-  std::string amp;  // "", "bf16", "fp16"
-  std::optional<std::string> resume;
-  bool tensorboard = true;
+  TrainerSettings settings;                 // trainer.*
   std::unique_ptr<BatchSplit> batch_split;  // set when trainer.batch_split > 1
+  DistributedOptions dist_options;          // dist.* and torchrun's environment
   std::unique_ptr<Distributed> dist;        // set when the run has more than one rank
   bool is_main() const { return !dist || dist->is_main(); }
   double world_size_of() const { return dist ? dist->world_size() : 1; }
   bool broadcast_buffers = false;  // dist.broadcast_buffers in a distributed run
   // dist.sync_batchnorm: batch-norm statistics summed over the ranks while this lives.
-  std::unique_ptr<models::SyncBatchNormScope> sync_batch_norm;
+  std::unique_ptr<layers::SyncBatchNormScope> sync_batch_norm;
 
   std::string model_name;
   models::ModelPtr model;
@@ -145,7 +83,16 @@ struct Trainer::State {
   std::mutex skip_mutex;
   int64_t skipped_samples = 0;
 
+  // Set-up, in order: processes (threads, batch slices, ranks), data, task, model, optimiser.
   void build();
+  void start_processes(const config::ConfigView& root);
+  void build_data(const config::ConfigView& data);
+  void build_task(const config::ConfigView& root);
+  void build_model(const config::ConfigView& model_view);
+  void build_optimisation(const config::ConfigView& root);
+
+  // trainer.resume: `auto` (rank 0's last.pt, when there is one) or a checkpoint path.
+  void resume_if_asked();
   void restore(const std::string& path);
   MetricList train_one_epoch(int64_t epoch, Progress& bar, RunLog& log, double& images_per_second);
   // Forward and backward of one batch (on this thread, or split over threads); returns the
@@ -159,7 +106,10 @@ struct Trainer::State {
   double split_forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
                                 int64_t group_size);
   void check_finite(double loss_value, int64_t epoch, int64_t b) const;
+  MetricList evaluate();
   void save_checkpoints(int64_t epoch);
+  // The final weights' parameter sum; in a distributed run, checked equal on every rank.
+  double verify_final_weights() const;
 };
 
 Trainer::Trainer(const config::Node& config, std::string output_dir)
@@ -178,75 +128,44 @@ void Trainer::State::build() {
   seed = static_cast<uint64_t>(root.get_int("seed"));
   device = parse_device(root.get_string("device"));
   at::manual_seed(seed);
+  settings = read_trainer_settings(root.child("trainer"), device);
+  scaler = GradScaler(settings.amp == "fp16");
 
-  const config::ConfigView t = root.child("trainer");
-  t.expect_keys({"epochs", "log_every", "eval_every", "accum_steps", "clip_grad", "clip_mode",
-                 "resume", "keep_top_k", "amp", "ema", "tensorboard", "limit_train_batches",
-                 "batch_split"});
-  epochs = t.get_int("epochs");
-  log_every = t.get_int("log_every");
-  eval_every = t.get_int("eval_every");
-  accum_steps = t.get_int("accum_steps");
-  keep_top_k = t.get_int("keep_top_k");
-  tensorboard = t.get_bool("tensorboard", true);
-  if (epochs < 1 || log_every < 1 || eval_every < 1 || accum_steps < 1 || keep_top_k < 0)
-    throw ConfigError(
-        "trainer.epochs, log_every, eval_every and accum_steps must be >= 1 and "
-        "keep_top_k >= 0");
-  if (t.has("limit_train_batches") && !t.node().find("limit_train_batches")->is_null())
-    limit_train_batches = t.get_int("limit_train_batches");
-  if (t.has("clip_grad") && !t.node().find("clip_grad")->is_null()) {
-    clip_grad = t.get_float("clip_grad");
-    if (!(*clip_grad > 0)) throw ConfigError("trainer.clip_grad must be positive (or null)");
-  }
-  clip_mode = t.get_string("clip_mode", "norm");
-  if (clip_mode != "norm" && clip_mode != "value")
-    throw ConfigError("trainer.clip_mode must be norm or value, got '" + clip_mode + "'");
-  amp = t.get_optional_string("amp").value_or("");
-  if (amp == "false" || amp == "none") amp.clear();
-  if (!amp.empty() && amp != "bf16" && amp != "fp16")
-    throw ConfigError("trainer.amp must be null, bf16 or fp16, got '" + amp + "'");
-  if (amp == "fp16" && !device.is_cuda())
-    throw ConfigError("trainer.amp=fp16 needs device=cuda (CPU autocast supports bf16 only)");
-  scaler = GradScaler(amp == "fp16");
-  resume = t.get_optional_string("resume");
-  const int64_t split_parts = t.get_int("batch_split", 1);
-  if (split_parts < 1 || split_parts > 256)
-    throw ConfigError("trainer.batch_split must be between 1 and 256, got " +
-                      std::to_string(split_parts));
-  if (split_parts > 1) {
-    if (!device.is_cpu())
-      throw ConfigError("trainer.batch_split=" + std::to_string(split_parts) +
-                        " splits batches over CPU threads; on " + device.str() +
-                        " leave it at 1 (a GPU runs the whole batch at once)");
-    batch_split = std::make_unique<BatchSplit>(static_cast<int>(split_parts));
-  }
+  start_processes(root);
+  build_data(root.child("data"));
+  build_task(root);
+  build_model(root.child("model"));
+  build_optimisation(root);
+}
+
+void Trainer::State::start_processes(const config::ConfigView& root) {
+  const int64_t split_parts = settings.batch_split;
+  if (split_parts > 1) batch_split = std::make_unique<BatchSplit>(static_cast<int>(split_parts));
   // threads: 0 means every core, shared among the slices rather than taken by each.
   configure_runtime(static_cast<int>(root.get_int("threads")), static_cast<int>(split_parts));
 
   // Processes: one, or the ranks of a distributed run (torchrun's environment or dist.*).
-  const DistributedOptions dist_options = distributed_options(
+  dist_options = distributed_options(
       root.has("dist") ? root.child("dist") : config::ConfigView(config::Node::dict(), "dist"));
-  if (dist_options.world_size > 1) {
-    if (!device.is_cpu())
-      throw ConfigError("distributed training runs on Gloo over CPU tensors here; device=" +
-                        device.str() + " needs NCCL, which this build does not use yet");
-    dist = std::make_unique<Distributed>(dist_options);
-    if (dist_options.sync_batchnorm) {
-      if (split_parts > 1)
-        throw ConfigError(
-            "dist.sync_batchnorm=true needs trainer.batch_split=1: the slices of a split batch "
-            "run on threads concurrently, and their statistics' all-reduces would interleave "
-            "differently on each rank");
-      Distributed* ranks = dist.get();
-      sync_batch_norm = std::make_unique<models::SyncBatchNormScope>(
-          [ranks](at::Tensor& t) { ranks->all_reduce_sum(t); });
-    }
+  if (dist_options.world_size <= 1) return;
+  if (!device.is_cpu())
+    throw ConfigError("distributed training runs on Gloo over CPU tensors here; device=" +
+                      device.str() + " needs NCCL, which this build does not use yet");
+  dist = std::make_unique<Distributed>(dist_options);
+  if (dist_options.sync_batchnorm) {
+    if (split_parts > 1)
+      throw ConfigError(
+          "dist.sync_batchnorm=true needs trainer.batch_split=1: the slices of a split batch "
+          "run on threads concurrently, and their statistics' all-reduces would interleave "
+          "differently on each rank");
+    Distributed* ranks = dist.get();
+    sync_batch_norm = std::make_unique<layers::SyncBatchNormScope>(
+        [ranks](at::Tensor& t) { ranks->all_reduce_sum(t); });
   }
-  const int rank = dist ? dist->rank() : 0, world = dist ? dist->world_size() : 1;
+}
 
-  // Data.
-  const config::ConfigView data_view = root.child("data");
+void Trainer::State::build_data(const config::ConfigView& data_view) {
+  const int rank = dist ? dist->rank() : 0, world = dist ? dist->world_size() : 1;
   train_loader = data::make_loader(data_view, true, seed, rank, world);
   // Evaluation is sharded too (every sample once over the ranks); the task sums the shards.
   eval_loader = data::make_loader(data_view, false, seed, rank, world);
@@ -263,64 +182,35 @@ void Trainer::State::build() {
   };
   train_loader->on_skip(report_skip);
   eval_loader->on_skip(report_skip);
+}
 
-  // Task.
-  const config::ConfigView task_view = root.child("task");
-  const std::string task_name = task_view.get_string("name");
-  if (task_name == "classification") {
-    const int64_t num_classes = data_view.get_int("num_classes");
-    task = std::make_unique<ClassificationTask>(task_view, data_view.child("augment"), num_classes);
-    if (static_cast<const ClassificationTask&>(*task).mixup().enabled() &&
-        data_view.get_int("batch_size") % 2 != 0)
+void Trainer::State::build_task(const config::ConfigView& root) {
+  task = make_task(root);
+  const int64_t batch_size = root.child("data").get_int("batch_size");
+  if (const auto* classification = dynamic_cast<const ClassificationTask*>(task.get()))
+    if (classification->mixup().enabled() && batch_size % 2 != 0)
       throw ConfigError("mixup/cutmix need an even data.batch_size, got " +
-                        std::to_string(data_view.get_int("batch_size")));
-  } else if (task_name == "super_resolution") {
-    if (data_view.get_string("format") != "sr_pairs")
-      throw ConfigError(
-          "task super_resolution needs paired SR data (data.format: sr_pairs), got "
-          "data.format '" +
-          data_view.get_string("format") + "'");
-    task = std::make_unique<SrTask>(task_view, data_view.get_int("scale"));
-  } else if (task_name == "detection") {
-    if (data_view.get_string("format") != "coco")
-      throw ConfigError(
-          "task detection needs COCO-format data (data.format: coco), got "
-          "data.format '" +
-          data_view.get_string("format") + "'");
-    task = std::make_unique<DetectionTask>(task_view, data_view.get_int("num_classes"));
-  } else if (task_name == "segmentation") {
-    if (data_view.get_string("format") != "ade20k")
-      throw ConfigError(
-          "task segmentation needs label maps (data.format: ade20k), got "
-          "data.format '" +
-          data_view.get_string("format") + "'");
-    task = std::make_unique<SegmentationTask>(task_view, data_view.get_int("num_classes"));
-  } else {
-    throw ConfigError("task.name '" + task_name +
-                      "' is not available yet (this build trains: classification, "
-                      "super_resolution, detection, segmentation)");
-  }
-
+                        std::to_string(batch_size));
   if (dist) {
     Distributed* ranks = dist.get();
-    task->set_rank_group(
-        {rank, world, [ranks](const std::vector<double>& values) { return ranks->sum(values); }});
+    task->set_rank_group({dist->rank(), dist->world_size(),
+                          [ranks](const std::vector<double>& v) { return ranks->sum(v); }});
   }
+}
 
-  // Model (+ EMA copy).
-  const config::ConfigView model_view = root.child("model");
+void Trainer::State::build_model(const config::ConfigView& model_view) {
   model_name = model_view.get_string("name");
   model = models::ModelRegistry::builtin().create(model_view);
   if (batch_split && model->updates_state_in_forward()) {
     // The default trainer splits batches over the cores; such a model cannot be split, so it
     // runs whole batches (with every core) instead.
     std::cerr << "warning: trainer.batch_split=" << batch_split->parts()
-              << " ignored: " << model_view.get_string("name")
+              << " ignored: " << model_name
               << " updates its state from each training batch inside forward (token centres), "
                  "so its batches cannot be split across threads; running whole batches"
               << std::endl;
     batch_split.reset();
-    configure_runtime(static_cast<int>(root.get_int("threads")), 1);
+    configure_runtime(static_cast<int>(config::ConfigView(config, "").get_int("threads")), 1);
   }
   model->to(device);
   // Every rank starts from rank 0's weights and buffers (DDP's broadcast).
@@ -344,24 +234,24 @@ void Trainer::State::build() {
       dist->attach_reducer(trainable);
     }
   }
-  const config::ConfigView ema_view = t.child("ema");
-  ema_view.expect_keys({"enabled", "decay", "warmup"});
-  if (ema_view.get_bool("enabled")) {
+  if (settings.ema.enabled) {
     models::ModelPtr shadow = models::ModelRegistry::builtin().create(model_view);
     shadow->to(device);
-    ema = std::make_unique<ModelEma>(shadow, *model, ema_view.get_float("decay"),
-                                     ema_view.get_bool("warmup"));
+    ema = std::make_unique<ModelEma>(shadow, *model, settings.ema.decay, settings.ema.warmup);
   }
+}
 
-  // Optimisation.
-  const int64_t global_batch = data_view.get_int("batch_size") * world * accum_steps;
+void Trainer::State::build_optimisation(const config::ConfigView& root) {
+  const int64_t world = dist ? dist->world_size() : 1;
+  const int64_t global_batch =
+      root.child("data").get_int("batch_size") * world * settings.accum_steps;
   optimizer =
       make_optimizer(root.child("optim"), *model, model->no_weight_decay_keywords(), global_batch);
   int64_t batches = train_loader->batches_per_epoch();
-  if (limit_train_batches) batches = std::min(batches, *limit_train_batches);
-  const int64_t updates_per_epoch = (batches + accum_steps - 1) / accum_steps;
-  schedule =
-      std::make_unique<LrSchedule>(root.child("sched"), optimizer->lr(), epochs, updates_per_epoch);
+  if (settings.limit_train_batches) batches = std::min(batches, *settings.limit_train_batches);
+  const int64_t updates_per_epoch = (batches + settings.accum_steps - 1) / settings.accum_steps;
+  schedule = std::make_unique<LrSchedule>(root.child("sched"), optimizer->lr(), settings.epochs,
+                                          updates_per_epoch);
 }
 
 void Trainer::State::restore(const std::string& path) {
@@ -402,7 +292,7 @@ double Trainer::State::forward_backward(const TrainingBatch& batch, int64_t epoc
   sync_before_forward();
   at::Tensor loss;
   {
-    AutocastScope autocast(amp, device);
+    AutocastScope autocast(settings.amp, device);
     loss = task->training_loss(*model, batch.inputs, batch.targets);
   }
   const double loss_value = loss.item<double>();
@@ -425,11 +315,11 @@ double Trainer::State::split_forward_backward(const TrainingBatch& batch, int64_
       rows, model->parameters(), [&](int part, int64_t first, int64_t count) {
         // Each slice draws dropout/drop-path masks from its own generator: reproducible
         // whatever the thread timing, and restored on resume with the step index.
-        models::LayerGeneratorScope generator(
+        layers::LayerGeneratorScope generator(
             at::make_generator<at::CPUGeneratorImpl>(data::mix_seed(step_seed, part)));
         at::Tensor loss;
         {
-          AutocastScope autocast(amp, device);
+          AutocastScope autocast(settings.amp, device);
           loss = task->training_loss(*model, batch.inputs.narrow(0, first, count),
                                      batch.targets.narrow(0, first, count));
         }
@@ -450,20 +340,20 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
   model->train();
   train_loader->start_epoch(epoch);
   int64_t batches = train_loader->batches_per_epoch();
-  if (limit_train_batches) batches = std::min(batches, *limit_train_batches);
-  const int64_t last_full_group_end = batches / accum_steps * accum_steps;
+  if (settings.limit_train_batches) batches = std::min(batches, *settings.limit_train_batches);
+  const int64_t last_full_group_end = batches / settings.accum_steps * settings.accum_steps;
   const std::vector<at::Tensor> params = model->parameters();
   double loss_sum = 0;
   int64_t samples = 0;
   const Clock::time_point start = Clock::now();
   data::Batch batch;
   for (int64_t b = 0; b < batches && train_loader->next(batch); ++b) {
-    const int64_t update_index = b / accum_steps;
-    // The tail of an epoch may hold fewer batches than accum_steps (timm divides by that).
+    const int64_t update_index = b / settings.accum_steps;
+    // The tail of an epoch may hold fewer batches than settings.accum_steps (timm divides by that).
     const int64_t group_size =
-        b >= last_full_group_end ? batches - last_full_group_end : accum_steps;
-    const bool last_in_group = (b + 1) % accum_steps == 0 || b + 1 == batches;
-    if (b % accum_steps == 0) optimizer->set_lr(schedule->lr_at(epoch, update_index));
+        b >= last_full_group_end ? batches - last_full_group_end : settings.accum_steps;
+    const bool last_in_group = (b + 1) % settings.accum_steps == 0 || b + 1 == batches;
+    if (b % settings.accum_steps == 0) optimizer->set_lr(schedule->lr_at(epoch, update_index));
 
     data::Batch on_device;
     on_device.images = batch.images.to(device);
@@ -481,11 +371,11 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
       // With the reducer the gradients arrived averaged from backward.
       if (dist && !dist->has_reducer()) dist->average_gradients(params);
       const bool finite = scaler.unscale(params);
-      if (finite && clip_grad) {
-        if (clip_mode == "norm")
-          torch::nn::utils::clip_grad_norm_(params, *clip_grad);
+      if (finite && settings.clip_grad) {
+        if (settings.clip_mode == "norm")
+          torch::nn::utils::clip_grad_norm_(params, *settings.clip_grad);
         else
-          torch::nn::utils::clip_grad_value_(params, *clip_grad);
+          torch::nn::utils::clip_grad_value_(params, *settings.clip_grad);
       }
       if (finite) {
         optimizer->step();
@@ -500,7 +390,7 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
     samples += batch.images.size(0);
     const double elapsed = seconds_since(start);
     images_per_second = samples / std::max(elapsed, 1e-9);
-    if ((b + 1) % log_every == 0 || b + 1 == batches) {
+    if ((b + 1) % settings.log_every == 0 || b + 1 == batches) {
       log.log_step(
           epoch, progress.global_step,
           {{"loss", loss_value}, {"lr", optimizer->lr()}, {"img_per_s", images_per_second}});
@@ -523,6 +413,21 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
   return {{"loss", loss_sum / std::max<int64_t>(samples, 1)}};
 }
 
+MetricList Trainer::State::evaluate() {
+  // Every rank evaluates its shard of the evaluation set; the task combines the shards.
+  models::Model& evaluated = ema ? static_cast<models::Model&>(ema->module()) : *model;
+  AutocastScope autocast(settings.amp, device);
+  ModelForward split_forward;
+  if (batch_split)
+    split_forward = [&](const at::Tensor& images) {
+      return batch_split->forward(images, [&](const at::Tensor& slice) {
+        AutocastScope slice_autocast(settings.amp, device);
+        return evaluated.forward(slice);
+      });
+    };
+  return task->evaluate(evaluated, *eval_loader, device, split_forward);
+}
+
 void Trainer::State::save_checkpoints(int64_t epoch) {
   CheckpointContents c;
   c.arch = model_name;
@@ -534,39 +439,41 @@ void Trainer::State::save_checkpoints(int64_t epoch) {
   }
   c.rng_state = torch_rng_state();
   c.config_yaml = config::dump_yaml(config);
+  keep_checkpoints({output_dir, settings.keep_top_k, task->higher_is_better()}, epoch, progress, c);
+}
 
-  const bool higher = task->higher_is_better();
-  auto better = [&](double a, double b) { return higher ? a > b : a < b; };
-  bool is_best = false;
-  std::optional<int64_t> evicted;
-  if (progress.metric) {
-    const double m = *progress.metric;
-    if (!progress.best_metric || better(m, *progress.best_metric)) {
-      progress.best_metric = m;
-      progress.best_epoch = epoch;
-      is_best = true;
+void Trainer::State::resume_if_asked() {
+  if (!settings.resume || settings.resume->empty()) return;
+  std::string path = *settings.resume;
+  if (path == "auto") {
+    // Every rank resumes from rank 0's run directory.
+    const std::string run_dir = dist ? dist->share("run_dir", output_dir) : output_dir;
+    path = run_dir + "/last.pt";
+    if (!fs::exists(path)) {
+      std::cout << "trainer.resume=auto: no last.pt in " << output_dir << ", starting fresh"
+                << std::endl;
+      return;
     }
-    if (keep_top_k > 0) {
-      auto& top = progress.top_k;
-      top.emplace_back(m, epoch);
-      std::stable_sort(top.begin(), top.end(),
-                       [&](const auto& a, const auto& b) { return better(a.first, b.first); });
-      if (static_cast<int64_t>(top.size()) > keep_top_k) {
-        evicted = top.back().second;
-        top.pop_back();
-      }
-    }
+  } else if (!fs::exists(path)) {
+    throw ConfigError("trainer.resume: checkpoint '" + path + "' does not exist");
   }
-  c.progress = progress;
-  const std::vector<char> bytes = encode_checkpoint(c);
-  const auto path = [&](const std::string& name) { return output_dir + "/" + name; };
-  bool kept = false;
-  for (const auto& entry : progress.top_k) kept |= entry.second == epoch;
-  if (kept) write_file_atomically(path("checkpoint-" + std::to_string(epoch) + ".pt"), bytes);
-  if (is_best) write_file_atomically(path("best.pt"), bytes);
-  write_file_atomically(path("last.pt"), bytes);
-  if (evicted && *evicted != epoch)
-    std::remove(path("checkpoint-" + std::to_string(*evicted) + ".pt").c_str());
+  restore(path);
+}
+
+double Trainer::State::verify_final_weights() const {
+  // They start equal and take the same averaged steps, so the ranks must agree.
+  double checksum = 0;
+  for (const at::Tensor& p : model->parameters())
+    checksum += p.to(at::kDouble).sum().item<double>();
+  if (dist) {
+    const std::vector<double> all = dist->sum({checksum, checksum * checksum});
+    const double n = dist->world_size(), mean = all[0] / n;
+    const double spread = std::sqrt(std::max(0.0, all[1] / n - mean * mean));
+    if (spread > 1e-6 * std::max(1.0, std::abs(mean)))
+      throw std::runtime_error("distributed: the ranks' weights diverged (parameter sums spread " +
+                               std::to_string(spread) + ")");
+  }
+  return checksum;
 }
 
 TrainOutcome Trainer::run() {
@@ -574,23 +481,7 @@ TrainOutcome Trainer::run() {
   TrainOutcome outcome;
   outcome.metric_name = s.task->primary_metric();
   const Clock::time_point start = Clock::now();
-
-  if (s.resume && !s.resume->empty()) {
-    std::string path = *s.resume;
-    if (path == "auto") {
-      // Every rank resumes from rank 0's run directory.
-      const std::string run_dir = s.dist ? s.dist->share("run_dir", s.output_dir) : s.output_dir;
-      path = run_dir + "/last.pt";
-      if (!fs::exists(path)) {
-        std::cout << "trainer.resume=auto: no last.pt in " << s.output_dir << ", starting fresh"
-                  << std::endl;
-        path.clear();
-      }
-    } else if (!fs::exists(path)) {
-      throw ConfigError("trainer.resume: checkpoint '" + path + "' does not exist");
-    }
-    if (!path.empty()) s.restore(path);
-  }
+  s.resume_if_asked();
 
   const int64_t total_epochs = s.schedule->total_epochs();
   std::cout << "model " << s.model_name << ": "
@@ -604,8 +495,8 @@ TrainOutcome Trainer::run() {
             << at::get_num_threads() << " threads; output " << s.output_dir << std::endl;
   std::cout << "train transforms: " << s.train_loader->source().describe() << std::endl;
 
-  RunLog log(s.is_main() ? s.output_dir : std::string(), s.progress.epoch, s.tensorboard);
-  Progress bar(s.log_every);
+  RunLog log(s.is_main() ? s.output_dir : std::string(), s.progress.epoch, s.settings.tensorboard);
+  Progress bar(s.settings.log_every);
   double images_per_second_sum = 0;
   for (int64_t epoch = s.progress.epoch; epoch < total_epochs; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
@@ -617,22 +508,8 @@ TrainOutcome Trainer::run() {
 
     MetricList eval_metrics;
     s.progress.metric.reset();
-    const bool last_epoch = epoch + 1 == total_epochs;
-    // Every rank evaluates its shard of the evaluation set; the task combines the shards.
-    if ((epoch + 1) % s.eval_every == 0 || last_epoch) {
-      models::Model& evaluated = s.ema ? static_cast<models::Model&>(s.ema->module()) : *s.model;
-      {
-        AutocastScope autocast(s.amp, s.device);
-        ModelForward split_forward;
-        if (s.batch_split)
-          split_forward = [&](const at::Tensor& images) {
-            return s.batch_split->forward(images, [&](const at::Tensor& slice) {
-              AutocastScope slice_autocast(s.amp, s.device);
-              return evaluated.forward(slice);
-            });
-          };
-        eval_metrics = s.task->evaluate(evaluated, *s.eval_loader, s.device, split_forward);
-      }
+    if ((epoch + 1) % s.settings.eval_every == 0 || epoch + 1 == total_epochs) {
+      eval_metrics = s.evaluate();
       s.progress.metric = metric_value(eval_metrics, outcome.metric_name);
       outcome.final_eval = eval_metrics;
     }
@@ -649,19 +526,7 @@ TrainOutcome Trainer::run() {
               << " img/s, " << format_duration(train_seconds) << " train, "
               << format_duration(seconds_since(epoch_start)) << " total" << std::endl;
   }
-  // A fingerprint of the final weights; in a distributed run the ranks must agree on it
-  // (they start equal and take the same averaged steps).
-  double checksum = 0;
-  for (const at::Tensor& p : s.model->parameters())
-    checksum += p.to(at::kDouble).sum().item<double>();
-  if (s.dist) {
-    const std::vector<double> all = s.dist->sum({checksum, checksum * checksum});
-    const double n = s.dist->world_size(), mean = all[0] / n;
-    const double spread = std::sqrt(std::max(0.0, all[1] / n - mean * mean));
-    if (spread > 1e-6 * std::max(1.0, std::abs(mean)))
-      throw std::runtime_error("distributed: the ranks' weights diverged (parameter sums spread " +
-                               std::to_string(spread) + ")");
-  }
+  const double checksum = s.verify_final_weights();
   std::cout << "weights: parameter sum " << std::setprecision(10) << checksum
             << (s.dist ? ", equal on all " + std::to_string(s.dist->world_size()) + " ranks" : "")
             << std::setprecision(6) << std::endl;
