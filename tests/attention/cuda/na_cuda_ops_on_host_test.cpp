@@ -1,0 +1,133 @@
+// The CUDA op layer (src/attention/ops/na_cuda_ops.cpp: validation, canonical layouts, dtype
+// handling, the choice between tiled and unfused fused paths, lse and rpb-gradient types)
+// run on the CPU: compiled over the host stand-in of the kernels (tests/kernels/host_backend.cpp)
+// with CPU tensors playing CUDA tensors, and compared with the CPU ops and their autograd
+// in float64, float32, float16 and bfloat16.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "attention/ops/na_backend.h"
+#include "attention/ops/na_functional.h"
+#include "support/na_cases.h"
+
+namespace {
+
+namespace att = vitrine::attention;
+namespace na = vitrine::attention::na;
+using at::Tensor;
+using vitrine::testing::Case;
+using vitrine::testing::expect_close_relative;
+using vitrine::testing::random_cases;
+
+c10::optional<Tensor> optional_of(const Tensor& t) {
+  return t.defined() ? c10::optional<Tensor>(t) : c10::nullopt;
+}
+
+std::vector<Tensor> grads_of(const Tensor& out, const std::vector<Tensor>& leaves,
+                             const Tensor& grad) {
+  return torch::autograd::grad({out}, leaves, {grad});
+}
+
+void check_case(const Case& c, at::ScalarType dtype, double tol, int64_t value_dim) {
+  SCOPED_TRACE(c.describe() + " Dv=" + std::to_string(value_dim) +
+               " dtype=" + std::string(c10::toString(dtype)));
+  const na::BackendImpls cuda = na::cuda_impls_on_host();
+  const int axes = static_cast<int>(c.lengths.size());
+  const at::ScalarType wide = dtype == at::kDouble ? at::kDouble : at::kFloat;
+  auto make = [&](std::vector<int64_t> shape) { return at::randn(shape).to(dtype); };
+  const Tensor q = make(c.shape(c.dim)), k = make(c.shape(c.dim)), v = make(c.shape(value_dim));
+  const Tensor rpb = c.rpb ? make(c.rpb_shape()) : Tensor();
+  const Tensor grad_out = make(c.shape(value_dim));
+  c10::List<bool> causal;
+  for (bool flag : c.causal) causal.push_back(flag);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(c.dim));
+  auto leaf = [&](const Tensor& t) {
+    return t.defined() ? t.to(wide).detach().requires_grad_(true) : Tensor();
+  };
+
+  // qk and its backward.
+  {
+    Tensor q_w = leaf(q), k_w = leaf(k), rpb_w = leaf(rpb);
+    Tensor want = att::na_qk(q_w, k_w, optional_of(rpb_w), c.options());
+    Tensor got = cuda.qk(na::op_name("_qk", axes), axes, q, k, optional_of(rpb), c.kernel,
+                         c.dilation, causal);
+    EXPECT_EQ(got.scalar_type(), dtype);
+    expect_close_relative(got, want.detach(), tol, "qk");
+    const Tensor grad_attn = make(c.shape(c.window())).masked_fill(at::isinf(got), 0);
+    std::vector<Tensor> leaves{q_w, k_w};
+    if (c.rpb) leaves.push_back(rpb_w);
+    auto want_grads = grads_of(want.masked_fill(at::isinf(want), 0), leaves, grad_attn.to(wide));
+    auto [dq, dk, drpb] = cuda.qk_backward(grad_attn, q, k, c.rpb, c.kernel, c.dilation, causal);
+    expect_close_relative(dq, want_grads[0], tol, "qk dq");
+    expect_close_relative(dk, want_grads[1], tol, "qk dk");
+    if (c.rpb) expect_close_relative(drpb, want_grads[2], tol * 4, "qk drpb");
+  }
+  // av and its backward, on probabilities computed once.
+  {
+    const Tensor probs =
+        at::softmax(att::na_qk(q.to(wide), k.to(wide), c10::nullopt, c.options()), -1).to(dtype);
+    Tensor p_w = leaf(probs), v_w = leaf(v);
+    Tensor want = att::na_av(p_w, v_w, c.options());
+    Tensor got = cuda.av(na::op_name("_av", axes), axes, probs, v, c.kernel, c.dilation, causal);
+    expect_close_relative(got, want.detach(), tol, "av");
+    auto want_grads = grads_of(want, {p_w, v_w}, grad_out.to(wide));
+    auto [dattn, dv] = cuda.av_backward(grad_out, probs, v, c.kernel, c.dilation, causal);
+    const Tensor keyless = at::isinf(att::na_qk(q, k, c10::nullopt, c.options()));
+    expect_close_relative(dattn.masked_fill(keyless, 0), want_grads[0].masked_fill(keyless, 0), tol,
+                          "av dattn");
+    expect_close_relative(dv, want_grads[1], tol, "av dv");
+  }
+  // The fused op, forward (out, lse) and backward.
+  {
+    Tensor q_w = leaf(q), k_w = leaf(k), v_w = leaf(v), rpb_w = leaf(rpb);
+    Tensor want =
+        att::neighborhood_attention(q_w, k_w, v_w, optional_of(rpb_w), c.options(), scale);
+    auto [out, lse] =
+        cuda.fused_forward(q, k, v, optional_of(rpb), c.kernel, c.dilation, causal, scale);
+    EXPECT_EQ(out.scalar_type(), dtype);
+    EXPECT_EQ(lse.scalar_type(), wide);
+    expect_close_relative(out, want.detach(), tol, "fused out");
+    const Tensor want_lse =
+        at::logsumexp(att::na_qk(q.to(wide) * scale, k.to(wide),
+                                 optional_of(rpb.defined() ? rpb.to(wide) : rpb), c.options()),
+                      -1);
+    expect_close_relative(lse, want_lse, tol * 4, "fused lse");
+    std::vector<Tensor> leaves{q_w, k_w, v_w};
+    if (c.rpb) leaves.push_back(rpb_w);
+    auto want_grads = grads_of(want, leaves, grad_out.to(wide));
+    auto [dq, dk, dv, drpb] = cuda.fused_backward(grad_out, q, k, v, optional_of(rpb), out, lse,
+                                                  c.kernel, c.dilation, causal, scale);
+    expect_close_relative(dq, want_grads[0], tol * 2, "fused dq");
+    expect_close_relative(dk, want_grads[1], tol * 2, "fused dk");
+    expect_close_relative(dv, want_grads[2], tol * 2, "fused dv");
+    if (c.rpb) expect_close_relative(drpb, want_grads[3], tol * 8, "fused drpb");
+  }
+}
+
+}  // namespace
+
+// Head dims the tiled kernels do not serve (and value dim != head dim): the naive kernels
+// and the unfused fallback of the fused op.
+TEST(NaCudaOpsOnHost, NaivePathsMatchTheCpuOps) {
+  for (int axes = 1; axes <= 3; ++axes)
+    for (const Case& c : random_cases(axes, axes == 3 ? 6 : 10, 300 + axes)) {
+      check_case(c, at::kDouble, 1e-10, c.dim + 1);
+      check_case(c, at::kFloat, 1e-4, c.dim + 1);
+    }
+}
+
+TEST(NaCudaOpsOnHost, TiledPathMatchesTheCpuOps) {
+  for (int64_t dim : {32, 64})
+    for (int axes = 1; axes <= 3; ++axes)
+      for (Case c : random_cases(axes, 3, 310 + axes + static_cast<uint32_t>(dim))) {
+        c.dim = dim;
+        check_case(c, at::kFloat, 1e-4, dim);
+        check_case(c, at::kHalf, 1e-2, dim);
+        check_case(c, at::kBFloat16, 5e-2, dim);
+      }
+}
