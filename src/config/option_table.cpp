@@ -29,6 +29,20 @@ void read_value(const ConfigView& view, const std::string& key, std::vector<doub
   out = view.get_float_list(key);
 }
 
+void read_value(const ConfigView& view, const std::string& key, std::vector<std::string>& out) {
+  const Node* node = view.node().find(key);
+  if (!node->is_list())
+    throw ConfigError("Config key '" + view.path() + "." + key +
+                      "' must be a list of strings, got " + node->to_string());
+  out.clear();
+  for (const Node& item : node->as_list()) {
+    if (!item.is_string())
+      throw ConfigError("Config key '" + view.path() + "." + key +
+                        "' must be a list of strings, got " + node->to_string());
+    out.push_back(item.as_string());
+  }
+}
+
 void reject_unknown_keys(const ConfigView& view, const std::vector<std::string>& known) {
   for (const auto& key : view.node().keys()) {
     if (std::find(known.begin(), known.end(), key) == known.end())

@@ -28,6 +28,7 @@ void read_value(const ConfigView& view, const std::string& key, bool& out);
 void read_value(const ConfigView& view, const std::string& key, std::string& out);
 void read_value(const ConfigView& view, const std::string& key, std::vector<int64_t>& out);
 void read_value(const ConfigView& view, const std::string& key, std::vector<double>& out);
+void read_value(const ConfigView& view, const std::string& key, std::vector<std::string>& out);
 // Nullable keys: null reads as nullopt.
 template <typename T>
 void read_value(const ConfigView& view, const std::string& key, std::optional<T>& out) {
@@ -82,13 +83,32 @@ class OptionTable {
     entries_.push_back({key, Reader(), false});
     return *this;
   }
+  // Several such keys (another reader's keys(), so they are declared only there).
+  OptionTable& known(const std::vector<std::string>& keys) {
+    for (const std::string& key : keys) entries_.push_back({key, Reader(), false});
+    return *this;
+  }
+  // The declared keys, in order.
+  std::vector<std::string> keys() const {
+    std::vector<std::string> out;
+    out.reserve(entries_.size());
+    for (const Entry& e : entries_) out.push_back(e.key);
+    return out;
+  }
 
   // Rejects keys outside the table, then reads every present key over `config`.
   Config apply(const ConfigView& view, Config config) const {
-    std::vector<std::string> keys;
-    keys.reserve(entries_.size());
-    for (const Entry& e : entries_) keys.push_back(e.key);
-    reject_unknown_keys(view, keys);
+    apply_to(view, config);
+    return config;
+  }
+  // The same, in place (a component reading its own keys into itself).
+  void apply_to(const ConfigView& view, Config& config) const {
+    reject_unknown_keys(view, keys());
+    read_from(view, config);
+  }
+  // Reads the table's keys without rejecting others: for a table that owns part of a node
+  // whose unknown-key check another table makes (with known(this->keys())).
+  void read_from(const ConfigView& view, Config& config) const {
     for (const Entry& e : entries_) {
       if (!view.has(e.key)) {
         if (e.required) throw_missing_key(view, e.key);
@@ -96,7 +116,6 @@ class OptionTable {
       }
       if (e.read) e.read(config, view, e.key);
     }
-    return config;
   }
 
  private:

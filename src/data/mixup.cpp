@@ -27,15 +27,7 @@ Mixup::Mixup(MixupOptions options) : options_(options) {
 
 Mixup Mixup::from_config(const config::ConfigView& augment, double label_smoothing,
                          int64_t num_classes) {
-  MixupOptions o;
-  o.mixup_alpha = augment.get_float("mixup");
-  o.cutmix_alpha = augment.get_float("cutmix");
-  o.prob = augment.get_float("mixup_prob");
-  o.switch_prob = augment.get_float("mixup_switch_prob");
-  const std::string mode = augment.get_string("mixup_mode");
-  if (mode != "batch")
-    throw ConfigError(augment.path() + ".mixup_mode: only 'batch' is supported, got '" + mode +
-                      "'");
+  MixupOptions o = read_mixup_options(augment);
   o.label_smoothing = label_smoothing;
   o.num_classes = num_classes;
   return Mixup(o);

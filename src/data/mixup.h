@@ -5,19 +5,10 @@
 #include <ATen/core/Tensor.h>
 
 #include "config/view.h"
+#include "data/mixup_options.h"
 #include "data/random.h"
 
 namespace vitrine::data {
-
-struct MixupOptions {
-  double mixup_alpha = 0.8;
-  double cutmix_alpha = 1.0;
-  double prob = 1.0;         // probability of mixing a batch at all
-  double switch_prob = 0.5;  // probability of CutMix when both are on
-  double label_smoothing = 0.1;
-  bool correct_lam = true;  // lambda from the clipped box area
-  int64_t num_classes = 0;
-};
 
 struct MixedBatch {
   at::Tensor images;   // mixed copy

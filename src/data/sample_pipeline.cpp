@@ -3,9 +3,11 @@
 #include <cmath>
 #include <opencv2/imgproc.hpp>
 
+#include "config/option_table.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "data/dataset.h"
+#include "data/mixup_options.h"
 #include "data/transforms/color_jitter.h"
 #include "data/transforms/geometry.h"
 #include "data/transforms/rand_augment.h"
@@ -65,10 +67,57 @@ std::vector<float> floats(const config::ConfigView& view, const std::string& key
   return out;
 }
 
-std::pair<double, double> range(const config::ConfigView& view, const std::string& key) {
-  const std::vector<double> v = view.get_float_list(key);
-  if (v.size() != 2) throw ConfigError(view.path() + "." + key + " must be a [min, max] pair");
+std::pair<double, double> range(const std::vector<double>& v, const std::string& key) {
+  if (v.size() != 2) throw ConfigError(key + " must be a [min, max] pair");
   return {v[0], v[1]};
+}
+
+// data.augment's image transforms (the mixup keys are read by read_mixup_options).
+struct AugmentSettings {
+  std::string crop;          // random_resized_crop | random_crop | none
+  int64_t crop_padding = 0;  // random_crop
+  std::vector<double> scale{0.08, 1.0}, ratio{3.0 / 4.0, 4.0 / 3.0};  // random_resized_crop
+  double hflip = 0;
+  std::vector<double> color_jitter;         // empty: none
+  std::optional<std::string> auto_augment;  // timm's RandAugment spec
+  double reprob = 0;                        // random erasing
+  std::string remode = "pixel";
+  int64_t recount = 1;
+};
+
+AugmentSettings read_augment(const config::ConfigView& augment) {
+  using S = AugmentSettings;
+  static const auto table =
+      config::OptionTable<S>()
+          .field("crop", &S::crop)
+          .required()
+          .field("crop_padding", &S::crop_padding)
+          .field("scale", &S::scale)
+          .field("ratio", &S::ratio)
+          .field("hflip", &S::hflip)
+          .required()
+          .custom("color_jitter",
+                  // A number x means (x, x, x, 0) as timm's --color-jitter; a list gives all
+                  // four (three: hue 0); null: none.
+                  [](S& s, const config::ConfigView& v, const std::string& key) {
+                    const config::Node& node = *v.node().find(key);
+                    if (node.is_null()) return;
+                    if (node.is_list())
+                      s.color_jitter = v.get_float_list(key);
+                    else
+                      s.color_jitter.assign(3, v.get_float(key));
+                    if (s.color_jitter.size() == 3) s.color_jitter.push_back(0.0);
+                    if (s.color_jitter.size() != 4)
+                      throw ConfigError(v.path() + ".color_jitter must be a number or 3-4 numbers");
+                  })
+          .field("auto_augment", &S::auto_augment)
+          .required()
+          .field("reprob", &S::reprob)
+          .required()
+          .field("remode", &S::remode)
+          .field("recount", &S::recount)
+          .known(mixup_option_keys());
+  return table.apply(augment, S());
 }
 
 cv::Scalar fill_from_mean(const std::vector<float>& mean) {
@@ -83,9 +132,7 @@ cv::Scalar fill_from_mean(const std::vector<float>& mean) {
 
 SamplePipeline SamplePipeline::train(const config::ConfigView& data) {
   const config::ConfigView aug = data.child("augment");
-  aug.expect_keys({"crop", "crop_padding", "scale", "ratio", "hflip", "color_jitter",
-                   "auto_augment", "reprob", "remode", "recount", "mixup", "cutmix", "mixup_prob",
-                   "mixup_switch_prob", "mixup_mode"});
+  const AugmentSettings a = read_augment(aug);
   const int size = static_cast<int>(data.get_int("img_size"));
   const int channels = static_cast<int>(data.get_int("in_chans"));
   const Interpolation interpolation =
@@ -93,49 +140,37 @@ SamplePipeline SamplePipeline::train(const config::ConfigView& data) {
   const std::vector<float> mean = floats(data, "mean");
   std::vector<ImageTransformPtr> transforms;
 
-  const std::string crop = aug.get_string("crop");
-  if (crop == "random_resized_crop") {
-    transforms.push_back(std::make_shared<RandomResizedCrop>(size, range(aug, "scale"),
-                                                             range(aug, "ratio"), interpolation));
-  } else if (crop == "random_crop") {
+  if (a.crop == "random_resized_crop") {
     transforms.push_back(
-        std::make_shared<RandomCrop>(size, static_cast<int>(aug.get_int("crop_padding"))));
-  } else if (crop != "none") {
+        std::make_shared<RandomResizedCrop>(size, range(a.scale, aug.path() + ".scale"),
+                                            range(a.ratio, aug.path() + ".ratio"), interpolation));
+  } else if (a.crop == "random_crop") {
+    transforms.push_back(std::make_shared<RandomCrop>(size, static_cast<int>(a.crop_padding)));
+  } else if (a.crop != "none") {
     throw ConfigError(aug.path() + ".crop must be random_resized_crop, random_crop or none, got '" +
-                      crop + "'");
+                      a.crop + "'");
   }
-  const double hflip = aug.get_float("hflip");
-  if (hflip > 0) transforms.push_back(std::make_shared<HorizontalFlip>(hflip));
+  if (a.hflip > 0) transforms.push_back(std::make_shared<HorizontalFlip>(a.hflip));
 
-  const std::optional<std::string> auto_augment = aug.get_optional_string("auto_augment");
-  if (auto_augment && !auto_augment->empty()) {
-    RandAugmentSpec spec = parse_rand_augment(*auto_augment, aug.path() + ".auto_augment");
+  if (a.auto_augment && !a.auto_augment->empty()) {
+    RandAugmentSpec spec = parse_rand_augment(*a.auto_augment, aug.path() + ".auto_augment");
     transforms.push_back(
         std::make_shared<RandAugment>(std::move(spec), interpolation, fill_from_mean(mean)));
-  } else if (aug.has("color_jitter") && !aug.node().find("color_jitter")->is_null()) {
-    // A number x means (x, x, x, 0) as timm's --color-jitter; a list gives all four.
-    std::vector<double> jitter;
-    if (aug.node().find("color_jitter")->is_list())
-      jitter = aug.get_float_list("color_jitter");
-    else
-      jitter.assign(3, aug.get_float("color_jitter"));
-    if (jitter.size() == 3) jitter.push_back(0.0);
-    if (jitter.size() != 4)
-      throw ConfigError(aug.path() + ".color_jitter must be a number or 3-4 numbers");
+  } else if (!a.color_jitter.empty()) {
+    const std::vector<double>& jitter = a.color_jitter;
     if (jitter[0] > 0 || jitter[1] > 0 || jitter[2] > 0 || jitter[3] > 0)
       transforms.push_back(
           std::make_shared<ColorJitter>(jitter[0], jitter[1], jitter[2], jitter[3]));
   }
 
   std::optional<RandomErasing> erasing;
-  const double reprob = aug.get_float("reprob");
-  if (reprob > 0) {
+  if (a.reprob > 0) {
     RandomErasing e;
-    e.probability = reprob;
-    e.mode = aug.get_string("remode");
+    e.probability = a.reprob;
+    e.mode = a.remode;
     if (e.mode != "pixel" && e.mode != "rand" && e.mode != "const")
       throw ConfigError(aug.path() + ".remode must be pixel, rand or const, got '" + e.mode + "'");
-    e.max_count = static_cast<int>(aug.get_int("recount"));
+    e.max_count = static_cast<int>(a.recount);
     if (e.max_count < 1) throw ConfigError(aug.path() + ".recount must be >= 1");
     erasing = e;
   }

@@ -5,34 +5,53 @@
 
 #include <algorithm>
 
+#include "config/option_table.h"
 #include "core/error.h"
 #include "evaluation/topk_accuracy.h"
 #include "train/losses.h"
 
 namespace vitrine::train {
 
+namespace {
+
+ClassificationSettings read_settings(const config::ConfigView& task) {
+  using S = ClassificationSettings;
+  static const auto table = config::OptionTable<S>()
+                                .known("name")
+                                .field("label_smoothing", &S::label_smoothing)
+                                .required()
+                                .field("topk", &S::topk)
+                                .required()
+                                .field("loss", &S::loss)
+                                .field("bce_target_thresh", &S::bce_target_thresh);
+  return table.apply(task, S());
+}
+
+}  // namespace
+
 ClassificationTask::ClassificationTask(const config::ConfigView& task,
                                        const config::ConfigView& augment, int64_t num_classes)
-    : smoothing_(task.get_float("label_smoothing")),
-      topk_(task.get_int_list("topk")),
-      mixup_(data::Mixup::from_config(augment, task.get_float("label_smoothing"), num_classes)),
+    : ClassificationTask(read_settings(task), task.path(), augment, num_classes) {}
+
+ClassificationTask::ClassificationTask(const ClassificationSettings& s, const std::string& path,
+                                       const config::ConfigView& augment, int64_t num_classes)
+    : smoothing_(s.label_smoothing),
+      topk_(s.topk),
+      mixup_(data::Mixup::from_config(augment, s.label_smoothing, num_classes)),
       num_classes_(num_classes) {
-  task.expect_keys({"name", "label_smoothing", "topk", "loss", "bce_target_thresh"});
-  const std::string loss = task.has("loss") ? task.get_string("loss") : "ce";
-  if (loss != "ce" && loss != "bce")
-    throw ConfigError(task.path() + ".loss must be ce or bce, got '" + loss + "'");
-  bce_ = loss == "bce";
-  const config::Node* thresh = task.node().find("bce_target_thresh");
-  if (thresh && !thresh->is_null()) {
-    bce_target_thresh_ = task.get_float("bce_target_thresh");
+  if (s.loss != "ce" && s.loss != "bce")
+    throw ConfigError(path + ".loss must be ce or bce, got '" + s.loss + "'");
+  bce_ = s.loss == "bce";
+  if (s.bce_target_thresh) {
+    bce_target_thresh_ = *s.bce_target_thresh;
     if (!bce_ || bce_target_thresh_ < 0 || bce_target_thresh_ >= 1)
-      throw ConfigError(task.path() + ".bce_target_thresh needs loss: bce and a value in [0, 1)");
+      throw ConfigError(path + ".bce_target_thresh needs loss: bce and a value in [0, 1)");
   }
   if (smoothing_ < 0 || smoothing_ >= 1)
-    throw ConfigError(task.path() + ".label_smoothing must be in [0, 1)");
-  if (topk_.empty()) throw ConfigError(task.path() + ".topk must list at least one k");
+    throw ConfigError(path + ".label_smoothing must be in [0, 1)");
+  if (topk_.empty()) throw ConfigError(path + ".topk must list at least one k");
   for (int64_t k : topk_)
-    if (k < 1) throw ConfigError(task.path() + ".topk values must be >= 1");
+    if (k < 1) throw ConfigError(path + ".topk values must be >= 1");
 }
 
 TrainingBatch ClassificationTask::prepare_training_batch(const data::Batch& batch, data::Rng& rng) {

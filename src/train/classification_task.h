@@ -3,6 +3,8 @@
 // loss (plain cross-entropy, as timm's validate), top-1 and top-5 accuracy in percent.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "config/view.h"
@@ -10,6 +12,14 @@
 #include "train/task.h"
 
 namespace vitrine::train {
+
+// task.* of classification.
+struct ClassificationSettings {
+  double label_smoothing = 0;
+  std::vector<int64_t> topk;
+  std::string loss = "ce";                  // ce | bce (timm's BinaryCrossEntropy)
+  std::optional<double> bce_target_thresh;  // bce only: binarise targets above it
+};
 
 class ClassificationTask : public Task {
  public:
@@ -28,6 +38,9 @@ class ClassificationTask : public Task {
   const data::Mixup& mixup() const { return mixup_; }
 
  private:
+  ClassificationTask(const ClassificationSettings& settings, const std::string& path,
+                     const config::ConfigView& augment, int64_t num_classes);
+
   double smoothing_;
   bool bce_ = false;               // task.loss: bce (timm BinaryCrossEntropy) instead of ce
   double bce_target_thresh_ = -1;  // task.bce_target_thresh (null: none)

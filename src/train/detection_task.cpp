@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "config/option_table.h"
 #include "core/error.h"
 #include "data/dense/coco_source.h"
 #include "models/detectors/retinanet.h"
@@ -43,20 +44,23 @@ at::Tensor valid_anchors(const std::vector<at::Tensor>& per_level,
 
 DetectionTask::DetectionTask(const config::ConfigView& task, int64_t num_classes)
     : num_classes_(num_classes) {
-  task.expect_keys({"name", "pos_iou_thr", "neg_iou_thr", "min_pos_iou", "box_loss",
-                    "box_loss_weight", "smooth_l1_beta", "print_summary"});
-  box_loss_.type = task.get_string("box_loss", box_loss_.type);
+  using T = DetectionTask;
+  static const auto table =
+      config::OptionTable<T>()
+          .known("name")
+          .field_at("box_loss", [](T& t) -> std::string& { return t.box_loss_.type; })
+          .field_at("box_loss_weight", [](T& t) -> double& { return t.box_loss_.weight; })
+          .field_at("smooth_l1_beta", [](T& t) -> double& { return t.box_loss_.beta; })
+          .field_at("pos_iou_thr", [](T& t) -> double& { return t.assigner_.pos_iou_thr; })
+          .field_at("neg_iou_thr", [](T& t) -> double& { return t.assigner_.neg_iou_thr; })
+          .field_at("min_pos_iou", [](T& t) -> double& { return t.assigner_.min_pos_iou; })
+          .field("print_summary", &T::print_summary_);
+  table.apply_to(task, *this);
   if (box_loss_.type != "l1" && box_loss_.type != "smooth_l1" && box_loss_.type != "giou")
     throw ConfigError(task.path() + ".box_loss must be l1, smooth_l1 or giou, got '" +
                       box_loss_.type + "'");
-  box_loss_.weight = task.get_float("box_loss_weight", box_loss_.weight);
-  box_loss_.beta = task.get_float("smooth_l1_beta", box_loss_.beta);
   if (!(box_loss_.weight >= 0) || !(box_loss_.beta > 0))
     throw ConfigError(task.path() + ": box_loss_weight must be >= 0 and smooth_l1_beta > 0");
-  assigner_.pos_iou_thr = task.get_float("pos_iou_thr", assigner_.pos_iou_thr);
-  assigner_.neg_iou_thr = task.get_float("neg_iou_thr", assigner_.neg_iou_thr);
-  assigner_.min_pos_iou = task.get_float("min_pos_iou", assigner_.min_pos_iou);
-  print_summary_ = task.get_bool("print_summary", true);
   if (!(assigner_.neg_iou_thr <= assigner_.pos_iou_thr))
     throw ConfigError(task.path() + ": neg_iou_thr must not exceed pos_iou_thr");
 }

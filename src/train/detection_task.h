@@ -40,7 +40,7 @@ class DetectionTask : public Task {
   int64_t num_classes_;
   models::AssignerOptions assigner_;
   models::BoxLossOptions box_loss_;
-  bool print_summary_;
+  bool print_summary_ = true;
   std::vector<data::CocoDetection> detections_;
   evaluation::CocoEvalResult result_;
 };

@@ -10,6 +10,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
+#include "config/option_table.h"
 #include "core/error.h"
 #include "train/gradient_reducer.h"
 
@@ -43,6 +44,18 @@ struct Distributed::Impl {
   std::unique_ptr<GradientReducer> reducer;  // declared last: goes before the group
 };
 
+namespace {
+
+// Reads the key into `member` unless its value is null (which keeps what the environment said).
+template <typename Field>
+config::OptionTable<DistributedOptions>::Reader unless_null(Field DistributedOptions::*member) {
+  return [member](DistributedOptions& o, const config::ConfigView& v, const std::string& key) {
+    if (!v.node().find(key)->is_null()) config::read_value(v, key, o.*member);
+  };
+}
+
+}  // namespace
+
 DistributedOptions distributed_options(const config::ConfigView& dist) {
   DistributedOptions o;
   o.rank = env_int("RANK", 0);
@@ -50,23 +63,20 @@ DistributedOptions distributed_options(const config::ConfigView& dist) {
   o.local_rank = env_int("LOCAL_RANK", o.rank);
   o.master_addr = env("MASTER_ADDR").value_or(o.master_addr);
   o.master_port = env_int("MASTER_PORT", o.master_port);
-  dist.expect_keys({"rank", "world_size", "local_rank", "master_addr", "master_port", "timeout_s",
-                    "bucket_mb", "overlap", "broadcast_buffers", "sync_batchnorm"});
-  auto set = [&](const char* key, int& field) {
-    if (dist.has(key) && !dist.node().find(key)->is_null())
-      field = static_cast<int>(dist.get_int(key));
-  };
-  set("rank", o.rank);
-  set("world_size", o.world_size);
-  set("local_rank", o.local_rank);
-  set("master_port", o.master_port);
-  if (dist.has("master_addr") && !dist.node().find("master_addr")->is_null())
-    o.master_addr = dist.get_string("master_addr");
-  o.timeout_s = dist.get_float("timeout_s", o.timeout_s);
-  o.bucket_mb = dist.get_float("bucket_mb", o.bucket_mb);
-  o.overlap = dist.get_bool("overlap", o.overlap);
-  o.broadcast_buffers = dist.get_bool("broadcast_buffers", o.broadcast_buffers);
-  o.sync_batchnorm = dist.get_bool("sync_batchnorm", o.sync_batchnorm);
+  // The process layout keys override the environment unless null.
+  using O = DistributedOptions;
+  static const auto table = config::OptionTable<O>()
+                                .custom("rank", unless_null(&O::rank))
+                                .custom("world_size", unless_null(&O::world_size))
+                                .custom("local_rank", unless_null(&O::local_rank))
+                                .custom("master_addr", unless_null(&O::master_addr))
+                                .custom("master_port", unless_null(&O::master_port))
+                                .field("timeout_s", &O::timeout_s)
+                                .field("bucket_mb", &O::bucket_mb)
+                                .field("overlap", &O::overlap)
+                                .field("broadcast_buffers", &O::broadcast_buffers)
+                                .field("sync_batchnorm", &O::sync_batchnorm);
+  table.apply_to(dist, o);
   if (o.world_size < 1 || o.rank < 0 || o.rank >= o.world_size)
     throw ConfigError("distributed: rank " + std::to_string(o.rank) + " is not in 0.." +
                       std::to_string(o.world_size - 1) + " (WORLD_SIZE " +

@@ -3,18 +3,57 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
 
+#include "config/option_table.h"
 #include "core/error.h"
 
 namespace vitrine::train {
 
+namespace {
+
+// sched.*, every key declared once; a key the named schedule does not use is ignored.
+struct ScheduleSettings {
+  std::string name;
+  std::string step_on = "epoch";  // epoch | update
+  double warmup_epochs = 0, warmup_lr = 0, min_lr = 0;
+  int64_t cooldown_epochs = 0;
+  double decay_rate = 0.1;
+  std::optional<double> decay_epochs;                                 // step
+  std::optional<std::vector<double>> decay_milestones;                // multistep
+  double pct_start = 0.3, div_factor = 25.0, final_div_factor = 1e4;  // onecycle
+  double power = 1.0;                                                 // poly
+};
+
+ScheduleSettings read_settings(const config::ConfigView& sched) {
+  using S = ScheduleSettings;
+  static const auto table = config::OptionTable<S>()
+                                .field("name", &S::name)
+                                .required()
+                                .field("step_on", &S::step_on)
+                                .field("warmup_epochs", &S::warmup_epochs)
+                                .field("warmup_lr", &S::warmup_lr)
+                                .field("min_lr", &S::min_lr)
+                                .field("cooldown_epochs", &S::cooldown_epochs)
+                                .field("decay_rate", &S::decay_rate)
+                                .field("decay_epochs", &S::decay_epochs)
+                                .field("decay_milestones", &S::decay_milestones)
+                                .field("pct_start", &S::pct_start)
+                                .field("div_factor", &S::div_factor)
+                                .field("final_div_factor", &S::final_div_factor)
+                                .field("power", &S::power);
+  return table.apply(sched, S());
+}
+
+}  // namespace
+
 LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t epochs,
                        int64_t updates_per_epoch)
     : base_lr_(base_lr), updates_per_epoch_(std::max<int64_t>(1, updates_per_epoch)) {
-  sched.expect_keys({"name", "warmup_epochs", "warmup_lr", "min_lr", "cooldown_epochs",
-                     "decay_epochs", "decay_milestones", "decay_rate", "step_on", "pct_start",
-                     "div_factor", "final_div_factor", "power"});
-  const std::string name = sched.get_string("name");
+  const ScheduleSettings s = read_settings(sched);
+  const std::string& name = s.name;
   if (name == "cosine")
     kind_ = Kind::kCosine;
   else if (name == "step")
@@ -31,30 +70,31 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
     throw ConfigError(sched.path() +
                       ".name must be cosine, step, multistep, constant, onecycle or poly, got '" +
                       name + "'");
-  const std::string step_on = sched.get_string("step_on", "epoch");
-  if (step_on != "epoch" && step_on != "update")
-    throw ConfigError(sched.path() + ".step_on must be 'epoch' or 'update', got '" + step_on + "'");
-  per_update_ = step_on == "update";
+  if (s.step_on != "epoch" && s.step_on != "update")
+    throw ConfigError(sched.path() + ".step_on must be 'epoch' or 'update', got '" + s.step_on +
+                      "'");
+  per_update_ = s.step_on == "update";
   if (epochs < 1) throw ConfigError("trainer.epochs must be >= 1");
   const double scale = per_update_ ? static_cast<double>(updates_per_epoch_) : 1.0;
-  warmup_t_ = sched.get_float("warmup_epochs", 0) * scale;
-  warmup_lr_ = sched.get_float("warmup_lr", 0);
-  min_lr_ = sched.get_float("min_lr", 0);
-  decay_rate_ = sched.get_float("decay_rate", 0.1);
-  power_ = sched.get_float("power", 1.0);
+  warmup_t_ = s.warmup_epochs * scale;
+  warmup_lr_ = s.warmup_lr;
+  min_lr_ = s.min_lr;
+  decay_rate_ = s.decay_rate;
+  power_ = s.power;
   if (!(power_ > 0)) throw ConfigError(sched.path() + ".power must be positive");
-  const int64_t cooldown = sched.get_int("cooldown_epochs", 0);
+  const int64_t cooldown = s.cooldown_epochs;
   if (cooldown < 0 || warmup_t_ < 0) throw ConfigError(sched.path() + ": negative epochs");
   t_initial_ = static_cast<double>(epochs) * scale;
   total_epochs_ = epochs + cooldown;
   if (kind_ == Kind::kStep) {
-    const double period = sched.get_float("decay_epochs") * scale;
+    if (!s.decay_epochs) config::throw_missing_key(sched, "decay_epochs");
+    const double period = *s.decay_epochs * scale;
     if (!(period > 0)) throw ConfigError(sched.path() + ".decay_epochs must be positive");
     decay_t_ = {period};
   } else if (kind_ == Kind::kOneCycle) {
-    pct_start_ = sched.get_float("pct_start", 0.3);
-    div_factor_ = sched.get_float("div_factor", 25.0);
-    final_div_factor_ = sched.get_float("final_div_factor", 1e4);
+    pct_start_ = s.pct_start;
+    div_factor_ = s.div_factor;
+    final_div_factor_ = s.final_div_factor;
     if (!(pct_start_ > 0 && pct_start_ < 1) || !(div_factor_ > 0) || !(final_div_factor_ > 0))
       throw ConfigError(sched.path() +
                         ": onecycle needs pct_start in (0, 1) and positive div factors");
@@ -63,7 +103,8 @@ LrSchedule::LrSchedule(const config::ConfigView& sched, double base_lr, int64_t 
                         ": onecycle has its own warmup phase; set warmup_epochs "
                         "and cooldown_epochs to 0");
   } else if (kind_ == Kind::kMultiStep) {
-    for (double m : sched.get_float_list("decay_milestones")) decay_t_.push_back(m * scale);
+    if (!s.decay_milestones) config::throw_missing_key(sched, "decay_milestones");
+    for (double m : *s.decay_milestones) decay_t_.push_back(m * scale);
     if (!std::is_sorted(decay_t_.begin(), decay_t_.end()))
       throw ConfigError(sched.path() + ".decay_milestones must be increasing");
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "config/option_table.h"
 #include "core/error.h"
 
 namespace vitrine::train {
@@ -225,68 +226,85 @@ std::unique_ptr<Optimizer> make_lamb(std::vector<ParamGroup> groups, double lr, 
   return std::make_unique<Lamb>(std::move(groups), lr, o);
 }
 
+OptimizerSettings read_optimizer_settings(const config::ConfigView& optim) {
+  using S = OptimizerSettings;
+  static const auto table = config::OptionTable<S>()
+                                .field("name", &S::name)
+                                .field("lr", &S::lr)
+                                .required()
+                                .field("lr_base_batch", &S::lr_base_batch)
+                                .field("lr_base_scale", &S::lr_base_scale)
+                                .field("weight_decay", &S::weight_decay)
+                                .field("no_weight_decay", &S::no_weight_decay)
+                                .field("decay_all", &S::decay_all)
+                                .field("betas", &S::betas)
+                                .field("eps", &S::eps)
+                                .field("momentum", &S::momentum)
+                                .field("dampening", &S::dampening)
+                                .field("nesterov", &S::nesterov)
+                                .field("max_grad_norm", &S::max_grad_norm)
+                                .field("trust_clip", &S::trust_clip)
+                                .field("always_adapt", &S::always_adapt);
+  return table.apply(optim, S());
+}
+
+double scaled_lr(const OptimizerSettings& s, int64_t global_batch, const std::string& path) {
+  if (!(s.lr > 0)) throw ConfigError(path + ".lr must be positive");
+  if (!s.lr_base_batch) return s.lr;
+  if (*s.lr_base_batch < 1) throw ConfigError(path + ".lr_base_batch must be >= 1");
+  const double ratio = static_cast<double>(global_batch) / static_cast<double>(*s.lr_base_batch);
+  if (s.lr_base_scale == "linear") return s.lr * ratio;
+  if (s.lr_base_scale == "sqrt") return s.lr * std::sqrt(ratio);
+  throw ConfigError(path + ".lr_base_scale must be linear or sqrt, got '" + s.lr_base_scale + "'");
+}
+
 double scaled_lr(const config::ConfigView& optim, int64_t global_batch) {
-  const double lr = optim.get_float("lr");
-  if (!(lr > 0)) throw ConfigError(optim.path() + ".lr must be positive");
-  if (!optim.has("lr_base_batch") || optim.node().find("lr_base_batch")->is_null()) return lr;
-  const int64_t base = optim.get_int("lr_base_batch");
-  if (base < 1) throw ConfigError(optim.path() + ".lr_base_batch must be >= 1");
-  const std::string rule = optim.get_string("lr_base_scale", "linear");
-  const double ratio = static_cast<double>(global_batch) / static_cast<double>(base);
-  if (rule == "linear") return lr * ratio;
-  if (rule == "sqrt") return lr * std::sqrt(ratio);
-  throw ConfigError(optim.path() + ".lr_base_scale must be linear or sqrt, got '" + rule + "'");
+  return scaled_lr(read_optimizer_settings(optim), global_batch, optim.path());
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const config::ConfigView& optim,
                                           const torch::nn::Module& model,
                                           const std::vector<std::string>& model_no_decay,
                                           int64_t global_batch) {
-  optim.expect_keys({"name", "lr", "weight_decay", "betas", "eps", "momentum", "nesterov",
-                     "dampening", "lr_base_batch", "lr_base_scale", "no_weight_decay",
-                     "max_grad_norm", "trust_clip", "always_adapt", "decay_all"});
-  const std::string name = optim.get_string("name");
-  const double lr = scaled_lr(optim, global_batch);
-  const double wd = optim.get_float("weight_decay", 0.0);
+  const OptimizerSettings s = read_optimizer_settings(optim);
+  if (s.name.empty()) config::throw_missing_key(optim, "name");
+  const double lr = scaled_lr(s, global_batch, optim.path());
   std::vector<std::string> keywords = model_no_decay;
-  if (optim.has("no_weight_decay"))
-    for (const auto& item : optim.node().find("no_weight_decay")->as_list())
-      keywords.push_back(item.as_string());
+  keywords.insert(keywords.end(), s.no_weight_decay.begin(), s.no_weight_decay.end());
   // decay_all: every parameter decays, norms and biases included (torch's and mmdetection's
   // default); otherwise timm's rule leaves 1-D parameters, biases and the keywords out.
-  auto groups = weight_decay_groups(model, wd, keywords, optim.get_bool("decay_all", false));
+  auto groups = weight_decay_groups(model, s.weight_decay, keywords, s.decay_all);
   auto betas = [&]() -> std::pair<double, double> {
-    if (!optim.has("betas")) return {0.9, 0.999};
-    const auto b = optim.get_float_list("betas");
-    if (b.size() != 2) throw ConfigError(optim.path() + ".betas must be [beta1, beta2]");
-    return {b[0], b[1]};
+    if (!s.betas) return {0.9, 0.999};
+    if (s.betas->size() != 2) throw ConfigError(optim.path() + ".betas must be [beta1, beta2]");
+    return {(*s.betas)[0], (*s.betas)[1]};
   };
-  if (name == "sgd") {
+  if (s.name == "sgd") {
     SgdOptions o;
-    o.momentum = optim.get_float("momentum", 0.9);
-    o.nesterov = optim.get_bool("nesterov", false);
-    o.dampening = optim.get_float("dampening", 0.0);
+    o.momentum = s.momentum;
+    o.nesterov = s.nesterov;
+    o.dampening = s.dampening;
     if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
       throw ConfigError(optim.path() + ": Nesterov momentum needs momentum > 0 and dampening 0");
     return make_sgd(std::move(groups), lr, o);
   }
-  if (name == "adamw" || name == "adam") {
+  if (s.name == "adamw" || s.name == "adam") {
     AdamOptions o;
     std::tie(o.beta1, o.beta2) = betas();
-    o.eps = optim.get_float("eps", 1e-8);
-    return name == "adamw" ? make_adamw(std::move(groups), lr, o)
-                           : make_adam(std::move(groups), lr, o);
+    o.eps = s.eps.value_or(1e-8);
+    return s.name == "adamw" ? make_adamw(std::move(groups), lr, o)
+                             : make_adam(std::move(groups), lr, o);
   }
-  if (name == "lamb") {
+  if (s.name == "lamb") {
     LambOptions o;
     std::tie(o.beta1, o.beta2) = betas();
-    o.eps = optim.get_float("eps", 1e-6);
-    o.max_grad_norm = optim.get_float("max_grad_norm", 1.0);
-    o.trust_clip = optim.get_bool("trust_clip", false);
-    o.always_adapt = optim.get_bool("always_adapt", false);
+    o.eps = s.eps.value_or(1e-6);
+    o.max_grad_norm = s.max_grad_norm;
+    o.trust_clip = s.trust_clip;
+    o.always_adapt = s.always_adapt;
     return make_lamb(std::move(groups), lr, o);
   }
-  throw ConfigError(optim.path() + ".name must be sgd, adam, adamw or lamb, got '" + name + "'");
+  throw ConfigError(optim.path() + ".name must be sgd, adam, adamw or lamb, got '" + s.name + "'");
 }
 
 }  // namespace vitrine::train

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -86,6 +87,24 @@ std::unique_ptr<Optimizer> make_adamw(std::vector<ParamGroup> groups, double lr,
 std::unique_ptr<Optimizer> make_adam(std::vector<ParamGroup> groups, double lr, AdamOptions o);
 std::unique_ptr<Optimizer> make_lamb(std::vector<ParamGroup> groups, double lr, LambOptions o);
 
+// optim.*, every key declared once (optimizer.cpp); a key an optimiser does not use is ignored.
+struct OptimizerSettings {
+  std::string name;  // sgd | adam | adamw | lamb
+  double lr = 0;
+  std::optional<int64_t> lr_base_batch;  // scale lr by global batch / this
+  std::string lr_base_scale = "linear";  // linear | sqrt
+  double weight_decay = 0;
+  std::vector<std::string> no_weight_decay;  // name fragments kept out of weight decay
+  bool decay_all = false;                    // decay norms and biases too
+  std::optional<std::vector<double>> betas;  // adam, adamw, lamb
+  std::optional<double> eps;                 // default 1e-8 (adam), 1e-6 (lamb)
+  double momentum = 0.9, dampening = 0;      // sgd
+  bool nesterov = false;
+  double max_grad_norm = 1.0;  // lamb
+  bool trust_clip = false, always_adapt = false;
+};
+OptimizerSettings read_optimizer_settings(const config::ConfigView& optim);
+
 // The optimiser the `optim` node names (sgd | adamw | lamb), with its learning rate scaled by
 // the global batch when optim.lr_base_batch is set (timm: lr = lr * batch / base, or its
 // square root with lr_base_scale: sqrt).
@@ -93,7 +112,8 @@ std::unique_ptr<Optimizer> make_optimizer(const config::ConfigView& optim,
                                           const torch::nn::Module& model,
                                           const std::vector<std::string>& model_no_decay,
                                           int64_t global_batch);
-// The base learning rate after batch scaling.
+// The base learning rate after batch scaling; `path` names the node in errors.
+double scaled_lr(const OptimizerSettings& optim, int64_t global_batch, const std::string& path);
 double scaled_lr(const config::ConfigView& optim, int64_t global_batch);
 
 }  // namespace vitrine::train

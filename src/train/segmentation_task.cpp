@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "config/option_table.h"
 #include "core/error.h"
 #include "data/dense/ade20k_source.h"
 #include "models/heads/decode_heads.h"
@@ -76,31 +77,34 @@ at::Tensor segmentation_inference(const ModelForward& forward, const at::Tensor&
 
 SegmentationTask::SegmentationTask(const config::ConfigView& task, int64_t num_classes)
     : num_classes_(num_classes) {
-  task.expect_keys({"name", "mode", "crop_size", "stride", "flip", "ratios", "print_table"});
-  inference_.mode = task.get_string("mode", "whole");
+  using T = SegmentationTask;
+  // crop_size and stride: [height, width].
+  auto pair = [](int64_t SegInferenceOptions::*h, int64_t SegInferenceOptions::*w) {
+    return [h, w](T& t, const config::ConfigView& v, const std::string& key) {
+      const auto values = v.get_int_list(key);
+      if (values.size() != 2) throw ConfigError(v.path() + "." + key + " must be [height, width]");
+      t.inference_.*h = values[0];
+      t.inference_.*w = values[1];
+    };
+  };
+  static const auto table =
+      config::OptionTable<T>()
+          .known("name")
+          .field_at("mode", [](T& t) -> std::string& { return t.inference_.mode; })
+          .custom("crop_size", pair(&SegInferenceOptions::crop_h, &SegInferenceOptions::crop_w))
+          .custom("stride", pair(&SegInferenceOptions::stride_h, &SegInferenceOptions::stride_w))
+          .field_at("flip", [](T& t) -> bool& { return t.inference_.flip; })
+          .field_at("ratios", [](T& t) -> std::vector<double>& { return t.inference_.ratios; })
+          .field("print_table", &T::print_table_);
+  table.apply_to(task, *this);
   if (inference_.mode != "whole" && inference_.mode != "slide")
     throw ConfigError(task.path() + ".mode must be whole or slide, got '" + inference_.mode + "'");
-  if (task.has("crop_size")) {
-    const auto c = task.get_int_list("crop_size");
-    if (c.size() != 2) throw ConfigError(task.path() + ".crop_size must be [height, width]");
-    inference_.crop_h = c[0];
-    inference_.crop_w = c[1];
-  }
-  if (task.has("stride")) {
-    const auto s = task.get_int_list("stride");
-    if (s.size() != 2) throw ConfigError(task.path() + ".stride must be [height, width]");
-    inference_.stride_h = s[0];
-    inference_.stride_w = s[1];
-  }
   if (inference_.crop_h < 1 || inference_.crop_w < 1 || inference_.stride_h < 1 ||
       inference_.stride_w < 1)
     throw ConfigError(task.path() + ": crop_size and stride must be positive");
-  inference_.flip = task.get_bool("flip", false);
-  if (task.has("ratios")) inference_.ratios = task.get_float_list("ratios");
   if (inference_.ratios.empty()) throw ConfigError(task.path() + ".ratios must not be empty");
   for (double r : inference_.ratios)
     if (!(r > 0)) throw ConfigError(task.path() + ".ratios must be positive");
-  print_table_ = task.get_bool("print_table", true);
 }
 
 TrainingBatch SegmentationTask::prepare_training_batch(const data::Batch& batch, data::Rng&) {

@@ -45,7 +45,7 @@ class SegmentationTask : public Task {
  private:
   int64_t num_classes_;
   SegInferenceOptions inference_;
-  bool print_table_;
+  bool print_table_ = true;
   std::string table_;
 };
 

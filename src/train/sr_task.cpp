@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "config/option_table.h"
 #include "core/error.h"
 #include "data/sr/sr_source.h"
 #include "data/transforms/matlab_resize.h"
@@ -51,20 +52,32 @@ at::Tensor forward_tiled(const std::function<at::Tensor(const at::Tensor&)>& for
 }
 
 SrTask::SrTask(const config::ConfigView& task, int64_t scale) : scale_(scale) {
-  task.expect_keys({"name", "loss", "y_channel", "crop_border", "quantize", "tile", "tile_overlap",
-                    "bicubic_baseline"});
-  bicubic_baseline_ = task.get_bool("bicubic_baseline", false);
-  const std::string loss = task.get_string("loss", "l1");
-  if (loss != "l1" && loss != "mse")
-    throw ConfigError(task.path() + ".loss must be l1 or mse for super-resolution, got '" + loss +
-                      "'");
-  mse_ = loss == "mse";
-  y_channel_ = task.get_bool("y_channel", true);
-  quantize_ = task.get_bool("quantize", true);
-  const config::Node* border = task.node().find("crop_border");
-  border_ = border && !border->is_null() ? task.get_int("crop_border") : scale;
-  tile_ = task.get_int("tile", 0);
-  overlap_ = task.get_int("tile_overlap", 16);
+  using T = SrTask;
+  // crop_border: null (or absent) crops `scale` pixels, BasicSR's convention.
+  static const auto table =
+      config::OptionTable<T>()
+          .known("name")
+          .custom("loss",
+                  [](T& t, const config::ConfigView& v, const std::string& key) {
+                    const std::string loss = v.get_string(key);
+                    if (loss != "l1" && loss != "mse")
+                      throw ConfigError(v.path() +
+                                        ".loss must be l1 or mse for super-resolution, "
+                                        "got '" +
+                                        loss + "'");
+                    t.mse_ = loss == "mse";
+                  })
+          .field("y_channel", &T::y_channel_)
+          .custom("crop_border",
+                  [](T& t, const config::ConfigView& v, const std::string& key) {
+                    if (!v.node().find(key)->is_null()) t.border_ = v.get_int(key);
+                  })
+          .field("quantize", &T::quantize_)
+          .field("tile", &T::tile_)
+          .field("tile_overlap", &T::overlap_)
+          .field("bicubic_baseline", &T::bicubic_baseline_);
+  border_ = scale;
+  table.apply_to(task, *this);
   if (scale_ < 1) throw ConfigError("super-resolution needs data.scale >= 1");
   if (border_ < 0 || tile_ < 0 || overlap_ < 0 || (tile_ > 0 && overlap_ >= tile_))
     throw ConfigError(task.path() +

@@ -47,8 +47,8 @@ class SrTask : public Task {
   }
 
  private:
-  int64_t scale_, border_, tile_, overlap_;
-  bool mse_, y_channel_, quantize_, bicubic_baseline_;
+  int64_t scale_, border_, tile_ = 0, overlap_ = 16;
+  bool mse_ = false, y_channel_ = true, quantize_ = true, bicubic_baseline_ = false;
   std::vector<SrImageScore> last_scores_;
   std::function<void(const std::string&, const at::Tensor&)> sink_;
 };
