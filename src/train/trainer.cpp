@@ -60,6 +60,7 @@ struct Trainer::State {
   std::string output_dir;
   uint64_t seed = 0;
   at::Device device = at::kCPU;
+  int threads = 0;  // intra-op threads (0: every core), shared by the batch slices
 
   TrainerSettings settings;                 // trainer.*
   std::unique_ptr<BatchSplit> batch_split;  // set when trainer.batch_split > 1
@@ -127,6 +128,7 @@ void Trainer::State::build() {
       {"model", "data", "task", "optim", "sched", "trainer", "seed", "threads", "device", "dist"});
   seed = static_cast<uint64_t>(root.get_int("seed"));
   device = parse_device(root.get_string("device"));
+  threads = static_cast<int>(root.get_int("threads"));
   at::manual_seed(seed);
   settings = read_trainer_settings(root.child("trainer"), device);
   scaler = GradScaler(settings.amp == "fp16");
@@ -142,7 +144,7 @@ void Trainer::State::start_processes(const config::ConfigView& root) {
   const int64_t split_parts = settings.batch_split;
   if (split_parts > 1) batch_split = std::make_unique<BatchSplit>(static_cast<int>(split_parts));
   // threads: 0 means every core, shared among the slices rather than taken by each.
-  configure_runtime(static_cast<int>(root.get_int("threads")), static_cast<int>(split_parts));
+  configure_runtime(threads, static_cast<int>(split_parts));
 
   // Processes: one, or the ranks of a distributed run (torchrun's environment or dist.*).
   dist_options = distributed_options(
@@ -210,7 +212,7 @@ void Trainer::State::build_model(const config::ConfigView& model_view) {
                  "so its batches cannot be split across threads; running whole batches"
               << std::endl;
     batch_split.reset();
-    configure_runtime(static_cast<int>(config::ConfigView(config, "").get_int("threads")), 1);
+    configure_runtime(threads, 1);
   }
   model->to(device);
   // Every rank starts from rank 0's weights and buffers (DDP's broadcast).
