@@ -101,7 +101,8 @@ std::vector<std::vector<Override>> expand_sweep(const std::vector<Override>& ove
   return jobs;
 }
 
-std::vector<std::string> run_jobs(const JobRequest& request, const JobFunction& job) {
+std::vector<std::string> run_jobs(const JobRequest& request, const JobFunction& job,
+                                  const ClaimFunction& claim) {
   ConfigRepository repo = make_repository(request.config_dirs);
   std::vector<Override> overrides = parse_overrides(request.overrides);
   const std::time_t now = std::time(nullptr);
@@ -131,6 +132,7 @@ std::vector<std::string> run_jobs(const JobRequest& request, const JobFunction& 
   std::vector<std::string> dirs;
   for (size_t i = 0; i < contexts.size(); ++i) {
     const JobContext& ctx = contexts[i];
+    const std::shared_ptr<void> held = claim ? claim(ctx) : nullptr;
     fs::path hydra_dir = fs::path(ctx.output_dir) / ".hydra";
     fs::create_directories(hydra_dir);
     write_text(hydra_dir / "config.yaml", dump_yaml(ctx.config));

@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct JobContext {
 };
 
 using JobFunction = std::function<void(const JobContext&)>;
+// Called with each job's context before anything is written to its output directory: may throw
+// to refuse the directory; what it returns is kept until the job ends (a lock, say).
+using ClaimFunction = std::function<std::shared_ptr<void>(const JobContext&)>;
 
 // The search path for a request: its --config-dir entries, then the embedded tree.
 ConfigRepository make_repository(const std::vector<std::string>& config_dirs);
@@ -44,6 +48,7 @@ std::vector<std::vector<Override>> expand_sweep(const std::vector<Override>& ove
 // Composes, creates the output directory, writes `.hydra/{config,hydra,overrides}.yaml`
 // and runs `job`; with `multirun`, once per sweep point under the sweep directory (and
 // writes `multirun.yaml` there). Returns the output directories in order.
-std::vector<std::string> run_jobs(const JobRequest& request, const JobFunction& job);
+std::vector<std::string> run_jobs(const JobRequest& request, const JobFunction& job,
+                                  const ClaimFunction& claim = {});
 
 }  // namespace vitrine::config

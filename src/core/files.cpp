@@ -1,18 +1,23 @@
 #include "core/files.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 namespace vitrine {
 namespace {
 
+constexpr const char* kTemporaryMark = ".tmp";  // <name>.tmp<pid>
+
 void write_raw(const std::string& path, const char* data, size_t size) {
-  const std::string temporary = path + ".tmp" + std::to_string(::getpid());
+  const std::string temporary = path + kTemporaryMark + std::to_string(::getpid());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0)
     throw std::runtime_error("cannot create '" + temporary + "': " + std::strerror(errno));
@@ -50,6 +55,23 @@ void write_file_atomically(const std::string& path, const std::vector<char>& byt
 
 void write_file_atomically(const std::string& path, const std::string& text) {
   write_raw(path, text.data(), text.size());
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const size_t mark = name.rfind(kTemporaryMark);
+    if (mark == std::string::npos || mark == 0) continue;
+    const std::string digits = name.substr(mark + std::strlen(kTemporaryMark));
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::strtol(digits.c_str(), nullptr, 10);
+    // A live writer (kill succeeds, or we may not signal it) keeps its file.
+    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;
+    if (std::filesystem::remove(entry.path(), error)) removed.push_back(name);
+  }
+  return removed;
 }
 
 }  // namespace vitrine

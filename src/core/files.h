@@ -12,4 +12,8 @@ namespace vitrine {
 void write_file_atomically(const std::string& path, const std::vector<char>& bytes);
 void write_file_atomically(const std::string& path, const std::string& text);
 
+// Removes the temporary files write_file_atomically left in `dir` when its writer died
+// (SIGKILL, power loss): `<name>.tmp<pid>` whose process no longer runs. Returns their names.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+
 }  // namespace vitrine

@@ -39,6 +39,7 @@ TrainerSettings read_trainer_settings(const config::ConfigView& trainer,
           .required()
           .field("tensorboard", &S::tensorboard)
           .field("batch_split", &S::batch_split)
+          .field("replace_run", &S::replace_run)
           .custom("ema",
                   [](S& s, const config::ConfigView& v, const std::string& key) {
                     s.ema = ema_table.apply(v.child(key), s.ema);

@@ -25,7 +25,8 @@ struct TrainerSettings {
   std::string amp;                             // "" (off), bf16 or fp16
   std::optional<std::string> resume;           // auto, a checkpoint path, or none
   bool tensorboard = true;
-  int64_t batch_split = 1;  // slices of a batch run on their own CPU threads
+  int64_t batch_split = 1;   // slices of a batch run on their own CPU threads
+  bool replace_run = false;  // move an earlier run in the run directory aside (run_directory.h)
   EmaSettings ema;
 };
 

@@ -1,6 +1,8 @@
 // End-to-end training through the CLI on real images in the real on-disk formats: a
 // Fashion-MNIST ImageFolder fixture written by vitrine-make-image-folder.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -319,4 +321,79 @@ TEST_F(SrTrainE2E, CatanetLowersL1AndRaisesPsnr) {
   // batches.
   EXPECT_NE(r.err.find("batch_split=2 ignored: catanet_nano updates its state"), std::string::npos)
       << r.err;
+}
+
+namespace {
+
+// The bytes of a file, to show it was not touched.
+std::string bytes_of(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The pid of a process that has exited (so no process has it, for a while).
+pid_t dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  return child;
+}
+
+}  // namespace
+
+// Issue 24 (1): a second run into a directory that holds a run is refused, naming both ways
+// on; the earlier run's files stay as they were. replace_run moves them aside; resume=auto
+// continues and removes the temporary files a killed writer left.
+TEST_F(TrainE2E, ARunDirectoryThatHoldsARunIsRefusedUnlessContinuedOrReplaced) {
+  const std::string short_run = "trainer.epochs=1 trainer.limit_train_batches=4 run.dir=runs/x ";
+  Result first = run(train_args(short_run));
+  ASSERT_EQ(first.code, 0) << first.err;
+  const std::string best = bytes_of(dir_ / "runs/x/best.pt");
+  const std::string metrics = bytes_of(dir_ / "runs/x/metrics.jsonl");
+
+  Result again = run(train_args(short_run + "trainer.limit_train_batches=2"));
+  EXPECT_EQ(again.code, 2) << again.out << again.err;
+  EXPECT_NE(again.err.find("already holds a run"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("trainer.resume=auto"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("trainer.replace_run=true"), std::string::npos) << again.err;
+  EXPECT_EQ(bytes_of(dir_ / "runs/x/best.pt"), best);
+  EXPECT_EQ(bytes_of(dir_ / "runs/x/metrics.jsonl"), metrics);
+
+  // resume=auto continues it (nothing to train: epoch 1 of 1 is done) and cleans up after a
+  // writer that died mid-write.
+  const std::string stale = "last.pt.tmp" + std::to_string(dead_pid());
+  std::ofstream(dir_ / "runs/x" / stale) << "half a checkpoint";
+  Result resumed = run(train_args(short_run + "trainer.resume=auto"));
+  EXPECT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_FALSE(fs::exists(dir_ / "runs/x" / stale));
+  EXPECT_NE(resumed.out.find("removed " + stale), std::string::npos) << resumed.out;
+
+  Result replaced = run(train_args(short_run + "trainer.replace_run=true"));
+  ASSERT_EQ(replaced.code, 0) << replaced.err;
+  std::vector<fs::path> aside;
+  for (const auto& entry : fs::directory_iterator(dir_ / "runs"))
+    if (entry.path().filename().string().rfind("x.replaced-", 0) == 0) aside.push_back(entry);
+  ASSERT_EQ(aside.size(), 1u);
+  EXPECT_EQ(bytes_of(aside[0] / "best.pt"), best);  // the earlier run, whole
+  EXPECT_NE(bytes_of(dir_ / "runs/x/metrics.jsonl"), metrics);
+  EXPECT_NE(replaced.out.find("moved to"), std::string::npos) << replaced.out;
+}
+
+// Issue 24 (2): a run holds a lock on its directory; another process fails at once, naming
+// the holder (here the test holds the lock as a running trainer would).
+TEST_F(TrainE2E, ARunDirectoryInUseIsRefusedNamingItsHolder) {
+  fs::create_directories(dir_ / "busy");
+  const int fd = ::open((dir_ / "busy/.run.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  const std::string holder = "vitrine pid 4242 on testhost (started now)\n";
+  ASSERT_EQ(::write(fd, holder.data(), holder.size()), static_cast<ssize_t>(holder.size()));
+  Result r = run(train_args("trainer.epochs=1 trainer.limit_train_batches=2 run.dir=busy"));
+  ::close(fd);
+  EXPECT_EQ(r.code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("is in use by vitrine pid 4242"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir_ / "busy/.hydra"));  // nothing written into it
+  // Once the holder is gone, the directory is free.
+  Result after = run(train_args("trainer.epochs=1 trainer.limit_train_batches=2 run.dir=busy"));
+  EXPECT_EQ(after.code, 0) << after.err;
 }
