@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "core/stop_request.h"
 
 namespace {
 
@@ -111,6 +112,9 @@ int dispatch(int argc, char** argv) {
 int main(int argc, char** argv) {
   try {
     return dispatch(argc, argv);
+  } catch (const vitrine::StopRequested& e) {
+    std::cerr << "Stopped: " << e.what() << std::endl;
+    return e.exit_code();
   } catch (const vitrine::ConfigError& e) {
     std::cerr << "Error: " << e.what() << std::endl;
     return vitrine::kExitUsage;

@@ -17,6 +17,7 @@
 #include "config/yaml_io.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "core/stop_request.h"
 #include "core/text.h"
 #include "data/loader_factory.h"
 #include "layers/layer_random.h"
@@ -111,6 +112,8 @@ struct Trainer::State {
   void save_checkpoints(int64_t epoch);
   // The final weights' parameter sum; in a distributed run, checked equal on every rank.
   double verify_final_weights() const;
+  // Ends the run on a stop request, saying where it stopped and how to go on.
+  [[noreturn]] void stop(int signal, int64_t epoch, int64_t batch, int64_t batches) const;
 };
 
 Trainer::Trainer(const config::Node& config, std::string output_dir)
@@ -350,6 +353,7 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
   const Clock::time_point start = Clock::now();
   data::Batch batch;
   for (int64_t b = 0; b < batches && train_loader->next(batch); ++b) {
+    if (const int signal = stop_signal()) stop(signal, epoch, b, batches);
     const int64_t update_index = b / settings.accum_steps;
     // The tail of an epoch may hold fewer batches than settings.accum_steps (timm divides by that).
     const int64_t group_size =
@@ -462,6 +466,19 @@ void Trainer::State::resume_if_asked() {
   restore(path);
 }
 
+void Trainer::State::stop(int signal, int64_t epoch, int64_t batch, int64_t batches) const {
+  const int64_t total = schedule->total_epochs();
+  std::string message = signal_name(signal) + " during epoch " + std::to_string(epoch + 1) + "/" +
+                        std::to_string(total) + " (batch " + std::to_string(batch) + " of " +
+                        std::to_string(batches) + "); ";
+  if (progress.epoch > 0)
+    message += output_dir + "/last.pt holds epoch " + std::to_string(progress.epoch) +
+               ": continue with trainer.resume=auto run.dir=" + output_dir;
+  else
+    message += "no epoch had finished, so there is no checkpoint to continue from";
+  throw StopRequested(signal, message);
+}
+
 double Trainer::State::verify_final_weights() const {
   // They start equal and take the same averaged steps, so the ranks must agree.
   double checksum = 0;
@@ -484,6 +501,9 @@ TrainOutcome Trainer::run() {
   outcome.metric_name = s.task->primary_metric();
   const Clock::time_point start = Clock::now();
   s.resume_if_asked();
+  // One process stops politely on SIGINT/SIGTERM; ranks of a distributed run keep the default
+  // (they cannot agree on a batch to stop at without a collective per step).
+  if (!s.dist) install_stop_handlers();
 
   const int64_t total_epochs = s.schedule->total_epochs();
   std::cout << "model " << s.model_name << ": "

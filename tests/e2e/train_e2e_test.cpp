@@ -397,3 +397,38 @@ TEST_F(TrainE2E, ARunDirectoryInUseIsRefusedNamingItsHolder) {
   Result after = run(train_args("trainer.epochs=1 trainer.limit_train_batches=2 run.dir=busy"));
   EXPECT_EQ(after.code, 0) << after.err;
 }
+
+// Issue 24 (5): SIGINT / SIGTERM stop a run between batches with one line saying where and how
+// to go on (exit 130 / 143, as a shell reports them); last.pt stays whole and the run continues
+// from it.
+TEST_F(TrainE2E, SigintAndSigtermStopARunThatThenContinues) {
+  for (const int signal : {SIGINT, SIGTERM}) {
+    const std::string dir = signal == SIGINT ? "int" : "term";
+    const std::string args = train_args("trainer.epochs=6 run.dir=" + dir + " ");
+    const pid_t child = ::fork();
+    if (child == 0) {
+      ::chdir(dir_.c_str());
+      const std::string cmd = "'" VITRINE_BINARY "' " + args + "> " + dir + ".log 2>&1";
+      ::execl("/bin/sh", "sh", "-c", ("exec " + cmd).c_str(), static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    while (!fs::exists(dir_ / dir / "last.pt") && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ::kill(child, signal);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status)) << "the run did not stop by itself";
+    EXPECT_EQ(WEXITSTATUS(status), 128 + signal);
+    const std::string log = slurp(dir_ / (dir + ".log"));
+    EXPECT_NE(log.find("Stopped: " + std::string(signal == SIGINT ? "SIGINT" : "SIGTERM") +
+                       " during epoch"),
+              std::string::npos)
+        << log;
+    EXPECT_NE(log.find("continue with trainer.resume=auto run.dir="), std::string::npos) << log;
+    Result resumed = run(args + "trainer.resume=auto");
+    ASSERT_EQ(resumed.code, 0) << resumed.err;
+    EXPECT_NE(resumed.out.find("resumed from"), std::string::npos) << resumed.out;
+    EXPECT_NE(resumed.out.find("epoch 6/6"), std::string::npos) << resumed.out;
+  }
+}
