@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,6 +77,7 @@ int run_launch(const LaunchOptions& o, const std::vector<std::string>& command) 
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
 
+  const pid_t launcher = getpid();
   for (int local = 0; local < o.nproc; ++local) {
     const int rank = o.node_rank * o.nproc + local;
     const pid_t pid = fork();
@@ -84,6 +86,10 @@ int run_launch(const LaunchOptions& o, const std::vector<std::string>& command) 
       throw std::runtime_error(std::string("launch: fork failed: ") + std::strerror(errno));
     }
     if (pid == 0) {
+      // A rank dies with its launcher, even one killed with SIGKILL (which forwards nothing);
+      // if the launcher is already gone, the rank does not start.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != launcher) _exit(1);
       setenv("RANK", std::to_string(rank).c_str(), 1);
       setenv("WORLD_SIZE", std::to_string(world).c_str(), 1);
       setenv("LOCAL_RANK", std::to_string(local).c_str(), 1);

@@ -3,12 +3,17 @@
 // global batch, resume together; a killed rank ends the other with an error in bounded time;
 // a port in use is named.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "cli_runner.h"
 
@@ -146,3 +151,64 @@ TEST_F(DistributedE2E, AKilledRankEndsTheOtherAndAPortInUseIsNamed) {
 }
 
 }  // namespace
+
+namespace {
+
+// The processes whose parent is `parent` (from /proc).
+std::vector<pid_t> children_of(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    const size_t close = line.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == parent) out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
+bool alive(pid_t pid) {
+  return ::kill(pid, 0) == 0;
+}
+
+}  // namespace
+
+// Issue 24 (6): SIGKILL of `vitrine launch` (which can forward nothing) ends its ranks too.
+TEST_F(DistributedE2E, RanksDieWithTheirLauncher) {
+  const pid_t launcher = ::fork();
+  if (launcher == 0) {
+    ::chdir(dir_.c_str());
+    ::setenv("MASTER_PORT", std::to_string(port(9)).c_str(), 1);
+    ::execl(VITRINE_BINARY, VITRINE_BINARY, "launch", "--nproc", "2", "--", "train",
+            "trainer.epochs=50", "threads=1", "trainer.batch_split=1", "hydra.run.dir=orphans",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  std::vector<pid_t> ranks;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ranks.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ranks = children_of(launcher);
+  }
+  ASSERT_EQ(ranks.size(), 2u) << "the launcher did not start two ranks";
+  ::kill(launcher, SIGKILL);
+  ::waitpid(launcher, nullptr, 0);
+  const auto gone_by = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  bool any_alive = true;
+  while (any_alive && std::chrono::steady_clock::now() < gone_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    any_alive = false;
+    for (pid_t r : ranks) any_alive |= alive(r);
+  }
+  for (pid_t r : ranks) {
+    EXPECT_FALSE(alive(r)) << "rank process " << r << " outlived its launcher";
+    if (alive(r)) ::kill(r, SIGKILL);
+  }
+}
