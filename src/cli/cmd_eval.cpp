@@ -22,6 +22,7 @@
 #include "data/dense/coco_json.h"
 #include "data/loader_factory.h"
 #include "models/registry.h"
+#include "train/checkpoint.h"
 #include "train/classification_task.h"
 #include "train/detection_task.h"
 #include "train/run_log.h"
@@ -180,24 +181,30 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
   // `checkpoint=` and `use_ema=` are eval's own arguments, not config overrides.
   EvalOptions eval = given;
   std::vector<std::string> overrides;
-  bool model_overridden = false;
   for (const auto& text : flags.request.overrides) {
-    if (text.rfind("checkpoint=", 0) == 0) {
+    if (text.rfind("checkpoint=", 0) == 0)
       eval.checkpoint = text.substr(11);
-    } else if (text.rfind("use_ema=", 0) == 0) {
+    else if (text.rfind("use_ema=", 0) == 0)
       eval.use_ema = text.substr(8) == "true";
-    } else {
-      model_overridden |= text.rfind("model", 0) == 0;
+    else
       overrides.push_back(text);
-    }
   }
   if (eval.checkpoint.empty())
     throw UsageError("vitrine eval needs checkpoint=PATH (a last.pt/best.pt of vitrine train)");
 
+  // The run as it was trained: model, data and task from the checkpoint's saved config, with
+  // the command line on top (a value override changes them, a group selection replaces them).
+  train::CheckpointContents contents = train::read_checkpoint(eval.checkpoint);
   config::ConfigRepository repo = config::make_repository(flags.request.config_dirs);
   config::ComposeOptions options;
   options.config_name = flags.request.config_name;
   options.job_name = "eval";
+  if (!contents.config_yaml.empty()) {
+    const config::Node trained = config::load_yaml(contents.config_yaml, eval.checkpoint);
+    for (const char* package : {"model", "data", "task"})
+      if (const config::Node* node = trained.find(package))
+        options.saved_packages.emplace_back(package, *node);
+  }
   const config::Node resolved =
       config::Resolver(config::compose(repo, config::parse_overrides(overrides), options).config)
           .resolve_all();
@@ -210,10 +217,8 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
   train::TrainedModelRequest request;
   request.checkpoint = eval.checkpoint;
   request.use_ema = eval.use_ema;
-  // The model as it was trained (the checkpoint's own config), unless the command line says
-  // otherwise.
-  if (model_overridden) request.model = *composed.find("model");
-  const train::TrainedModel trained = train::load_trained_model(request);
+  request.model = *composed.find("model");
+  const train::TrainedModel trained = train::load_trained_model(request, std::move(contents));
   models::Model& model = *trained.model;
   model.to(device);
 

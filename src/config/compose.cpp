@@ -152,6 +152,16 @@ class Composer {
       if (!step.content.is_null()) merge_into(*target, step.content);
     }
 
+    // A saved run's packages, where the command line chose nothing else for them.
+    auto selected = [&](const std::string& group) {
+      if (cli_choice_.count(group)) return true;
+      for (const auto& o : appended_)
+        if (o.key == group) return true;
+      return false;
+    };
+    for (const auto& [group, node] : options.saved_packages)
+      if (!selected(group) && !selected("experiment")) root.set(group, node);
+
     // Record the run metadata before value overrides so `hydra.*` overrides win.
     Node choices = Node::dict();
     for (const auto& [group, option] : choices_) choices.set(group, Node(option));

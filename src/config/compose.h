@@ -27,6 +27,10 @@ struct ComposeOptions {
   std::string job_name = "vitrine";
   int job_num = 0;
   bool multirun = false;
+  // Packages of a saved run's config (vitrine eval's checkpoint: model, data, task) that take
+  // the place of what the defaults list composed there, unless the command line selects an
+  // option for that group (or an experiment); value overrides then apply on top of them.
+  std::vector<std::pair<std::string, Node>> saved_packages;
 };
 
 // Composes `options.config_name` with `overrides`. Throws ConfigError with a one-line,

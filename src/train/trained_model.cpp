@@ -8,9 +8,13 @@
 namespace vitrine::train {
 
 TrainedModel load_trained_model(const TrainedModelRequest& request) {
+  return load_trained_model(request, read_checkpoint(request.checkpoint));
+}
+
+TrainedModel load_trained_model(const TrainedModelRequest& request, CheckpointContents contents) {
   const std::string& path = request.checkpoint;
   TrainedModel out;
-  out.contents = read_checkpoint(path);
+  out.contents = std::move(contents);
   const CheckpointContents& c = out.contents;
   if (!request.expected_arch.empty() && !c.arch.empty() && c.arch != request.expected_arch)
     throw ConfigError("checkpoint " + path + " was written for model '" + c.arch + "', not '" +

@@ -34,5 +34,7 @@ struct TrainedModel {
 // weights strictly (EMA ones when asked). Throws ConfigError naming the checkpoint when it
 // names no model, was written for another arch than expected, or holds no EMA weights.
 TrainedModel load_trained_model(const TrainedModelRequest& request);
+// The same over a checkpoint already read (request.checkpoint names it in messages).
+TrainedModel load_trained_model(const TrainedModelRequest& request, CheckpointContents contents);
 
 }  // namespace vitrine::train

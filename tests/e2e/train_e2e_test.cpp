@@ -292,11 +292,9 @@ TEST_F(SrTrainE2E, CatanetLowersL1AndRaisesPsnr) {
     fs::create_directory_symlink(root_ / "DIV2K_valid_LR_bicubic" / "X4",
                                  bench / set / "LR_bicubic" / "X4");
   }
-  Result ev =
-      run("eval checkpoint=" + (fs::path(run_dir[1].str()) / "last.pt").string() +
-          " model=catanet_nano data=div2k task=super_resolution data.root=" + root_.string() +
-          " data.benchmark_root=" + bench.string() +
-          " 'data.eval_sets=[Set5,Set14]' --save-images sr --results-file table.csv");
+  Result ev = run("eval checkpoint=" + (fs::path(run_dir[1].str()) / "last.pt").string() +
+                  " data.benchmark_root=" + bench.string() +
+                  " 'data.eval_sets=[Set5,Set14]' --save-images sr --results-file table.csv");
   ASSERT_EQ(ev.code, 0) << ev.err << ev.out;
   const std::regex row("Set5 +4 +([0-9.]+) +([0-9.]+)");
   std::smatch m;
