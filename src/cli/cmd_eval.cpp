@@ -11,6 +11,7 @@
 #include <iostream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/results_file.h"
@@ -189,18 +190,17 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
     else
       overrides.push_back(text);
   }
-  if (eval.checkpoint.empty())
-    throw UsageError("vitrine eval needs checkpoint=PATH (a last.pt/best.pt of vitrine train)");
-
   // The run as it was trained: model, data and task from the checkpoint's saved config, with
   // the command line on top (a value override changes them, a group selection replaces them).
-  train::CheckpointContents contents = train::read_checkpoint(eval.checkpoint);
+  // Without a checkpoint, the composed model with its model.pretrained weights.
+  std::optional<train::CheckpointContents> contents;
+  if (!eval.checkpoint.empty()) contents = train::read_checkpoint(eval.checkpoint);
   config::ConfigRepository repo = config::make_repository(flags.request.config_dirs);
   config::ComposeOptions options;
   options.config_name = flags.request.config_name;
   options.job_name = "eval";
-  if (!contents.config_yaml.empty()) {
-    const config::Node trained = config::load_yaml(contents.config_yaml, eval.checkpoint);
+  if (contents && !contents->config_yaml.empty()) {
+    const config::Node trained = config::load_yaml(contents->config_yaml, eval.checkpoint);
     for (const char* package : {"model", "data", "task"})
       if (const config::Node* node = trained.find(package))
         options.saved_packages.emplace_back(package, *node);
@@ -214,21 +214,37 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
   configure_runtime(static_cast<int>(root.get_int("threads")));
   const at::Device device = parse_device(root.get_string("device"));
 
-  train::TrainedModelRequest request;
-  request.checkpoint = eval.checkpoint;
-  request.use_ema = eval.use_ema;
-  request.model = *composed.find("model");
-  const train::TrainedModel trained = train::load_trained_model(request, std::move(contents));
-  models::Model& model = *trained.model;
+  const config::Node& model_node = *composed.find("model");
+  models::ModelPtr model_ptr;
+  std::string model_name = model_node.find("name")->as_string();
+  if (contents) {
+    train::TrainedModelRequest request;
+    request.checkpoint = eval.checkpoint;
+    request.use_ema = eval.use_ema;
+    request.model = model_node;
+    const train::TrainedModel trained = train::load_trained_model(request, std::move(*contents));
+    model_ptr = trained.model;
+    model_name = trained.name;
+  } else {
+    const config::Node* pretrained = model_node.find("pretrained");
+    if (!pretrained || pretrained->is_null())
+      throw UsageError(
+          "vitrine eval needs checkpoint=PATH (a last.pt/best.pt of vitrine train) or "
+          "model.pretrained=PATH (a state dict, e.g. official weights)");
+    if (eval.use_ema) throw UsageError("use_ema needs checkpoint=PATH (a run with trainer.ema)");
+    eval.checkpoint = pretrained->as_string();  // what the results name as the weights
+    model_ptr = models::ModelRegistry::builtin().create(config::ConfigView(model_node, "model"));
+  }
+  models::Model& model = *model_ptr;
   model.to(device);
 
   const std::unique_ptr<train::Task> task = train::make_task(root);
   if (auto* sr = dynamic_cast<train::SrTask*>(task.get()))
-    return evaluate_sr(root, *sr, model, device, eval, trained.name);
+    return evaluate_sr(root, *sr, model, device, eval, model_name);
   if (auto* detection = dynamic_cast<train::DetectionTask*>(task.get())) {
     // COCO bbox evaluation, pycocotools' summary, mmdet's metric names; the results JSON.
     return evaluate_dense(
-        root, *detection, model, device, eval, trained.name, 3, [&](ResultRow& fields) {
+        root, *detection, model, device, eval, model_name, 3, [&](ResultRow& fields) {
           if (!eval.save_detections.empty())
             data::write_coco_results(eval.save_detections, detection->last_detections());
           fields.push_back(
@@ -238,12 +254,12 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
   if (auto* segmentation = dynamic_cast<train::SegmentationTask*>(task.get())) {
     // mmseg's metrics with the task's inference mode.
     return evaluate_dense(
-        root, *segmentation, model, device, eval, trained.name, 4, [&](ResultRow& fields) {
+        root, *segmentation, model, device, eval, model_name, 4, [&](ResultRow& fields) {
           fields.push_back({"mode", root.child("task").get_string("mode", "whole"), false});
         });
   }
   return evaluate_classification(root, dynamic_cast<train::ClassificationTask&>(*task), model,
-                                 device, eval, trained.name);
+                                 device, eval, model_name);
 }
 
 }  // namespace vitrine::cli

@@ -58,8 +58,16 @@ std::string shape_text(const std::vector<at::Tensor>& outputs) {
 
 int run_export(const std::vector<std::string>& arguments) {
   std::map<std::string, std::string> args;
-  const std::vector<std::string> known{"checkpoint", "model", "part",     "format",
-                                       "input",      "out",   "portable", "use_ema"};
+  const std::vector<std::string> known{"checkpoint",
+                                       "model",
+                                       "model.pretrained",
+                                       "model.pretrained_strict",
+                                       "part",
+                                       "format",
+                                       "input",
+                                       "out",
+                                       "portable",
+                                       "use_ema"};
   for (const std::string& a : arguments) {
     const size_t eq = a.find('=');
     if (eq == std::string::npos)
@@ -67,7 +75,8 @@ int run_export(const std::vector<std::string>& arguments) {
     const std::string key = a.substr(0, eq);
     if (std::find(known.begin(), known.end(), key) == known.end())
       throw UsageError("vitrine export: unknown argument '" + key +
-                       "' (checkpoint, model, part, format, input, out, portable, use_ema)");
+                       "' (checkpoint, model, model.pretrained, model.pretrained_strict, part, "
+                       "format, input, out, portable, use_ema)");
     args[key] = a.substr(eq + 1);
   }
   const std::string format = args.count("format") ? args["format"] : "torchscript";
@@ -77,7 +86,13 @@ int run_export(const std::vector<std::string>& arguments) {
   if (part != "full" && part != "backbone")
     throw UsageError("part=" + part + ": expected full or backbone");
   if (!args.count("checkpoint") && !args.count("model"))
-    throw UsageError("vitrine export needs checkpoint=PATH (or model=NAME for fresh weights)");
+    throw UsageError(
+        "vitrine export needs checkpoint=PATH (a vitrine train checkpoint), or model=NAME with "
+        "model.pretrained=PATH (a state dict: official or timm weights) or without (fresh "
+        "weights)");
+  if (args.count("checkpoint") && args.count("model.pretrained"))
+    throw UsageError(
+        "vitrine export: checkpoint= and model.pretrained= both name weights; give one");
 
   // The model: the checkpoint's own (its arch must match model= when both are given), or a
   // registered one with fresh weights.
@@ -93,10 +108,19 @@ int run_export(const std::vector<std::string>& arguments) {
     model = trained.model;
     model_node = trained.model_config;
   } else {
+    // A registered model with a state dict loaded by name (the registry's `pretrained`), or
+    // with fresh weights.
     model_node.set("name", config::Node(args["model"]));
-    model_node.set("pretrained", config::Node());
+    const bool pretrained = args.count("model.pretrained") > 0;
+    model_node.set("pretrained",
+                   pretrained ? config::Node(args["model.pretrained"]) : config::Node());
+    if (args.count("model.pretrained_strict"))
+      model_node.set(
+          "pretrained_strict",
+          config::Node(parse_bool("model.pretrained_strict", args["model.pretrained_strict"])));
     model = models::ModelRegistry::builtin().create(config::ConfigView(model_node, "model"));
-    std::cerr << "warning: no checkpoint: exporting " << args["model"] << " with fresh weights\n";
+    if (!pretrained)
+      std::cerr << "warning: no checkpoint: exporting " << args["model"] << " with fresh weights\n";
   }
   const std::string name = model_node.find("name")->as_string();
   const models::ModelEntry& entry = models::ModelRegistry::builtin().get(name);

@@ -92,8 +92,8 @@ CheckpointContents read_checkpoint(const std::string& path) {
   const PyPtr own = root->get("vitrine");
   if (!own)
     throw ckpt::CheckpointError(path +
-                                ": not a Vitrine training checkpoint (no 'vitrine' entry); use it "
-                                "as model.pretrained instead");
+                                ": not a Vitrine training checkpoint (no 'vitrine' entry): a plain "
+                                "state dict loads as model.pretrained=PATH (with model=NAME)");
   CheckpointContents c;
   if (const PyPtr arch = root->get("arch"); arch && arch->is(PyValue::Kind::kString))
     c.arch = arch->text;

@@ -430,3 +430,33 @@ TEST_F(TrainE2E, SigintAndSigtermStopARunThatThenContinues) {
     EXPECT_NE(resumed.out.find("epoch 6/6"), std::string::npos) << resumed.out;
   }
 }
+
+// Issue 24 (4): model.pretrained=PATH works for every model without `+` (HaloNet's config does
+// not list it), and a state dict exports and evaluates without a training checkpoint around it.
+TEST_F(TrainE2E, PretrainedWeightsLoadInTrainEvalAndExport) {
+  Result first = run(
+      train_args("model=halonet_nano trainer.epochs=1 trainer.limit_train_batches=3 run.dir=a"));
+  ASSERT_EQ(first.code, 0) << first.err;
+  Result tuned =
+      run(train_args("model=halonet_nano trainer.epochs=1 trainer.limit_train_batches=1 "
+                     "run.dir=b model.pretrained=a/last.pt"));
+  ASSERT_EQ(tuned.code, 0) << tuned.err;
+  EXPECT_NE(tuned.err.find("pretrained a/last.pt"), std::string::npos) << tuned.err;
+
+  // The same weights evaluated as a checkpoint and as plain pretrained weights agree.
+  const std::string data = "eval --config-dir conf data=fixture threads=1 ";
+  Result as_checkpoint = run(data + "checkpoint=a/last.pt");
+  Result as_pretrained = run(data + "model=halonet_nano model.pretrained=a/last.pt");
+  ASSERT_EQ(as_checkpoint.code, 0) << as_checkpoint.err;
+  ASSERT_EQ(as_pretrained.code, 0) << as_pretrained.err;
+  EXPECT_EQ(number_after(as_pretrained.out, "top1:"), number_after(as_checkpoint.out, "top1:"))
+      << as_pretrained.out << as_checkpoint.out;
+  EXPECT_NE(as_pretrained.out.find("model: halonet_nano"), std::string::npos);
+
+  Result exported = run("export model=halonet_nano model.pretrained=a/last.pt out=h.pt");
+  ASSERT_EQ(exported.code, 0) << exported.err << exported.out;
+  EXPECT_EQ(exported.err.find("fresh weights"), std::string::npos) << exported.err;
+  EXPECT_TRUE(fs::exists(dir_ / "h.pt"));
+  Result both = run("export checkpoint=a/last.pt model.pretrained=a/last.pt");
+  EXPECT_EQ(both.code, 2) << both.err;
+}
