@@ -9,6 +9,7 @@
 
 #include "config/view.h"
 #include "models/backbones/nat.h"
+#include "models/checkpoint/safetensors_file.h"
 #include "models/checkpoint/state_dict.h"
 #include "models/checkpoint/torch_file.h"
 #include "models/registry.h"
@@ -246,6 +247,64 @@ TEST(Checkpoint, StrictLoadReportsMissingUnexpectedAndMismatched) {
   EXPECT_EQ(report.unexpected.size(), 1u);
   EXPECT_EQ(report.mismatched.size(), 1u);
   EXPECT_TRUE(torch::equal(model->named_parameters()["norm.weight"], torch::full({128}, 7.0)));
+}
+
+}  // namespace
+}  // namespace vitrine::models::checkpoint
+
+namespace vitrine::models::checkpoint {
+namespace {
+
+// A safetensors file written byte by byte as the format's spec lays it out.
+void write_safetensors(const std::filesystem::path& path, const std::string& header,
+                       const std::vector<char>& data) {
+  std::ofstream out(path, std::ios::binary);
+  uint64_t size = header.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((size >> (8 * i)) & 0xff));
+  out << header;
+  out.write(data.data(), static_cast<std::streamsize>(data.size()));
+}
+
+std::vector<char> bytes_of(const at::Tensor& t) {
+  const char* p = static_cast<const char*>(t.data_ptr());
+  return std::vector<char>(p, p + t.numel() * t.element_size());
+}
+
+TEST(Safetensors, ReadsTensorsAsTheSpecLaysThemOut) {
+  const at::Tensor a = torch::arange(6, torch::kFloat).view({2, 3}) / 4;
+  const at::Tensor b = torch::tensor({7, -9}, torch::kLong);
+  std::vector<char> data = bytes_of(a);
+  const std::vector<char> tail = bytes_of(b);
+  data.insert(data.end(), tail.begin(), tail.end());
+  const std::string header =
+      R"({"__metadata__":{"format":"pt"},"blocks.0.w":{"dtype":"F32","shape":[2,3],)"
+      R"("data_offsets":[0,24]},"blocks.0.idx":{"dtype":"I64","shape":[2],"data_offsets":[24,40]}})";
+  const auto path = temp_path("weights.safetensors");
+  write_safetensors(path, header, data);
+  const StateDict sd = load_state_dict_file(path.string());
+  ASSERT_EQ(sd.size(), 2u);
+  EXPECT_TRUE(torch::equal(find(sd, "blocks.0.w"), a));
+  EXPECT_TRUE(torch::equal(find(sd, "blocks.0.idx"), b));
+
+  auto error_of = [&](const std::string& bad_header, std::vector<char> bad_data) {
+    write_safetensors(path, bad_header, bad_data);
+    try {
+      read_safetensors(path.string());
+    } catch (const CheckpointError& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_NE(error_of(R"({"w":{"dtype":"F32","shape":[2,3],"data_offsets":[0,20]}})", data)
+                .find("tensor 'w': data_offsets"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"w":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}})", data)
+                .find("dtype F8_E4M3 is not supported"),
+            std::string::npos);
+  EXPECT_NE(error_of("[1, 2]", data).find("not a JSON object"), std::string::npos);
+  std::ofstream(path, std::ios::binary) << "\x10\x00\x00";  // shorter than its length field
+  EXPECT_THROW(read_safetensors(path.string()), CheckpointError);
+  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "core/files.h"
+#include "models/checkpoint/safetensors_file.h"
 #include "models/checkpoint/torch_file.h"
 
 namespace vitrine::models::checkpoint {
@@ -65,6 +66,7 @@ StateDict find_state_dict(const PyPtr& root, const std::string& source) {
 }
 
 StateDict load_state_dict_file(const std::string& path) {
+  if (is_safetensors_file(path)) return read_safetensors(path);
   return find_state_dict(read_torch_file(path), path);
 }
 

@@ -19,6 +19,7 @@ using StateDict = std::vector<std::pair<std::string, at::Tensor>>;
 // mmcv, training checkpoints), else the top-level dict (the official NAT checkpoints), with a
 // DataParallel "module." prefix removed. Non-tensor entries are ignored.
 StateDict find_state_dict(const PyPtr& root, const std::string& source);
+// The state dict in a weights file: a safetensors file (safetensors_file.h), else
 // read_torch_file + find_state_dict.
 StateDict load_state_dict_file(const std::string& path);
 
