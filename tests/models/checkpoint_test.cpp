@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "config/view.h"
 #include "models/backbones/nat.h"
@@ -304,6 +305,58 @@ TEST(Safetensors, ReadsTensorsAsTheSpecLaysThemOut) {
   EXPECT_NE(error_of("[1, 2]", data).find("not a JSON object"), std::string::npos);
   std::ofstream(path, std::ios::binary) << "\x10\x00\x00";  // shorter than its length field
   EXPECT_THROW(read_safetensors(path.string()), CheckpointError);
+  std::filesystem::remove(path);
+}
+
+}  // namespace
+}  // namespace vitrine::models::checkpoint
+
+namespace vitrine::models::checkpoint {
+namespace {
+
+// Issue 24 (7): a flipped byte inside a tensor record fails the record's CRC-32 (PyTorch's own
+// reader skips the check); non-finite weights are refused naming the tensor.
+TEST(Checkpoint, CorruptRecordsAndNonFiniteWeightsAreRefused) {
+  torch::nn::Linear linear(4, 3);
+  {
+    torch::NoGradGuard no_grad;
+    linear->weight.fill_(1234.5678f);  // a pattern to find in the file
+  }
+  const auto path = temp_path("crc.pth");
+  save_state_dict(*linear, path.string());
+  ASSERT_NO_THROW(load_state_dict_file(path.string()));
+
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const float value = 1234.5678f;
+  const size_t at = bytes.find(std::string(reinterpret_cast<const char*>(&value), 4));
+  ASSERT_NE(at, std::string::npos);
+  for (size_t i = 0; i < 4; ++i) bytes[at + 4 + i] ^= 0x5a;  // the second element, 4 bytes
+  std::ofstream(path, std::ios::binary) << bytes;
+  try {
+    load_state_dict_file(path.string());
+    ADD_FAILURE() << "a corrupt record loaded";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("fails its CRC-32 check"), std::string::npos) << e.what();
+  }
+
+  {
+    torch::NoGradGuard no_grad;
+    linear->bias[1] = std::numeric_limits<float>::quiet_NaN();
+  }
+  save_state_dict(*linear, path.string());
+  torch::nn::Linear fresh(4, 3);
+  try {
+    load_state_dict(*fresh, load_state_dict_file(path.string()), true, path.string());
+    ADD_FAILURE() << "NaN weights loaded";
+  } catch (const CheckpointError& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite values (NaN or inf) in bias"),
+              std::string::npos)
+        << e.what();
+  }
   std::filesystem::remove(path);
 }
 

@@ -108,7 +108,15 @@ LoadReport load_state_dict(torch::nn::Module& module, const StateDict& state, bo
     if (incoming.count(name)) report.unexpected.push_back(name);
   if (strict && !report.clean())
     throw CheckpointError(source + ": state dict does not match the model (" + report.describe() +
-                          "); set strict=false to load the matching part");
+                          "); model.pretrained_strict=false loads only the matching part");
+  // Weights that are NaN or infinite would only show up later as garbage or a NaN loss.
+  std::vector<std::string> non_finite;
+  for (const auto& [name, tensor] : state)
+    if (tensor.is_floating_point() && !at::isfinite(tensor).all().item<bool>())
+      non_finite.push_back(name);
+  if (!non_finite.empty())
+    throw CheckpointError(source + ": non-finite values (NaN or inf) in " +
+                          abbreviated(non_finite) + ": the weights are corrupt");
   torch::NoGradGuard no_grad;
   for (auto& [target, value] : copies) target.copy_(value);
   report.loaded = copies.size();

@@ -9,6 +9,8 @@
 #include <map>
 #include <vector>
 
+#include "models/checkpoint/zip_crc.h"
+
 namespace vitrine::models::checkpoint {
 namespace {
 
@@ -75,6 +77,14 @@ PyPtr storage_value(at::Tensor t) {
 
 PyPtr read_zip(const std::string& path) {
   caffe2::serialize::PyTorchStreamReader archive(path);
+  // Every record read is checked against the CRC-32 the archive stores for it.
+  const std::map<std::string, uint32_t> crcs = zip_record_crcs(path);
+  auto checked = [&](const std::string& record, const void* data, size_t size) {
+    const auto it = crcs.find(record);
+    if (it != crcs.end() && crc32_of(data, size) != it->second)
+      throw CheckpointError(path + ": record " + record +
+                            " fails its CRC-32 check: the file is corrupt");
+  };
   if (archive.hasRecord("byteorder")) {
     auto [data, size] = archive.getRecord("byteorder");
     const std::string order(static_cast<const char*>(data.get()), size);
@@ -84,6 +94,7 @@ PyPtr read_zip(const std::string& path) {
   if (!archive.hasRecord("data.pkl"))
     throw CheckpointError(path + ": zip archive without data.pkl (not a torch.save file?)");
   auto [pickle, pickle_size] = archive.getRecord("data.pkl");
+  checked("data.pkl", pickle.get(), pickle_size);
   std::map<std::string, PyPtr> storages;
   PersistentLoader load = [&](const PyPtr& pid) -> PyPtr {
     const StorageId id = parse_storage_id(pid, path);
@@ -92,6 +103,7 @@ PyPtr read_zip(const std::string& path) {
     const std::string record = "data/" + id.key;
     if (!archive.hasRecord(record)) throw CheckpointError(path + ": missing record " + record);
     auto [data, size] = archive.getRecord(record);
+    checked(record, data.get(), size);
     at::Tensor t = at::empty({id.numel}, at::TensorOptions().dtype(id.dtype));
     const size_t bytes = t.nbytes();
     if (size < bytes)
