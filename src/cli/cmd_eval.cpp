@@ -26,6 +26,7 @@
 #include "train/checkpoint.h"
 #include "train/classification_task.h"
 #include "train/detection_task.h"
+#include "train/progress.h"
 #include "train/run_log.h"
 #include "train/segmentation_task.h"
 #include "train/sr_task.h"
@@ -34,6 +35,18 @@
 
 namespace vitrine::cli {
 namespace {
+
+// The task's evaluation over `loader`, with its progress on stdout (a bar on a terminal, a
+// line every tenth of the batches otherwise).
+train::MetricList evaluate_with_progress(train::Task& task, models::Model& model,
+                                         data::DataLoader& loader, const at::Device& device,
+                                         const std::string& label) {
+  train::Progress bar(std::max<int64_t>(1, loader.batches_per_epoch() / 10));
+  loader.on_batch(train::batch_progress(bar, label));
+  train::MetricList metrics = task.evaluate(model, loader, device);
+  bar.finish();
+  return metrics;
+}
 
 // An SR output [C, H, W] in [0, 1] as an 8-bit PNG (BasicSR's tensor2img rounding).
 void write_png(const std::filesystem::path& path, const at::Tensor& image) {
@@ -91,7 +104,8 @@ int evaluate_sr(const config::ConfigView& root, train::SrTask& task, models::Mod
       });
     }
     const auto start = std::chrono::steady_clock::now();
-    const train::MetricList metrics = task.evaluate(model, *loader, device);
+    const train::MetricList metrics =
+        evaluate_with_progress(task, model, *loader, device, set.name);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double psnr = metrics[1].second, ssim = metrics[2].second;
@@ -123,7 +137,7 @@ int evaluate_dense(const config::ConfigView& root, train::Task& task, models::Mo
   auto loader =
       data::make_loader(root.child("data"), false, static_cast<uint64_t>(root.get_int("seed")));
   const auto start = std::chrono::steady_clock::now();
-  const train::MetricList metrics = task.evaluate(model, *loader, device);
+  const train::MetricList metrics = evaluate_with_progress(task, model, *loader, device, "eval");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ResultRow fields = {{"model", model_name, false}};
@@ -147,7 +161,7 @@ int evaluate_classification(const config::ConfigView& root, train::Classificatio
   const config::ConfigView data = root.child("data");
   auto loader = data::make_loader(data, false, static_cast<uint64_t>(root.get_int("seed")));
   const auto start = std::chrono::steady_clock::now();
-  const train::MetricList metrics = task.evaluate(model, *loader, device);
+  const train::MetricList metrics = evaluate_with_progress(task, model, *loader, device, "eval");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ResultRow fields = {{"model", model_name, false}};

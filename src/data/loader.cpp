@@ -92,6 +92,8 @@ void DataLoader::start_epoch(int64_t epoch) {
     next_to_claim_ = 0;
     next_to_deliver_ = 0;
   }
+  delivered_batches_ = 0;
+  delivered_samples_ = 0;
   for (int w = 0; w < options_.workers; ++w) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -201,7 +203,11 @@ bool DataLoader::next(Batch& batch) {
         batch = load_batch(wanted);
       }
     }
-    if (batch.images.size(0) > 0) return true;  // a batch of only skipped samples is dropped
+    if (batch.images.size(0) == 0) continue;  // a batch of only skipped samples is dropped
+    ++delivered_batches_;
+    delivered_samples_ += batch.images.size(0);
+    if (batch_reporter_) batch_reporter_(delivered_batches_, batches_, delivered_samples_);
+    return true;
   }
 }
 

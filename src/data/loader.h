@@ -63,6 +63,10 @@ class DataLoader {
   int64_t samples_per_epoch() const;
   const SampleSource& source() const { return *source_; }
   void on_skip(SkipReporter reporter) { reporter_ = std::move(reporter); }
+  // Called after next() delivers a batch: batches delivered this epoch, the epoch's batches,
+  // samples delivered this epoch (progress displays).
+  using BatchReporter = std::function<void(int64_t delivered, int64_t total, int64_t samples)>;
+  void on_batch(BatchReporter reporter) { batch_reporter_ = std::move(reporter); }
 
   // Starts producing the batches of `epoch` (stopping any unfinished epoch).
   void start_epoch(int64_t epoch);
@@ -78,6 +82,8 @@ class DataLoader {
   LoaderOptions options_;
   ShardedSampler sampler_;
   SkipReporter reporter_;
+  BatchReporter batch_reporter_;
+  int64_t delivered_batches_ = 0, delivered_samples_ = 0;  // this epoch, for batch_reporter_
 
   // Per-epoch state, guarded by mutex_.
   int64_t epoch_ = 0;

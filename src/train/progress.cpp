@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <memory>
 
 namespace vitrine::train {
 
@@ -17,6 +19,28 @@ std::string format_duration(double seconds) {
     std::snprintf(buffer, sizeof(buffer), "%lldm%02llds", static_cast<long long>(total / 60),
                   static_cast<long long>(total % 60));
   return buffer;
+}
+
+std::function<void(int64_t, int64_t, int64_t)> batch_progress(Progress& bar,
+                                                              const std::string& label) {
+  const auto start = std::make_shared<std::chrono::steady_clock::time_point>();
+  return [&bar, label, start](int64_t delivered, int64_t total, int64_t samples) {
+    if (delivered == 1) *start = std::chrono::steady_clock::now();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - *start).count();
+    std::string text;
+    if (delivered > 1 && seconds > 0) {
+      // Rates from the first delivered batch on (its wait holds the loader's start-up).
+      const double per_batch = seconds / static_cast<double>(delivered - 1);
+      char line[96];
+      std::snprintf(line, sizeof(line), "%.0f img/s, ETA %s",
+                    static_cast<double>(samples) * (delivered - 1) / delivered / seconds,
+                    format_duration(per_batch * static_cast<double>(total - delivered)).c_str());
+      text = line;
+    }
+    bar.update(label, delivered, total, text);
+    if (delivered == total) bar.finish();
+  };
 }
 
 std::string format_metrics(const std::vector<std::pair<std::string, double>>& metrics) {

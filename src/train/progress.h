@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,13 @@ namespace vitrine::train {
 std::string format_duration(double seconds);
 // "loss 0.4321 top1 91.1700".
 std::string format_metrics(const std::vector<std::pair<std::string, double>>& metrics);
+
+class Progress;
+
+// A loader's progress on `bar`: "<label> [####....] k/N 812 img/s, ETA 1m05s" (plain lines
+// every `every` batches when stdout is not a terminal). Attach with DataLoader::on_batch.
+std::function<void(int64_t delivered, int64_t total, int64_t samples)> batch_progress(
+    Progress& bar, const std::string& label);
 
 class Progress {
  public:

@@ -108,7 +108,8 @@ struct Trainer::State {
   double split_forward_backward(const TrainingBatch& batch, int64_t epoch, int64_t b,
                                 int64_t group_size);
   void check_finite(double loss_value, int64_t epoch, int64_t b) const;
-  MetricList evaluate();
+  // The evaluation after `epoch`, its progress on `bar`.
+  MetricList evaluate(Progress& bar, int64_t epoch);
   void save_checkpoints(int64_t epoch);
   // The final weights' parameter sum; in a distributed run, checked equal on every rank.
   double verify_final_weights() const;
@@ -419,7 +420,9 @@ MetricList Trainer::State::train_one_epoch(int64_t epoch, Progress& bar, RunLog&
   return {{"loss", loss_sum / std::max<int64_t>(samples, 1)}};
 }
 
-MetricList Trainer::State::evaluate() {
+MetricList Trainer::State::evaluate(Progress& bar, int64_t epoch) {
+  eval_loader->on_batch(batch_progress(
+      bar, "eval " + std::to_string(epoch + 1) + "/" + std::to_string(schedule->total_epochs())));
   // Every rank evaluates its shard of the evaluation set; the task combines the shards.
   models::Model& evaluated = ema ? static_cast<models::Model&>(ema->module()) : *model;
   AutocastScope autocast(settings.amp, device);
@@ -531,7 +534,7 @@ TrainOutcome Trainer::run() {
     MetricList eval_metrics;
     s.progress.metric.reset();
     if ((epoch + 1) % s.settings.eval_every == 0 || epoch + 1 == total_epochs) {
-      eval_metrics = s.evaluate();
+      eval_metrics = s.evaluate(bar, epoch);
       s.progress.metric = metric_value(eval_metrics, outcome.metric_name);
       outcome.final_eval = eval_metrics;
     }

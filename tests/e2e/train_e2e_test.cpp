@@ -111,6 +111,10 @@ TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
   ASSERT_EQ(e.code, 0) << e.err;
   const double best = number_after(r.out, "best top1");
   EXPECT_NEAR(number_after(e.out, "top1:"), best, 0.0051) << e.out << r.out;
+  // Evaluation reports its progress, in eval and after each training epoch (issue 24, item 8):
+  // 500 validation images in batches of 100.
+  EXPECT_TRUE(std::regex_search(e.out, std::regex("eval 5/5 [0-9]+ img/s, ETA 0m00s"))) << e.out;
+  EXPECT_TRUE(std::regex_search(r.out, std::regex("eval 6/6 5/5 [0-9]+ img/s, ETA"))) << r.out;
   const std::string json = slurp(dir_ / "res.json");
   for (const char* field : {"\"model\": \"dinat_nano\"", "\"top1\":", "\"top1_err\":", "\"top5\":",
                             "\"param_count\": 0.53", "\"img_size\": 28", "\"images_per_second\":"})
