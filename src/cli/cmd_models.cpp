@@ -22,7 +22,17 @@ std::string paper_number(double value, int decimals, const char* suffix = "") {
 // `vitrine models [filter]`: every registered variant with its measured parameter count
 // and analytic FLOPs beside the paper's numbers, as a text table or (--markdown) a Markdown one.
 int run_models(const std::string& filter, bool markdown) {
-  const auto& entries = models::ModelRegistry::builtin().entries();
+  std::vector<const models::ModelEntry*> entries;
+  std::vector<std::string> names;
+  for (const auto& e : models::ModelRegistry::builtin().entries()) {
+    names.push_back(e.name);
+    if (filter.empty() || e.name.find(filter) != std::string::npos ||
+        e.family.find(filter) != std::string::npos)
+      entries.push_back(&e);
+  }
+  if (entries.empty())
+    throw UsageError("no model or family matches '" + filter + "'" + did_you_mean(filter, names) +
+                     "; `vitrine models` lists them all");
   if (markdown) {
     std::printf(
         "| model | family | img | params | GFLOPs | paper params | paper GFLOPs | top-1 |\n");
@@ -31,11 +41,8 @@ int run_models(const std::string& filter, bool markdown) {
     std::printf("%-22s %-10s %6s %14s %9s %12s %9s %7s\n", "model", "family", "img", "params",
                 "GFLOPs", "paper_params", "paper_GF", "top1");
   }
-  size_t shown = 0;
-  for (const auto& e : entries) {
-    if (!filter.empty() && e.name.find(filter) == std::string::npos &&
-        e.family.find(filter) == std::string::npos)
-      continue;
+  for (const models::ModelEntry* entry : entries) {
+    const models::ModelEntry& e = *entry;
     int64_t params = 0;
     double flops = 0;
     if (e.count_parameters && e.count_flops) {
@@ -56,9 +63,7 @@ int run_models(const std::string& filter, bool markdown) {
                 e.name.c_str(), e.family.c_str(), static_cast<long long>(e.img_size),
                 with_thousands(params).c_str(), flops / 1e9, paper_params.c_str(),
                 paper_flops.c_str(), paper_top1.c_str());
-    ++shown;
   }
-  if (shown == 0) std::cout << "No model matches '" << filter << "'.\n";
   return kExitOk;
 }
 

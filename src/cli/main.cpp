@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/runtime.h"
 #include "core/stop_request.h"
+#include "data/dataset.h"
 
 namespace {
 
@@ -115,6 +116,9 @@ int main(int argc, char** argv) {
   } catch (const vitrine::StopRequested& e) {
     std::cerr << "Stopped: " << e.what() << std::endl;
     return e.exit_code();
+  } catch (const vitrine::data::MissingDataError& e) {
+    std::cerr << "Error: " << e.what() << std::endl;  // the config names data that is not there
+    return vitrine::kExitUsage;
   } catch (const vitrine::ConfigError& e) {
     std::cerr << "Error: " << e.what() << std::endl;
     return vitrine::kExitUsage;

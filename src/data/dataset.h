@@ -18,6 +18,13 @@ class DataError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A file or folder the config names does not exist: a configuration problem (exit 2), not a
+// bad sample.
+class MissingDataError : public DataError {
+ public:
+  using DataError::DataError;
+};
+
 struct Example {
   cv::Mat image;  // CV_8UC1 or CV_8UC3 (RGB)
   int64_t label = 0;

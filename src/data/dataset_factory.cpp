@@ -34,7 +34,7 @@ DatasetPtr make_dataset(const config::ConfigView& data, bool train) {
             "install Debian's package: sudo apt-get install dataset-fashion-mnist (or run "
             "tools/setup.sh), or " +
             hint;
-      throw DataError("dataset folder '" + root + "' does not exist: " + hint);
+      throw MissingDataError("dataset folder '" + root + "' does not exist: " + hint);
     }
     const std::string name = data.get_string("name", "");
     dataset = std::make_shared<IdxDataset>(

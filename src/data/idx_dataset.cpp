@@ -21,7 +21,7 @@ std::string locate(const std::string& root, const std::string& stem) {
   if (exists(gz)) return gz;
   const std::string plain = root + "/" + stem;
   if (exists(plain)) return plain;
-  throw DataError("IDX dataset: neither '" + gz + "' nor '" + plain + "' exists");
+  throw MissingDataError("IDX dataset: neither '" + gz + "' nor '" + plain + "' exists");
 }
 
 uint32_t big_endian_u32(const std::vector<uint8_t>& bytes, size_t offset) {

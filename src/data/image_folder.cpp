@@ -18,7 +18,7 @@ ImageFolderDataset::ImageFolderDataset(const std::string& directory, int channel
     : ImageFileDataset(channels) {
   std::error_code error;
   if (!fs::is_directory(directory, error))
-    throw DataError("image folder '" + directory + "' does not exist or is not a directory");
+    throw MissingDataError("image folder '" + directory + "' does not exist or is not a directory");
   for (const auto& entry : fs::directory_iterator(directory, error))
     if (entry.is_directory()) classes_.push_back(entry.path().filename().string());
   if (classes_.empty())
@@ -45,7 +45,7 @@ FileListDataset::FileListDataset(const std::string& list_path, const std::string
                                  int channels, int64_t num_classes)
     : ImageFileDataset(channels) {
   std::ifstream in(list_path);
-  if (!in) throw DataError("file list '" + list_path + "' cannot be opened");
+  if (!in) throw MissingDataError("file list '" + list_path + "' cannot be opened");
   std::string line;
   int line_number = 0;
   int64_t largest = -1;

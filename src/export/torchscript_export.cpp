@@ -75,13 +75,25 @@ c10::IValue pack(const std::vector<at::Tensor>& outputs, bool tuple) {
   return c10::ivalue::Tuple::create(std::move(items));
 }
 
+// The first lines of forward: tracing fixed the image size, so another one is refused naming
+// the size the module takes (instead of failing deep inside a traced reshape).
+std::string input_check_source(const std::vector<int64_t>& input) {
+  std::ostringstream s;
+  s << "    assert images.dim() == 4 and images.size(1) == " << input[1]
+    << " and images.size(2) == " << input[2] << " and images.size(3) == " << input[3]
+    << ", \"this module was exported for images [B, " << input[1] << ", " << input[2] << ", "
+    << input[3] << "] (any batch B); export again with input=B,C,H,W for another size\"\n";
+  return s.str();
+}
+
 // forward over any batch: each image through the traced single-image method, outputs
 // concatenated along the batch.
-std::string batch_loop_source(size_t outputs, bool tuple) {
+std::string batch_loop_source(size_t outputs, bool tuple, const std::vector<int64_t>& input) {
   std::ostringstream s;
   if (!tuple) {
     s << "def forward(self, images: Tensor) -> Tensor:\n"
-         "    parts: List[Tensor] = []\n"
+      << input_check_source(input)
+      << "    parts: List[Tensor] = []\n"
          "    for i in range(images.size(0)):\n"
          "        parts.append(self.forward_one(images[i:i + 1]))\n"
          "    return torch.cat(parts, 0)\n";
@@ -89,7 +101,7 @@ std::string batch_loop_source(size_t outputs, bool tuple) {
   }
   s << "def forward(self, images: Tensor) -> Tuple[";
   for (size_t i = 0; i < outputs; ++i) s << (i ? ", " : "") << "Tensor";
-  s << "]:\n";
+  s << "]:\n" << input_check_source(input);
   for (size_t i = 0; i < outputs; ++i) s << "    level" << i << ": List[Tensor] = []\n";
   s << "    for i in range(images.size(0)):\n"
        "        out = self.forward_one(images[i:i + 1])\n";
@@ -172,7 +184,7 @@ torch::jit::Module export_torchscript(models::Model& model, const std::string& n
   auto* method =
       unit->create_function(c10::QualifiedName(*root.type()->name(), "forward_one"), graph);
   root.type()->addMethod(method);
-  root.define(batch_loop_source(outputs, tuple));
+  root.define(batch_loop_source(outputs, tuple, options.input));
   return root;
 }
 

@@ -36,11 +36,12 @@ void keep_checkpoints(const CheckpointPolicy& policy, int64_t epoch, RunProgress
   const auto path = [&](const std::string& name) { return policy.dir + "/" + name; };
   bool kept = false;
   for (const auto& entry : progress.top_k) kept |= entry.second == epoch;
-  if (kept) write_file_atomically(path("checkpoint-" + std::to_string(epoch) + ".pt"), bytes);
+  // Files name epochs from 1, as the console does.
+  if (kept) write_file_atomically(path("checkpoint-" + std::to_string(epoch + 1) + ".pt"), bytes);
   if (is_best) write_file_atomically(path("best.pt"), bytes);
   write_file_atomically(path("last.pt"), bytes);
   if (evicted && *evicted != epoch)
-    std::remove(path("checkpoint-" + std::to_string(*evicted) + ".pt").c_str());
+    std::remove(path("checkpoint-" + std::to_string(*evicted + 1) + ".pt").c_str());
 }
 
 }  // namespace vitrine::train

@@ -249,7 +249,8 @@ OptimizerSettings read_optimizer_settings(const config::ConfigView& optim) {
 }
 
 double scaled_lr(const OptimizerSettings& s, int64_t global_batch, const std::string& path) {
-  if (!(s.lr > 0)) throw ConfigError(path + ".lr must be positive");
+  if (!(s.lr > 0) || !std::isfinite(s.lr))
+    throw ConfigError(path + ".lr must be a positive finite number, got " + std::to_string(s.lr));
   if (!s.lr_base_batch) return s.lr;
   if (*s.lr_base_batch < 1) throw ConfigError(path + ".lr_base_batch must be >= 1");
   const double ratio = static_cast<double>(global_batch) / static_cast<double>(*s.lr_base_batch);

@@ -66,10 +66,11 @@ RunLog::RunLog(const std::string& directory, int64_t resume_epoch, bool tensorbo
     : directory_(directory) {
   if (directory_.empty()) return;  // a rank other than 0 of a distributed run: writes nothing
   if (resume_epoch > 0) {
+    // Records carry epoch numbers from 1, as the console: keep the finished epochs' ones.
     filter_lines(directory + "/metrics.jsonl",
-                 [&](const std::string& line) { return json_epoch(line) < resume_epoch; });
+                 [&](const std::string& line) { return json_epoch(line) <= resume_epoch; });
     filter_lines(directory + "/summary.csv", [&](const std::string& line) {
-      return line.rfind("epoch", 0) == 0 || std::atoll(line.c_str()) < resume_epoch;
+      return line.rfind("epoch", 0) == 0 || std::atoll(line.c_str()) <= resume_epoch;
     });
   } else {
     std::remove((directory + "/metrics.jsonl").c_str());
@@ -81,7 +82,7 @@ RunLog::RunLog(const std::string& directory, int64_t resume_epoch, bool tensorbo
 void RunLog::log_step(int64_t epoch, int64_t global_step, const MetricList& values) {
   if (directory_.empty()) return;
   std::ostringstream line;
-  line << "{\"kind\":\"step\",\"epoch\":" << epoch << ",\"step\":" << global_step;
+  line << "{\"kind\":\"step\",\"epoch\":" << epoch + 1 << ",\"step\":" << global_step;
   for (const auto& [key, value] : values)
     line << "," << json_string(key) << ":" << json_number(value);
   line << "}\n";
@@ -97,7 +98,8 @@ void RunLog::log_epoch(int64_t epoch, const MetricList& train, const MetricList&
                        const MetricList& extra) {
   if (directory_.empty()) return;
   std::ostringstream line;
-  line << "{\"kind\":\"epoch\",\"epoch\":" << epoch;
+  const int64_t number = epoch + 1;  // files count epochs from 1, as the console does
+  line << "{\"kind\":\"epoch\",\"epoch\":" << number;
   for (const auto& [key, value] : train) line << ",\"train_" << key << "\":" << json_number(value);
   for (const auto& [key, value] : eval) line << ",\"eval_" << key << "\":" << json_number(value);
   line << ",\"lr\":" << json_number(lr);
@@ -116,7 +118,7 @@ void RunLog::log_epoch(int64_t epoch, const MetricList& train, const MetricList&
     for (const auto& [key, value] : eval) row << ",eval_" << key;
     row << ",lr\n";
   }
-  row << epoch;
+  row << number;
   for (const auto& [key, value] : train) row << "," << json_number(value);
   for (const auto& [key, value] : eval) row << "," << json_number(value);
   row << "," << json_number(lr) << "\n";
@@ -124,10 +126,10 @@ void RunLog::log_epoch(int64_t epoch, const MetricList& train, const MetricList&
 
   if (tensorboard_) {
     for (const auto& [key, value] : train)
-      tensorboard_->add_scalar("epoch/train_" + key, value, epoch);
+      tensorboard_->add_scalar("epoch/train_" + key, value, number);
     for (const auto& [key, value] : eval)
-      tensorboard_->add_scalar("epoch/eval_" + key, value, epoch);
-    tensorboard_->add_scalar("epoch/lr", lr, epoch);
+      tensorboard_->add_scalar("epoch/eval_" + key, value, number);
+    tensorboard_->add_scalar("epoch/lr", lr, number);
     tensorboard_->flush();
   }
 }

@@ -2,7 +2,8 @@
 //   metrics.jsonl  one JSON object per logged step and per epoch
 //   summary.csv    one row per epoch, timm's columns (epoch, train_loss, eval_loss,
 //                  eval_top1, eval_top5, lr)
-// plus TensorBoard scalars. On resume, records of epochs at or after the resume point are
+// plus TensorBoard scalars. Epochs are numbered from 1 in every file, as on the console
+// (callers pass the 0-based index). On resume, records of epochs past the resume point are
 // dropped first, so a run killed after logging an epoch but before checkpointing it does not
 // log that epoch twice.
 #pragma once

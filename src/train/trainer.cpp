@@ -283,7 +283,7 @@ void Trainer::State::restore(const std::string& path) {
 void Trainer::State::check_finite(double loss_value, int64_t epoch, int64_t b) const {
   if (!std::isfinite(loss_value))
     throw std::runtime_error("training loss is " + std::to_string(loss_value) + " at epoch " +
-                             std::to_string(epoch) + ", batch " + std::to_string(b) +
+                             std::to_string(epoch + 1) + ", batch " + std::to_string(b + 1) +
                              " (lower optim.lr, or set trainer.clip_grad)");
 }
 

@@ -180,3 +180,12 @@ TEST_F(Cli, ZooPageHoldsTheModelsTable) {
       << "docs/zoo.md is stale: paste the output of `vitrine models --markdown`";
   EXPECT_NE(r.out.find("| dinat_tiny | DiNAT | 224 | 27,901,582 |"), std::string::npos) << r.out;
 }
+
+// Issue 24 (9): a filter that matches nothing is an error naming it, with a suggestion.
+TEST_F(Cli, ModelsFilterThatMatchesNothingIsAnError) {
+  const Result r = run("models dinatt_tiny");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no model or family matches 'dinatt_tiny'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'dinat_tiny'"), std::string::npos) << r.err;
+  EXPECT_EQ(run("models ResNet").code, 0);
+}

@@ -103,6 +103,16 @@ TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
   const std::string summary = slurp(dir_ / "run" / "summary.csv");
   EXPECT_EQ(summary.rfind("epoch,train_loss,eval_loss,eval_top1,eval_top5,lr\n", 0), 0u) << summary;
   EXPECT_EQ(std::count(summary.begin(), summary.end(), '\n'), 7);
+  // Files count epochs from 1, as the console does (issue 24, item 9): summary rows 1..6, and
+  // the best epoch the console names is among the kept checkpoints.
+  EXPECT_NE(summary.find("\n1,"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\n6,"), std::string::npos) << summary;
+  std::smatch best_epoch;
+  ASSERT_TRUE(
+      std::regex_search(r.out, best_epoch, std::regex("best top1 [0-9.]+ \\(epoch ([0-9]+)\\)")))
+      << r.out;
+  EXPECT_TRUE(fs::exists(dir_ / "run" / ("checkpoint-" + best_epoch[1].str() + ".pt")))
+      << best_epoch[1];
 
   // vitrine eval on best.pt reproduces the best epoch's accuracy, in timm's fields.
   Result e =
@@ -204,8 +214,11 @@ TEST_F(TrainE2E, CorruptImagesFailOrAreSkippedAsConfigured) {
 }
 
 TEST_F(TrainE2E, BadDataSettingsNameTheProblem) {
+  // A folder the config names that does not exist is a configuration error (exit 2), and a
+  // run that fails on its configuration leaves no run directory behind (issue 24, item 9).
   Result missing = run("train threads=1 run.dir=x", "VITRINE_FASHION_MNIST=/no/such/place");
-  EXPECT_EQ(missing.code, 1);
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_FALSE(fs::exists(dir_ / "x"));
   EXPECT_NE(missing.err.find("/no/such/place"), std::string::npos) << missing.err;
   EXPECT_NE(missing.err.find("data.root"), std::string::npos) << missing.err;
   Result classes =
@@ -216,6 +229,7 @@ TEST_F(TrainE2E, BadDataSettingsNameTheProblem) {
       run(train_args("trainer.epochs=1 run.dir=z data.batch_size=49 data.augment.mixup=0.8"));
   EXPECT_EQ(odd.code, 2);
   EXPECT_NE(odd.err.find("even"), std::string::npos) << odd.err;
+  EXPECT_FALSE(fs::exists(dir_ / "z"));
   Result typo = run(train_args("trainer.epochs=1 run.dir=w +data.augment.rand_augment=rand-m9"));
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.err.find("rand_augment"), std::string::npos) << typo.err;
@@ -223,6 +237,11 @@ TEST_F(TrainE2E, BadDataSettingsNameTheProblem) {
   EXPECT_EQ(split.code, 2);
   EXPECT_NE(split.err.find("trainer.batch_split must be between 1 and 256"), std::string::npos)
       << split.err;
+  EXPECT_FALSE(fs::exists(dir_ / "v"));
+  Result infinite = run(train_args("trainer.epochs=1 run.dir=u optim.lr=inf"));
+  EXPECT_EQ(infinite.code, 2);
+  EXPECT_NE(infinite.err.find("optim.lr must be a positive finite number"), std::string::npos)
+      << infinite.err;
 }
 
 TEST_F(TrainE2E, ImageNetRecipeRunsOnTheFixture) {
@@ -367,6 +386,7 @@ TEST_F(TrainE2E, ARunDirectoryThatHoldsARunIsRefusedUnlessContinuedOrReplaced) {
   std::ofstream(dir_ / "runs/x" / stale) << "half a checkpoint";
   Result resumed = run(train_args(short_run + "trainer.resume=auto"));
   EXPECT_EQ(resumed.code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("final: nothing to train: "), std::string::npos) << resumed.out;
   EXPECT_FALSE(fs::exists(dir_ / "runs/x" / stale));
   EXPECT_NE(resumed.out.find("removed " + stale), std::string::npos) << resumed.out;
 

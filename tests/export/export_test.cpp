@@ -159,5 +159,27 @@ TEST(Export, ShapesTheModelCannotTakeAreNamed) {
   EXPECT_THROW(export_torchscript(*model, "agent_deit_nano", o), ConfigError);
 }
 
+// Issue 24 (9): an exported module fed another image size than it was traced at says which
+// size it takes (both flavours; it used to fail inside a traced reshape).
+TEST(Export, AnotherInputSizeIsRefusedNamingTheExportedOne) {
+  models::ModelPtr model = build(model_node("dinat_nano"));
+  model->eval();
+  for (const bool portable : {false, true}) {
+    ExportOptions o;
+    o.input = {1, 1, 28, 28};
+    o.portable = portable;
+    torch::jit::Module exported = export_torchscript(*model, "dinat_nano", o);
+    torch::jit::Module loaded = round_trip(exported);
+    EXPECT_NO_THROW(loaded.forward({torch::randn({3, 1, 28, 28})}));
+    try {
+      loaded.forward({torch::randn({1, 1, 32, 32})});
+      ADD_FAILURE() << "a 32 x 32 image went through a module exported at 28 x 28";
+    } catch (const std::exception& e) {  // TorchScript's JITException
+      EXPECT_NE(std::string(e.what()).find("exported for images [B, 1, 28, 28]"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vitrine::exporter

@@ -71,7 +71,8 @@ void photometric_distortion(cv::Mat& rgb, Rng& rng) {
 
 Ade20kSource::Ade20kSource(Ade20kOptions options) : options_(std::move(options)) {
   for (const std::string& dir : {options_.image_dir, options_.annotation_dir})
-    if (!fs::is_directory(dir)) throw DataError("ADE20K data: folder '" + dir + "' does not exist");
+    if (!fs::is_directory(dir))
+      throw MissingDataError("ADE20K data: folder '" + dir + "' does not exist");
   for (const auto& entry : fs::directory_iterator(options_.image_dir)) {
     const fs::path p = entry.path();
     if (!entry.is_regular_file() || !has_image_extension(p.string())) continue;

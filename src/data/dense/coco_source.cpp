@@ -16,7 +16,7 @@ CocoSource::CocoSource(CocoSourceOptions options) : options_(std::move(options))
   if (options_.long_edge < 1 || options_.short_edge < 1 || options_.size_divisor < 1)
     throw DataError("COCO data: img_scale and size_divisor must be positive");
   if (!std::filesystem::is_directory(options_.image_dir))
-    throw DataError("COCO data: image folder '" + options_.image_dir + "' does not exist");
+    throw MissingDataError("COCO data: image folder '" + options_.image_dir + "' does not exist");
   try {
     dataset_ = load_coco_json(options_.annotation_file);
   } catch (const CocoFormatError& e) {

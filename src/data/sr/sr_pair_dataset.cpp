@@ -49,14 +49,14 @@ SrPairDataset::SrPairDataset(SrPairOptions options) : options_(std::move(options
     throw DataError("SR data: channels must be 1 or 3");
   const fs::path hr_dir(options_.hr_dir);
   if (!fs::is_directory(hr_dir))
-    throw DataError("SR data: HR folder '" + options_.hr_dir + "' does not exist");
+    throw MissingDataError("SR data: HR folder '" + options_.hr_dir + "' does not exist");
   for (const auto& entry : fs::directory_iterator(hr_dir))
     if (entry.is_regular_file() && has_image_extension(entry.path().string()))
       hr_files_.push_back(entry.path().string());
   std::sort(hr_files_.begin(), hr_files_.end());
   if (hr_files_.empty()) throw DataError("SR data: no images in '" + options_.hr_dir + "'");
   if (!options_.lr_dir.empty() && !fs::is_directory(options_.lr_dir))
-    throw DataError("SR data: LR folder '" + options_.lr_dir + "' does not exist");
+    throw MissingDataError("SR data: LR folder '" + options_.lr_dir + "' does not exist");
   for (const std::string& hr : hr_files_)
     lr_files_.push_back(options_.lr_dir.empty()
                             ? std::string()
