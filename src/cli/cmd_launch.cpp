@@ -96,6 +96,7 @@ int run_launch(const LaunchOptions& o, const std::vector<std::string>& command) 
       setenv("LOCAL_WORLD_SIZE", std::to_string(o.nproc).c_str(), 1);
       setenv("MASTER_ADDR", o.master_addr.c_str(), 1);
       setenv("MASTER_PORT", std::to_string(port).c_str(), 1);
+      setenv("VITRINE_LAUNCH", "1", 1);  // errors then name launch's flags
       std::vector<char*> argv{const_cast<char*>(exe.c_str())};
       for (const std::string& a : command) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);

@@ -1,6 +1,8 @@
 #include "train/distributed.h"
 
 #include <ATen/ATen.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -45,6 +47,32 @@ struct Distributed::Impl {
 };
 
 namespace {
+
+// Stderr silenced while it lives (the process's fd 2: no other thread runs yet when the
+// store starts).
+class QuietStderr {
+ public:
+  QuietStderr() : saved_(::dup(2)) {
+    const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved_ >= 0 && null >= 0) ::dup2(null, 2);
+    if (null >= 0) ::close(null);
+  }
+  ~QuietStderr() {
+    if (saved_ < 0) return;
+    ::dup2(saved_, 2);
+    ::close(saved_);
+  }
+
+ private:
+  int saved_;
+};
+
+// How this user picks another port: vitrine launch's flag when it started the ranks
+// (it sets VITRINE_LAUNCH), else the config key or torchrun's variable.
+std::string another_port_hint() {
+  if (std::getenv("VITRINE_LAUNCH")) return "choose another with vitrine launch --master-port PORT";
+  return "choose another with dist.master_port=PORT (or MASTER_PORT)";
+}
 
 // Reads the key into `member` unless its value is null (which keeps what the environment said).
 template <typename Field>
@@ -100,6 +128,9 @@ Distributed::Distributed(const DistributedOptions& options)
   store_options.timeout = timeout;
   const std::string where = options.master_addr + ":" + std::to_string(options.master_port);
   try {
+    // c10d logs each failed bind through glog before it throws; the error below says it all
+    // in one line, so those lines are not shown.
+    QuietStderr quiet;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(options.master_addr, store_options);
   } catch (const std::exception& e) {
     std::string reason = e.what();
@@ -108,7 +139,7 @@ Distributed::Distributed(const DistributedOptions& options)
                              (options.rank == 0 ? "host the store on " : "reach the store on ") +
                              where + " (" + reason + ")" +
                              (options.rank == 0
-                                  ? "; is the port in use? choose another with MASTER_PORT"
+                                  ? "; is the port in use? " + another_port_hint()
                                   : "; did rank 0 start, and within dist.timeout_s?"));
   }
   auto group_options = c10d::ProcessGroupGloo::Options::create();

@@ -148,6 +148,10 @@ TEST_F(DistributedE2E, AKilledRankEndsTheOtherAndAPortInUseIsNamed) {
       "wait\n");
   EXPECT_NE(taken.out.find("second exit 1"), std::string::npos) << taken.out;
   EXPECT_NE(taken.out.find("is the port in use?"), std::string::npos) << taken.out;
+  // One line that names the way to another port, without c10d's glog lines before it
+  // (issue 24, item 9).
+  EXPECT_NE(taken.out.find("dist.master_port=PORT"), std::string::npos) << taken.out;
+  EXPECT_EQ(taken.out.find("socket.cpp"), std::string::npos) << taken.out;
 }
 
 }  // namespace
