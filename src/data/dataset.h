@@ -25,6 +25,14 @@ class MissingDataError : public DataError {
   using DataError::DataError;
 };
 
+// A sample that reads fine but does not fit what the config asks (its channels, or a size
+// that cannot share a batch): the fix is in the config, so the message names it instead of
+// suggesting to skip the sample.
+class SampleMismatchError : public DataError {
+ public:
+  using DataError::DataError;
+};
+
 struct Example {
   cv::Mat image;  // CV_8UC1 or CV_8UC3 (RGB)
   int64_t label = 0;

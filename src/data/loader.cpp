@@ -112,17 +112,20 @@ Batch DataLoader::load_batch(int64_t batch_index) const {
     try {
       Sample sample = source_->load(index, rng);
       if (!pads && !images.empty() && sample.image.sizes() != images.front().sizes())
-        throw DataError("its input is " + std::to_string(sample.image.size(1)) + "x" +
-                        std::to_string(sample.image.size(2)) + " but the batch's first is " +
-                        std::to_string(images.front().size(1)) + "x" +
-                        std::to_string(images.front().size(2)) +
-                        " (images of different sizes need batch size 1)");
+        throw SampleMismatchError(
+            "its input is " + std::to_string(sample.image.size(1)) + "x" +
+            std::to_string(sample.image.size(2)) + " but the batch's first is " +
+            std::to_string(images.front().size(1)) + "x" + std::to_string(images.front().size(2)) +
+            " (images of different sizes need batch size 1)");
       images.push_back(std::move(sample.image));
       labels.push_back(sample.label);
       if (sample.target.defined()) targets.push_back(std::move(sample.target));
       if (sample.meta.defined()) metas.push_back(std::move(sample.meta));
     } catch (const DataError& e) {
       const std::string message = source_->source(index) + ": " + e.what();
+      // A sample that does not fit the config is not a bad file: its message names the fix.
+      if (!options_.skip_bad_samples && dynamic_cast<const SampleMismatchError*>(&e))
+        throw DataError(message);
       if (!options_.skip_bad_samples)
         throw DataError(message + " (set data.on_bad_image=skip to leave such samples out)");
       if (reporter_) reporter_(message);

@@ -204,8 +204,9 @@ void SamplePipeline::run(const cv::Mat& image, Rng& rng, float* out) const {
     else if (pixels.channels() == 3 && channels_ == 1)
       cv::cvtColor(pixels, pixels, cv::COLOR_RGB2GRAY);
     else
-      throw DataError("image has " + std::to_string(pixels.channels()) +
-                      " channels; the model takes " + std::to_string(channels_));
+      throw SampleMismatchError("image has " + std::to_string(pixels.channels()) +
+                                " channels; the model takes " + std::to_string(channels_) +
+                                " (data.in_chans)");
   }
   for (const auto& transform : transforms_) pixels = transform->apply(pixels, rng);
   if (pixels.rows != height_ || pixels.cols != width_)

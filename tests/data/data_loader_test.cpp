@@ -407,3 +407,44 @@ TEST(FileList, ReadsCsvWithHeaderAndSpaceSeparatedLines) {
 
 }  // namespace
 }  // namespace vitrine::data
+
+namespace vitrine::data {
+namespace {
+
+// Samples of two sizes (a source with no padding): a batch cannot hold both.
+class TwoSizes : public SampleSource {
+ public:
+  int64_t size() const override { return 4; }
+  std::string source(int64_t i) const override { return "img" + std::to_string(i); }
+  Sample load(int64_t i, Rng&) const override {
+    Sample s;
+    s.image = at::zeros({1, 4 + i % 2, 4});
+    return s;
+  }
+  std::string describe() const override { return "two sizes"; }
+};
+
+// Issue 24 (9): a sample that does not fit the config names the config's fix, not
+// data.on_bad_image=skip (which would skip every sample).
+TEST(DataLoader, SamplesThatDoNotFitTheConfigNameTheFixNotSkipping) {
+  LoaderOptions options;
+  options.batch_size = 2;
+  options.shuffle = false;
+  DataLoader loader(std::make_shared<TwoSizes>(), options);
+  loader.start_epoch(0);
+  Batch batch;
+  try {
+    loader.next(batch);
+    FAIL() << "a batch of two sizes was stacked";
+  } catch (const DataError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("img1: its input is 5x4 but the batch's first is 4x4"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("need batch size 1"), std::string::npos) << message;
+    EXPECT_EQ(message.find("on_bad_image"), std::string::npos) << message;
+  }
+}
+
+}  // namespace
+}  // namespace vitrine::data
