@@ -189,10 +189,6 @@ int evaluate_classification(const config::ConfigView& root, train::Classificatio
 }  // namespace
 
 int run_eval(const HydraFlags& flags, const EvalOptions& given) {
-  if (!flags.cfg.empty()) {
-    print_config(flags, flags.cfg);
-    return kExitOk;
-  }
   // `checkpoint=` and `use_ema=` are eval's own arguments, not config overrides.
   EvalOptions eval = given;
   std::vector<std::string> overrides;
@@ -203,6 +199,12 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
       eval.use_ema = text.substr(8) == "true";
     else
       overrides.push_back(text);
+  }
+  if (!flags.cfg.empty()) {
+    HydraFlags config_only = flags;
+    config_only.request.overrides = overrides;
+    print_config(config_only, flags.cfg);
+    return kExitOk;
   }
   // The run as it was trained: model, data and task from the checkpoint's saved config, with
   // the command line on top (a value override changes them, a group selection replaces them).
