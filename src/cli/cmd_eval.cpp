@@ -12,6 +12,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <optional>
+#include <unordered_set>
 
 #include "cli/commands.h"
 #include "cli/results_file.h"
@@ -20,8 +21,10 @@
 #include "config/yaml_io.h"
 #include "core/error.h"
 #include "core/runtime.h"
+#include "data/dataset.h"
 #include "data/dense/coco_json.h"
 #include "data/loader_factory.h"
+#include "evaluation/coco_eval.h"
 #include "models/registry.h"
 #include "train/checkpoint.h"
 #include "train/classification_task.h"
@@ -59,6 +62,21 @@ void write_png(const std::filesystem::path& path, const at::Tensor& image) {
     cv::cvtColor(rgb, out, cv::COLOR_RGB2BGR);
   else
     out = rgb;
+  if (!cv::imwrite(path.string(), out)) throw std::runtime_error("cannot write " + path.string());
+}
+
+// A predicted label map [H, W] (class indices) as a PNG in the dataset's label ids: + 1 when
+// the data reduced label 0 ("other", ignored) away, as mmseg's ADE20K format_only writes them
+// for the benchmark server; 16-bit when a class id does not fit 8 bits.
+void write_label_png(const std::filesystem::path& path, const at::Tensor& prediction,
+                     int64_t offset) {
+  const at::Tensor ids = prediction.to(at::kLong) + offset;
+  const bool wide = ids.numel() > 0 && ids.max().item<int64_t>() > 255;
+  const at::Tensor pixels = ids.to(wide ? at::kInt : at::kByte).contiguous();
+  cv::Mat image(static_cast<int>(pixels.size(0)), static_cast<int>(pixels.size(1)),
+                wide ? CV_32S : CV_8U, pixels.data_ptr());
+  cv::Mat out = image;
+  if (wide) image.convertTo(out, CV_16U);
   if (!cv::imwrite(path.string(), out)) throw std::runtime_error("cannot write " + path.string());
 }
 
@@ -186,6 +204,46 @@ int evaluate_classification(const config::ConfigView& root, train::Classificatio
   return kExitOk;
 }
 
+// pycocotools' recipe for a results file: COCO(annotations).loadRes(results), then COCOeval
+// over every image and category of the annotation file; the 12-line summary and mmdet's
+// metric names. As loadRes, results for an image the annotations do not hold are refused.
+int score_coco_results(const EvalOptions& eval, const std::vector<std::string>& overrides) {
+  if (eval.coco_results.empty() || eval.coco_annotations.empty())
+    throw UsageError(
+        "scoring a results file needs both --coco-results FILE and "
+        "--coco-annotations FILE");
+  if (!eval.checkpoint.empty() || !overrides.empty())
+    throw UsageError("--coco-results scores a file; it takes no checkpoint and no overrides");
+  for (const std::string* path : {&eval.coco_results, &eval.coco_annotations})
+    if (!std::filesystem::is_regular_file(*path)) throw data::MissingDataError("no file " + *path);
+  const data::CocoDataset dataset = data::load_coco_json(eval.coco_annotations);
+  const std::vector<data::CocoDetection> detections = data::load_coco_results(eval.coco_results);
+  std::vector<int64_t> image_ids, category_ids;
+  for (const auto& image : dataset.images) image_ids.push_back(image.id);
+  for (const auto& category : dataset.categories) category_ids.push_back(category.id);
+  const std::unordered_set<int64_t> known_images(image_ids.begin(), image_ids.end());
+  for (const auto& d : detections)
+    if (!known_images.count(d.image_id))
+      throw UsageError(eval.coco_results + ": image_id " + std::to_string(d.image_id) +
+                       " is not an image of " + eval.coco_annotations +
+                       " (results do not correspond to this annotation file)");
+  const evaluation::CocoEvalResult result =
+      evaluation::coco_evaluate_bbox(dataset.ground_truth(), detections, image_ids, category_ids);
+  std::cout << result.summary;
+  const auto& s = result.stats;
+  ResultRow fields = {{"results", eval.coco_results, false},
+                      {"annotations", eval.coco_annotations, false}};
+  const char* names[] = {"bbox_mAP",   "bbox_mAP_50", "bbox_mAP_75",
+                         "bbox_mAP_s", "bbox_mAP_m",  "bbox_mAP_l"};
+  for (int i = 0; i < 6; ++i) fields.push_back({names[i], format_number(s[i], 3), true});
+  fields.push_back({"images", std::to_string(image_ids.size()), true});
+  fields.push_back({"detections", std::to_string(detections.size()), true});
+  for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
+  std::cout.flush();
+  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
+  return kExitOk;
+}
+
 }  // namespace
 
 int run_eval(const HydraFlags& flags, const EvalOptions& given) {
@@ -200,6 +258,8 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
     else
       overrides.push_back(text);
   }
+  if (!eval.coco_results.empty() || !eval.coco_annotations.empty())
+    return score_coco_results(eval, overrides);
   if (!flags.cfg.empty()) {
     HydraFlags config_only = flags;
     config_only.request.overrides = overrides;
@@ -255,6 +315,15 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
   model.to(device);
 
   const std::unique_ptr<train::Task> task = train::make_task(root);
+  // Each output option belongs to one task; given to another, it would silently write nothing.
+  const auto require_task = [&](const std::string& option, const std::string& value,
+                                const char* needed) {
+    if (!value.empty() && task->name() != needed)
+      throw UsageError(option + " is for task " + needed + "; the task here is " + task->name());
+  };
+  require_task("--save-images", eval.save_images, "super_resolution");
+  require_task("--save-detections", eval.save_detections, "detection");
+  require_task("--save-predictions", eval.save_predictions, "segmentation");
   if (auto* sr = dynamic_cast<train::SrTask*>(task.get()))
     return evaluate_sr(root, *sr, model, device, eval, model_name);
   if (auto* detection = dynamic_cast<train::DetectionTask*>(task.get())) {
@@ -268,7 +337,17 @@ int run_eval(const HydraFlags& flags, const EvalOptions& given) {
         });
   }
   if (auto* segmentation = dynamic_cast<train::SegmentationTask*>(task.get())) {
-    // mmseg's metrics with the task's inference mode.
+    // mmseg's metrics with the task's inference mode; the label maps when asked for.
+    if (!eval.save_predictions.empty()) {
+      const std::filesystem::path out(eval.save_predictions);
+      std::filesystem::create_directories(out);
+      const int64_t offset = root.child("data").get_bool("reduce_zero_label", true) ? 1 : 0;
+      segmentation->on_prediction(
+          [out, offset](const std::string& source, const at::Tensor& labels) {
+            write_label_png(out / (std::filesystem::path(source).stem().string() + ".png"), labels,
+                            offset);
+          });
+    }
     return evaluate_dense(
         root, *segmentation, model, device, eval, model_name, 4, [&](ResultRow& fields) {
           fields.push_back({"mode", root.child("task").get_string("mode", "whole"), false});

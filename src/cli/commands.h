@@ -14,11 +14,14 @@ int run_config(const HydraFlags& flags);
 int run_train(const HydraFlags& flags);
 
 struct EvalOptions {
-  std::string checkpoint;       // also accepted as a checkpoint=PATH argument
-  bool use_ema = false;         // evaluate the EMA weights (timm's --use-ema)
-  std::string results_file;     // .json or .csv
-  std::string save_images;      // super-resolution: write the SR outputs under this folder
-  std::string save_detections;  // detection: write the COCO results JSON (bbox entries)
+  std::string checkpoint;        // also accepted as a checkpoint=PATH argument
+  bool use_ema = false;          // evaluate the EMA weights (timm's --use-ema)
+  std::string results_file;      // .json or .csv
+  std::string save_images;       // super-resolution: write the SR outputs under this folder
+  std::string save_detections;   // detection: write the COCO results JSON (bbox entries)
+  std::string save_predictions;  // segmentation: write label-map PNGs (mmseg's format_only)
+  // Score an existing COCO results file against an annotation file (no model, no checkpoint).
+  std::string coco_results, coco_annotations;
 };
 int run_eval(const HydraFlags& flags, const EvalOptions& options);
 // `vitrine models [filter] [--markdown]`: the zoo with parameters and FLOPs against the papers.

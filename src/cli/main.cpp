@@ -39,6 +39,12 @@ int dispatch(int argc, char** argv) {
                    "Super-resolution: write each SR output as PNG under this folder");
   eval->add_option("--save-detections", eval_options.save_detections,
                    "Detection: write the detections as a COCO results JSON");
+  eval->add_option("--save-predictions", eval_options.save_predictions,
+                   "Segmentation: write each predicted label map as PNG under this folder");
+  eval->add_option("--coco-results", eval_options.coco_results,
+                   "Score this COCO results JSON (bbox) against --coco-annotations; no model");
+  eval->add_option("--coco-annotations", eval_options.coco_annotations,
+                   "The COCO annotation file (instances_*.json) --coco-results is scored against");
   eval->add_option("--results-file", eval_options.results_file,
                    "Write the results as JSON (.json) or CSV (.csv)");
   auto* exporter = app.add_subcommand(

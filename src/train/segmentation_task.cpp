@@ -133,6 +133,12 @@ MetricList SegmentationTask::evaluate(models::Model& model, data::DataLoader& lo
   as_segmentor(model);
   evaluation::SegmentationMeter meter(num_classes_);
   const ModelForward forward = [&model](const at::Tensor& x) { return model.forward(x); };
+  // The sink names images by their position: it needs every sample, in the source's order.
+  if (sink_ && loader.samples_per_epoch() != loader.source().size())
+    throw UsageError("saving predictions needs the whole validation set in one process (" +
+                     std::to_string(loader.samples_per_epoch()) + " of " +
+                     std::to_string(loader.source().size()) + " images here)");
+  int64_t position = 0;
   loader.start_epoch(0);
   data::Batch batch;
   while (loader.next(batch)) {
@@ -152,7 +158,10 @@ MetricList SegmentationTask::evaluate(models::Model& model, data::DataLoader& lo
       const at::Tensor probabilities =
           segmentation_inference(forward, image, num_classes_, oh, ow, inference_);
       const at::Tensor label = batch.targets[b][0].narrow(0, 0, oh).narrow(1, 0, ow);
-      meter.add(probabilities.argmax(1)[0].cpu(), label);
+      const at::Tensor prediction = probabilities.argmax(1)[0].cpu();
+      meter.add(prediction, label);
+      if (sink_) sink_(loader.source().source(position), prediction);
+      ++position;
     }
   }
   // A distributed run: every rank's areas summed (mmseg's collect_results, as sums).

@@ -7,6 +7,7 @@
 // bilinearly to the label, argmax; metrics accumulated over the dataset (seg_metrics.h).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,12 +42,18 @@ class SegmentationTask : public Task {
                       const ModelForward& forward = {}) override;
   std::string primary_metric() const override { return "mIoU"; }
   const std::string& last_table() const { return table_; }
+  // Called by evaluate() with each image's source (the data source's path of it, in the
+  // loader's order) and its predicted label map [H, W] int64 (class indices 0..C-1) at the
+  // label's size: what `vitrine eval --save-predictions` writes.
+  using PredictionSink = std::function<void(const std::string& source, const at::Tensor& labels)>;
+  void on_prediction(PredictionSink sink) { sink_ = std::move(sink); }
 
  private:
   int64_t num_classes_;
   SegInferenceOptions inference_;
   bool print_table_ = true;
   std::string table_;
+  PredictionSink sink_;
 };
 
 }  // namespace vitrine::train

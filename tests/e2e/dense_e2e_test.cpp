@@ -3,9 +3,13 @@
 // mismatched settings give.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <opencv2/imgcodecs.hpp>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "cli_runner.h"
 
@@ -71,12 +75,51 @@ TEST_F(DetectionE2E, RetinaNetLearnsTheShapesAndEvalReproducesItsAp) {
                   " --save-detections dets.json --results-file res.json");
   ASSERT_EQ(ev.code, 0) << ev.err << ev.out;
   EXPECT_NEAR(metric(ev.out, "bbox_mAP: ([0-9.]+)"), ap, 6e-4) << ev.out;
+  // The model is named as the user chose it (it used to print the registry entry the config
+  // group was built from, retinanet_r50_fpn).
+  EXPECT_NE(ev.out.find("model: retinanet_nano\n"), std::string::npos) << ev.out;
   // Results carry COCO's category ids (1, 3, 5), not the contiguous labels.
   const std::string dets = slurp(dir_ / "dets.json");
   EXPECT_NE(dets.find("\"category_id\": 5,"), std::string::npos) << dets.substr(0, 400);
   EXPECT_EQ(dets.find("\"category_id\": 0,"), std::string::npos);
   EXPECT_EQ(dets.find("\"category_id\": 2,"), std::string::npos);
   EXPECT_NE(slurp(dir_ / "res.json").find("bbox_mAP_50"), std::string::npos);
+
+  // The saved file scored against the annotation file, as pycocotools' loadRes + COCOeval
+  // would: no model, the same AP and the same 12-line summary as the evaluation that wrote it.
+  const std::string annotations = (root_ / "annotations" / "instances_val2017.json").string();
+  Result scored = run("eval --coco-results dets.json --coco-annotations " + annotations +
+                      " --results-file scored.json");
+  ASSERT_EQ(scored.code, 0) << scored.err << scored.out;
+  EXPECT_EQ(metric(scored.out, "bbox_mAP: ([0-9.]+)"), metric(ev.out, "bbox_mAP: ([0-9.]+)"))
+      << scored.out;
+  EXPECT_EQ(metric(scored.out, "bbox_mAP_50: ([0-9.]+)"), metric(ev.out, "bbox_mAP_50: ([0-9.]+)"));
+  const size_t summary = ev.out.find(" Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all");
+  ASSERT_NE(summary, std::string::npos) << ev.out;
+  EXPECT_NE(scored.out.find(ev.out.substr(summary, 12 * 80)), std::string::npos) << scored.out;
+  EXPECT_NE(slurp(dir_ / "scored.json").find("\"bbox_mAP\""), std::string::npos);
+
+  // Results of an image the annotation file does not hold are refused (pycocotools asserts).
+  {
+    std::ofstream(dir_ / "stray.json")
+        << R"([{"image_id": 987654, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 0.5}])";
+  }
+  Result stray = run("eval --coco-results stray.json --coco-annotations " + annotations);
+  EXPECT_EQ(stray.code, 2);
+  EXPECT_NE(stray.err.find("image_id 987654 is not an image of"), std::string::npos) << stray.err;
+  Result half = run("eval --coco-results dets.json");
+  EXPECT_EQ(half.code, 2);
+  EXPECT_NE(half.err.find("needs both --coco-results FILE and --coco-annotations FILE"),
+            std::string::npos)
+      << half.err;
+  // An output option of another task writes nothing; it is refused naming the task.
+  Result wrong =
+      run("eval checkpoint=" + (run_dir / "last.pt").string() + " --save-predictions preds");
+  EXPECT_EQ(wrong.code, 2);
+  EXPECT_NE(wrong.err.find("--save-predictions is for task segmentation; the task here is "
+                           "detection"),
+            std::string::npos)
+      << wrong.err;
 }
 
 // Two ranks evaluate their halves of the validation images; the detections gathered over the
@@ -162,9 +205,46 @@ TEST_F(SegmentationE2E, UperNetLearnsTheShapesAndSlideEvalAgrees) {
   const fs::path run_dir = run_dir_of(r.out);
   ASSERT_FALSE(run_dir.empty()) << r.out;
   const std::string checkpoint = (run_dir / "last.pt").string();
-  Result whole = run("eval checkpoint=" + checkpoint + " " + data_args());
+  Result whole =
+      run("eval checkpoint=" + checkpoint + " " + data_args() + " --save-predictions preds");
   ASSERT_EQ(whole.code, 0) << whole.err << whole.out;
   EXPECT_NEAR(metric(whole.out, "mIoU: ([0-9.]+)"), miou, 1e-4) << whole.out;
+
+  // --save-predictions: one PNG per validation image, named after it, in ADE20K's label ids
+  // (class + 1, mmseg's format_only with reduce_zero_label). Scored here against the
+  // annotation PNGs independently of the evaluator, the files give the mIoU eval printed.
+  const fs::path annotations = root_ / "annotations" / "validation";
+  std::vector<int64_t> intersection(4, 0), union_(4, 0);
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(annotations)) {
+    const cv::Mat truth = cv::imread(entry.path().string(), cv::IMREAD_UNCHANGED);
+    const cv::Mat predicted =
+        cv::imread((dir_ / "preds" / entry.path().filename()).string(), cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(predicted.empty()) << "no prediction for " << entry.path().filename();
+    ASSERT_EQ(predicted.type(), CV_8U);
+    ASSERT_EQ(predicted.size(), truth.size());
+    ++files;
+    for (int y = 0; y < truth.rows; ++y)
+      for (int x = 0; x < truth.cols; ++x) {
+        const int t = truth.at<uint8_t>(y, x), p = predicted.at<uint8_t>(y, x);
+        ASSERT_TRUE(p >= 1 && p <= 4) << "label id " << p;
+        if (t == 0) continue;  // "other": ignored
+        for (int c = 1; c <= 4; ++c) {
+          intersection[c - 1] += (t == c && p == c);
+          union_[c - 1] += (t == c || p == c);
+        }
+      }
+  }
+  EXPECT_EQ(files, 12);
+  double iou_sum = 0;
+  int classes = 0;
+  for (int c = 0; c < 4; ++c)
+    if (union_[c] > 0) {
+      iou_sum += static_cast<double>(intersection[c]) / union_[c];
+      ++classes;
+    }
+  EXPECT_NEAR(iou_sum / classes, metric(whole.out, "mIoU: ([0-9.]+)"), 1e-4);
+
   // Sliding 64x64 windows over the 128x96 images: close to whole-image inference (the model's
   // zero padding differs at window borders), and a clear mode in the results.
   Result slide = run("eval checkpoint=" + checkpoint + " " + data_args() +

@@ -191,16 +191,32 @@ double RetinaNetDetector::flops(int64_t img_size) const {
 
 namespace {
 
-void add_retinanet(ModelRegistry& registry, const char* name, const char* neck,
-                   PaperNumbers paper) {
+config::Node backbone_node(const char* name, int64_t base_width = 0) {
+  config::Node node = config::Node::dict();
+  node.set("name", config::Node(name));
+  if (base_width > 0) node.set("base_width", config::Node(base_width));
+  return node;
+}
+
+// A registered RetinaNet: its defaults (the config's keys override them) and the backbone it
+// builds when the config gives none.
+struct RetinaNetVariant {
+  const char* name;
+  int64_t img_size;
+  RetinaNetOptions defaults;
+  config::Node backbone;
+  PaperNumbers paper;
+};
+
+void add_retinanet(ModelRegistry& registry, RetinaNetVariant variant) {
   ModelEntry e;
-  e.name = name;
+  e.name = variant.name;
   e.family = "RetinaNet";
-  e.img_size = 800;
-  e.num_classes = 80;
-  e.paper = paper;
-  const std::string default_neck = neck;
-  e.create = [default_neck](const config::ConfigView& view) -> ModelPtr {
+  e.img_size = variant.img_size;
+  e.num_classes = variant.defaults.num_classes;
+  e.paper = variant.paper;
+  e.create = [defaults = variant.defaults,
+              backbone = variant.backbone](const config::ConfigView& view) -> ModelPtr {
     using O = RetinaNetOptions;
     // `backbone` and `in_chans` go to the backbone (create_backbone).
     static const auto table =
@@ -215,25 +231,45 @@ void add_retinanet(ModelRegistry& registry, const char* name, const char* neck,
             .field_at("nms_pre", [](O& o) -> int64_t& { return o.test.nms_pre; })
             .field_at("iou_threshold", [](O& o) -> double& { return o.test.iou_threshold; })
             .field_at("max_per_img", [](O& o) -> int64_t& { return o.test.max_per_img; });
-    O defaults;
-    defaults.neck = default_neck;
-    const O o = table.apply(view, defaults);
-    // The backbone is any zoo model (ResNet-50 unless given), built without its classifier.
-    config::Node resnet50 = config::Node::dict();
-    resnet50.set("name", config::Node("resnet50"));
-    return std::make_shared<RetinaNetDetector>(create_backbone(view, resnet50), o);
+    return std::make_shared<RetinaNetDetector>(create_backbone(view, backbone),
+                                               table.apply(view, defaults));
   };
   registry.add(std::move(e));
+}
+
+RetinaNetOptions with_neck(const char* neck) {
+  RetinaNetOptions o;
+  o.neck = neck;
+  return o;
+}
+
+// A narrow RetinaNet for the synthetic COCO fixture and CPU smoke runs: ResNet-18's layout at a
+// quarter of the width, FPN and head of 64 channels with two stacked convs, trained from
+// scratch (no frozen stages, BatchNorm training).
+RetinaNetOptions nano_options() {
+  RetinaNetOptions o;
+  o.neck_channels = 64;
+  o.head_channels = 64;
+  o.stacked_convs = 2;
+  return o;
 }
 
 }  // namespace
 
 void register_detectors(ModelRegistry& registry) {
+  // The ResNet-50 backbone unless the config gives one (built without its classifier).
   // mmdetection's retinanet_r50_fpn_1x_coco: 37.74M trainable parameters (stem and layer1
   // frozen), 36.5 box AP. A3-FPN's paper reports RetinaNet only on VisDrone (23.7 AP).
-  add_retinanet(registry, "retinanet_r50_fpn", "fpn", {37.74, 0, 0});
-  add_retinanet(registry, "retinanet_r50_a3fpn", "a3fpn", {});
-  add_retinanet(registry, "retinanet_r50_a3fpn_lite", "a3fpn_lite", {});
+  add_retinanet(
+      registry,
+      {"retinanet_r50_fpn", 800, with_neck("fpn"), backbone_node("resnet50"), {37.74, 0, 0}});
+  add_retinanet(registry,
+                {"retinanet_r50_a3fpn", 800, with_neck("a3fpn"), backbone_node("resnet50"), {}});
+  add_retinanet(
+      registry,
+      {"retinanet_r50_a3fpn_lite", 800, with_neck("a3fpn_lite"), backbone_node("resnet50"), {}});
+  add_retinanet(registry,
+                {"retinanet_nano", 128, nano_options(), backbone_node("resnet18", 16), {}});
 }
 
 }  // namespace vitrine::models

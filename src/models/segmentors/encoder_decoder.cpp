@@ -137,16 +137,40 @@ config::Node dinat_tiny_backbone() {
   return node;
 }
 
-void add_upernet(ModelRegistry& registry, const char* name, BackboneDefault backbone_default,
-                 const char* neck, PaperNumbers paper) {
+// A narrow ResNet-18 (a quarter of its width) for the fixtures and CPU smoke runs.
+config::Node resnet18_quarter_backbone() {
+  config::Node node = config::Node::dict();
+  node.set("name", config::Node("resnet18"));
+  node.set("base_width", config::Node(int64_t{16}));
+  return node;
+}
+
+EncoderDecoderOptions with_neck(const char* neck) {
+  EncoderDecoderOptions o;
+  o.neck = neck;
+  return o;
+}
+
+// UPerNet-nano for the synthetic ADE20K-layout fixture: UPerHead of 32 channels, auxiliary
+// head of 16, trained from scratch.
+EncoderDecoderOptions nano_options() {
+  EncoderDecoderOptions o;
+  o.neck_channels = 32;
+  o.channels = 32;
+  o.aux_channels = 16;
+  return o;
+}
+
+void add_upernet(ModelRegistry& registry, const char* name, int64_t img_size,
+                 BackboneDefault backbone_default, EncoderDecoderOptions defaults,
+                 PaperNumbers paper) {
   ModelEntry e;
   e.name = name;
   e.family = "UPerNet";
-  e.img_size = 512;
-  e.num_classes = 150;
+  e.img_size = img_size;
+  e.num_classes = defaults.num_classes;
   e.paper = paper;
-  const std::string default_neck = neck;
-  e.create = [backbone_default, default_neck](const config::ConfigView& view) -> ModelPtr {
+  e.create = [backbone_default, defaults](const config::ConfigView& view) -> ModelPtr {
     using O = EncoderDecoderOptions;
     static const auto table = dense_model_options<O>()
                                   .field("neck", &O::neck)
@@ -155,10 +179,8 @@ void add_upernet(ModelRegistry& registry, const char* name, BackboneDefault back
                                   .field("aux_channels", &O::aux_channels)
                                   .field("aux_in_index", &O::aux_in_index)
                                   .field("aux_weight", &O::aux_weight);
-    O defaults;
-    defaults.neck = default_neck;
-    const O o = table.apply(view, defaults);
-    return std::make_shared<EncoderDecoder>(create_backbone(view, backbone_default()), o);
+    return std::make_shared<EncoderDecoder>(create_backbone(view, backbone_default()),
+                                            table.apply(view, defaults));
   };
   registry.add(std::move(e));
 }
@@ -168,9 +190,11 @@ void add_upernet(ModelRegistry& registry, const char* name, BackboneDefault back
 void register_segmentors(ModelRegistry& registry) {
   // The DiNAT repository (segmentation/DiNAT.md), ADE20K UPerNet 160k: DiNAT-T 58M params,
   // 934 GFLOPs at 2048x512, 47.8 mIoU single-scale, 48.8 multi-scale.
-  add_upernet(registry, "upernet_dinat_tiny", dinat_tiny_backbone, "none", {58, 0, 0});
-  add_upernet(registry, "upernet_r50", resnet50_backbone, "none", {});
-  add_upernet(registry, "upernet_r50_a3fpn", resnet50_backbone, "a3fpn", {});
+  add_upernet(registry, "upernet_dinat_tiny", 512, dinat_tiny_backbone, with_neck("none"),
+              {58, 0, 0});
+  add_upernet(registry, "upernet_r50", 512, resnet50_backbone, with_neck("none"), {});
+  add_upernet(registry, "upernet_r50_a3fpn", 512, resnet50_backbone, with_neck("a3fpn"), {});
+  add_upernet(registry, "upernet_nano", 128, resnet18_quarter_backbone, nano_options(), {});
 }
 
 }  // namespace vitrine::models
