@@ -116,6 +116,35 @@ TEST(NatModels, ArchitectureKeysOverrideTheVariant) {
   EXPECT_THROW(create("dinat_nano", four), ConfigError);
 }
 
+// stem_activation (ours): a GELU between the tokenizer's two convs, written out here with the
+// tokenizer's own weights; parameters (count and names) as without it.
+TEST(NatModels, StemActivationPutsAGeluBetweenTheTokenizerConvs) {
+  torch::manual_seed(3);
+  config::Node o = config::Node::dict();
+  o.set("stem_activation", true);
+  auto model = std::dynamic_pointer_cast<NAT>(create("dinat_nano", o));
+  ASSERT_TRUE(model);
+  EXPECT_EQ(count_parameters(*model), nat_parameter_count(model->config()));
+  const auto params = model->named_parameters();
+  ASSERT_TRUE(params.contains("patch_embed.proj.0.weight"));
+  ASSERT_TRUE(params.contains("patch_embed.proj.2.weight"));
+  EXPECT_FALSE(params.contains("patch_embed.proj.1.weight"));
+  torch::NoGradGuard no_grad;
+  const at::Tensor images = torch::randn({2, 1, 28, 28});
+  at::Tensor x = at::conv2d(images, params["patch_embed.proj.0.weight"],
+                            params["patch_embed.proj.0.bias"], 2, 1);
+  x = at::gelu(x);
+  x = at::conv2d(x, params["patch_embed.proj.2.weight"], params["patch_embed.proj.2.bias"], 2, 1);
+  x = at::layer_norm(x.permute({0, 2, 3, 1}), {32}, params["patch_embed.norm.weight"],
+                     params["patch_embed.norm.bias"], 1e-5);
+  auto stem = std::dynamic_pointer_cast<Stem>(model->named_children()["patch_embed"]);
+  ASSERT_TRUE(stem);
+  const at::Tensor tokens = stem->forward(images);
+  EXPECT_TRUE(at::allclose(tokens, x, 1e-5, 1e-5)) << (tokens - x).abs().max();
+  auto plain = std::dynamic_pointer_cast<NAT>(create("dinat_nano"));
+  EXPECT_EQ(count_parameters(*plain), count_parameters(*model));
+}
+
 TEST(NatModels, PyramidShapesAndLogits) {
   torch::manual_seed(0);
   for (const char* name : {"nat_mini", "dinat_s_tiny"}) {

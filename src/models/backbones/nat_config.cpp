@@ -96,6 +96,7 @@ NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
                                 .field("num_heads", &NATConfig::num_heads)
                                 .field("mlp_ratio", &NATConfig::mlp_ratio)
                                 .field("stem_stride", &NATConfig::stem_stride)
+                                .field("stem_activation", &NATConfig::stem_activation)
                                 .field("layer_scale", &NATConfig::layer_scale)
                                 .field("out_norms", &NATConfig::out_norms)
                                 .field("kernel_size", &NATConfig::kernel_size)

@@ -24,6 +24,9 @@ struct NATConfig {
   // NAT's ConvTokenizer downsamples 4x with two stride-2 convs; 2 makes its second conv
   // stride 1 (same parameters) for small images such as 28x28, where 4x leaves 7x7 tokens.
   int64_t stem_stride = 4;
+  // A GELU between the tokenizer's two convs (ours, not NAT's: its two convs compose to one
+  // linear 7x7 stride-4 map). Its parameters are named proj.0 and proj.2 then.
+  bool stem_activation = false;
   // Per level, per layer; empty means dilation 1 everywhere (NAT).
   std::vector<std::vector<int64_t>> dilations;
   double drop_path_rate = 0.2;

@@ -15,9 +15,10 @@ torch::nn::LayerNorm layer_norm(int64_t dim) {
 
 }  // namespace
 
-ConvTokenizer::ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride) {
+ConvTokenizer::ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride, bool activation) {
   torch::nn::Sequential seq;
   seq->push_back(conv3x3_s2(in_chans, embed_dim / 2, true));
+  if (activation) seq->push_back(torch::nn::GELU());
   seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(embed_dim / 2, embed_dim, 3)
                                        .stride(stride == 4 ? 2 : 1)
                                        .padding(1)));

@@ -6,6 +6,7 @@
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/activation.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
@@ -28,7 +29,8 @@ class Downsampler : public torch::nn::Module {
 class ConvTokenizer : public Stem {
  public:
   // `stride` 4: NAT's two stride-2 convs; 2: the second conv keeps the resolution.
-  ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride = 4);
+  // `activation`: a GELU between the convs (NATConfig::stem_activation).
+  ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride = 4, bool activation = false);
   at::Tensor forward(const at::Tensor& images) override;
 
   torch::nn::Sequential proj{nullptr};

@@ -237,7 +237,7 @@ void add_retinanet(ModelRegistry& registry, RetinaNetVariant variant) {
   registry.add(std::move(e));
 }
 
-RetinaNetOptions with_neck(const char* neck) {
+RetinaNetOptions retinanet_with_neck(const char* neck) {
   RetinaNetOptions o;
   o.neck = neck;
   return o;
@@ -246,7 +246,7 @@ RetinaNetOptions with_neck(const char* neck) {
 // A narrow RetinaNet for the synthetic COCO fixture and CPU smoke runs: ResNet-18's layout at a
 // quarter of the width, FPN and head of 64 channels with two stacked convs, trained from
 // scratch (no frozen stages, BatchNorm training).
-RetinaNetOptions nano_options() {
+RetinaNetOptions retinanet_nano_options() {
   RetinaNetOptions o;
   o.neck_channels = 64;
   o.head_channels = 64;
@@ -260,16 +260,22 @@ void register_detectors(ModelRegistry& registry) {
   // The ResNet-50 backbone unless the config gives one (built without its classifier).
   // mmdetection's retinanet_r50_fpn_1x_coco: 37.74M trainable parameters (stem and layer1
   // frozen), 36.5 box AP. A3-FPN's paper reports RetinaNet only on VisDrone (23.7 AP).
+  add_retinanet(registry, {"retinanet_r50_fpn",
+                           800,
+                           retinanet_with_neck("fpn"),
+                           backbone_node("resnet50"),
+                           {37.74, 0, 0}});
   add_retinanet(
       registry,
-      {"retinanet_r50_fpn", 800, with_neck("fpn"), backbone_node("resnet50"), {37.74, 0, 0}});
-  add_retinanet(registry,
-                {"retinanet_r50_a3fpn", 800, with_neck("a3fpn"), backbone_node("resnet50"), {}});
+      {"retinanet_r50_a3fpn", 800, retinanet_with_neck("a3fpn"), backbone_node("resnet50"), {}});
+  add_retinanet(registry, {"retinanet_r50_a3fpn_lite",
+                           800,
+                           retinanet_with_neck("a3fpn_lite"),
+                           backbone_node("resnet50"),
+                           {}});
   add_retinanet(
       registry,
-      {"retinanet_r50_a3fpn_lite", 800, with_neck("a3fpn_lite"), backbone_node("resnet50"), {}});
-  add_retinanet(registry,
-                {"retinanet_nano", 128, nano_options(), backbone_node("resnet18", 16), {}});
+      {"retinanet_nano", 128, retinanet_nano_options(), backbone_node("resnet18", 16), {}});
 }
 
 }  // namespace vitrine::models

@@ -145,7 +145,7 @@ config::Node resnet18_quarter_backbone() {
   return node;
 }
 
-EncoderDecoderOptions with_neck(const char* neck) {
+EncoderDecoderOptions upernet_with_neck(const char* neck) {
   EncoderDecoderOptions o;
   o.neck = neck;
   return o;
@@ -153,7 +153,7 @@ EncoderDecoderOptions with_neck(const char* neck) {
 
 // UPerNet-nano for the synthetic ADE20K-layout fixture: UPerHead of 32 channels, auxiliary
 // head of 16, trained from scratch.
-EncoderDecoderOptions nano_options() {
+EncoderDecoderOptions upernet_nano_options() {
   EncoderDecoderOptions o;
   o.neck_channels = 32;
   o.channels = 32;
@@ -190,11 +190,12 @@ void add_upernet(ModelRegistry& registry, const char* name, int64_t img_size,
 void register_segmentors(ModelRegistry& registry) {
   // The DiNAT repository (segmentation/DiNAT.md), ADE20K UPerNet 160k: DiNAT-T 58M params,
   // 934 GFLOPs at 2048x512, 47.8 mIoU single-scale, 48.8 multi-scale.
-  add_upernet(registry, "upernet_dinat_tiny", 512, dinat_tiny_backbone, with_neck("none"),
+  add_upernet(registry, "upernet_dinat_tiny", 512, dinat_tiny_backbone, upernet_with_neck("none"),
               {58, 0, 0});
-  add_upernet(registry, "upernet_r50", 512, resnet50_backbone, with_neck("none"), {});
-  add_upernet(registry, "upernet_r50_a3fpn", 512, resnet50_backbone, with_neck("a3fpn"), {});
-  add_upernet(registry, "upernet_nano", 128, resnet18_quarter_backbone, nano_options(), {});
+  add_upernet(registry, "upernet_r50", 512, resnet50_backbone, upernet_with_neck("none"), {});
+  add_upernet(registry, "upernet_r50_a3fpn", 512, resnet50_backbone, upernet_with_neck("a3fpn"),
+              {});
+  add_upernet(registry, "upernet_nano", 128, resnet18_quarter_backbone, upernet_nano_options(), {});
 }
 
 }  // namespace vitrine::models
