@@ -22,6 +22,13 @@ ScaleAttentionImpl::ScaleAttentionImpl(ScaleAttentionOptions o) : options_(o) {
   };
   // Registration order follows the official module (timm's Attention, then the scale parts).
   qkv = register_module("qkv", linear(3 * o.dim, o.qkv_bias));
+  if (o.unused_qk_norms) {
+    const int64_t head_dim = o.dim / o.num_heads;
+    q_norm =
+        register_module("q_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({head_dim})));
+    k_norm =
+        register_module("k_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({head_dim})));
+  }
   attn_drop = register_module("attn_drop", layers::Dropout(o.attn_drop));
   proj = register_module("proj", linear(o.dim, true));
   proj_drop = register_module("proj_drop", layers::Dropout(o.proj_drop));
@@ -41,10 +48,13 @@ at::Tensor ScaleAttentionImpl::forward_scale(const at::Tensor& x) {
 }
 
 at::Tensor ScaleAttentionImpl::forward_region(const at::Tensor& x) {
+  return forward_region(x, region_scale_);
+}
+
+at::Tensor ScaleAttentionImpl::forward_region(const at::Tensor& x, double scale) {
   TORCH_CHECK(x.dim() == 3 && x.size(2) == options_.dim, "ScaleAttention: expected [B, N, ",
               options_.dim, "], got shape ", x.sizes());
-  return multi_head_self_attention(x, qkv, proj, options_.num_heads, region_scale_, attn_drop,
-                                   proj_drop);
+  return multi_head_self_attention(x, qkv, proj, options_.num_heads, scale, attn_drop, proj_drop);
 }
 
 }  // namespace vitrine::attention

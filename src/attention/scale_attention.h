@@ -25,6 +25,12 @@ struct ScaleAttentionOptions {
   double attn_drop = 0;
   double proj_drop = 0;
   double scale_attention_scale = -1;  // < 0: official 2 / sqrt(dim); 0: 1 / sqrt(head dim)
+  // Register `q_norm` and `k_norm` (LayerNorm over the head dim, eps 1e-5) that the forward
+  // never applies: the official MultiScaleAttention passes (qkv_bias, attn_drop, proj_drop) to
+  // timm's Attention by position, so under timm 0.9.8-1.0.15 attn_drop lands on qk_norm and
+  // every block owns these norms, but neither of its forwards calls them. Only for loading
+  // official state dicts strictly; the outputs do not change.
+  bool unused_qk_norms = false;
 };
 
 class ScaleAttentionImpl : public torch::nn::Module {
@@ -34,11 +40,15 @@ class ScaleAttentionImpl : public torch::nn::Module {
   at::Tensor forward_scale(const at::Tensor& x);
   // [B, N, C] -> same: attention among all N tokens.
   at::Tensor forward_region(const at::Tensor& x);
+  // ... with the logits scaled by `scale` (the official DuoFormer forward uses 2 / sqrt(dim),
+  // scale_factor(), on this path too).
+  at::Tensor forward_region(const at::Tensor& x, double scale);
 
   double scale_factor() const { return scale_scale_; }
   double region_factor() const { return region_scale_; }
 
   torch::nn::Linear qkv{nullptr}, proj{nullptr}, qkv1{nullptr}, proj1{nullptr};
+  torch::nn::LayerNorm q_norm{nullptr}, k_norm{nullptr};  // unused_qk_norms only
   layers::Dropout attn_drop{nullptr}, proj_drop{nullptr}, attn_drop1{nullptr}, proj_drop1{nullptr};
 
  private:

@@ -1,5 +1,6 @@
 #include "models/registry.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "core/error.h"
@@ -63,8 +64,19 @@ ModelPtr ModelRegistry::create(const config::ConfigView& view) const {
       view.has("pretrained") ? view.get_optional_string("pretrained") : std::nullopt;
   if (pretrained) {
     const bool strict = view.get_bool("pretrained_strict", true);
-    const checkpoint::LoadReport report = checkpoint::load_state_dict(
-        *model, checkpoint::load_state_dict_file(*pretrained), strict, *pretrained);
+    checkpoint::StateDict state = checkpoint::load_state_dict_file(*pretrained);
+    for (const std::string& prefix : model->dropped_checkpoint_prefixes()) {
+      const size_t before = state.size();
+      state.erase(
+          std::remove_if(state.begin(), state.end(),
+                         [&](const auto& entry) { return entry.first.rfind(prefix, 0) == 0; }),
+          state.end());
+      if (state.size() != before)
+        std::cerr << "pretrained " << *pretrained << ": left out " << before - state.size()
+                  << " entries under " << prefix << " (not part of this model)\n";
+    }
+    const checkpoint::LoadReport report =
+        checkpoint::load_state_dict(*model, state, strict, *pretrained);
     std::cerr << "pretrained " << *pretrained << ": " << report.describe() << "\n";
   }
   return model;

@@ -35,6 +35,10 @@ class Model : public torch::nn::Module {
   // True for models whose training forward changes buffers from the batch itself (CATANet's
   // token centres): such a model cannot run slices of a batch concurrently.
   virtual bool updates_state_in_forward() const { return false; }
+  // Key prefixes of the official model's state dicts that this model leaves out on purpose
+  // (timm's checkpoint_filter_fn): dropped from a model.pretrained file before loading, with a
+  // line saying how many, so official weights load strictly.
+  virtual std::vector<std::string> dropped_checkpoint_prefixes() const { return {}; }
 };
 using ModelPtr = std::shared_ptr<Model>;
 

@@ -125,24 +125,47 @@ TEST(RetinaNetDetector, FrozenStagesAndNormEvalStayInEvalMode) {
   EXPECT_THROW(model->forward(torch::randn({1, 3, 100, 64})), c10::Error);  // not /32
 }
 
-TEST(A3FPN, ExtraLevelsAreStrideTwoConvsOnTheOutput) {
+// Issue 26 (1): the official mmdetection A3FPN with RetinaNet (end_level 6, num_outs 5) builds
+// P6 as `conv44` and P7 as `extra_convs.0`: each a 3x3 stride-2 conv without bias, BatchNorm
+// (SyncBN there) and GELU, on the level before; written out here with the module's weights.
+TEST(A3FPN, ExtraLevelsAreTheOfficialDetectorsConvNormGelu) {
+  torch::manual_seed(2);
   A3FPNOptions o = A3FPNOptions::lite();
   o.in_channels = {32, 64, 128, 256};
   o.out_channels = 16;
   A3FPN plain(o);
   o.extra_levels = 2;
   A3FPN extra(o);
-  EXPECT_EQ(count_parameters(*extra) - count_parameters(*plain), 2 * (16 * 16 * 9 + 16));
+  EXPECT_EQ(count_parameters(*extra) - count_parameters(*plain), 2 * (16 * 16 * 9 + 2 * 16));
+  const auto params = extra->named_parameters();
+  const auto buffers = extra->named_buffers();
+  for (const char* name :
+       {"conv44.conv.weight", "conv44.norm.weight", "conv44.norm.bias", "extra_convs.0.conv.weight",
+        "extra_convs.0.norm.weight", "extra_convs.0.norm.bias"})
+    EXPECT_TRUE(params.contains(name)) << name;
+  for (const char* name :
+       {"conv44.conv.bias", "extra_convs.0.conv.bias", "extra_convs.1.conv.weight"})
+    EXPECT_FALSE(params.contains(name)) << name;
+  for (const char* name : {"conv44.norm.running_mean", "extra_convs.0.norm.running_var"})
+    EXPECT_TRUE(buffers.contains(name)) << name;
+  // Norm statistics away from (0, 1), so the eval-mode norm is visible.
+  for (auto& b : extra->named_buffers())
+    if (b.key().find("running_") != std::string::npos) b.value().uniform_(0.5, 1.5);
   extra->eval();
+  torch::NoGradGuard no_grad;
   std::vector<at::Tensor> inputs;
   for (int64_t i = 0; i < 4; ++i) inputs.push_back(torch::randn({1, 32 << i, 32 >> i, 32 >> i}));
   const auto out = extra->forward(inputs);
   ASSERT_EQ(out.size(), 6u);
-  const auto params = extra->named_parameters();
-  const at::Tensor p6 =
-      at::conv2d(out[3], params["extra_convs.0.weight"], params["extra_convs.0.bias"], 2, 1);
-  const at::Tensor p7 =
-      at::conv2d(at::relu(p6), params["extra_convs.1.weight"], params["extra_convs.1.bias"], 2, 1);
+  auto conv_norm_gelu = [&](const at::Tensor& x, const std::string& prefix) {
+    const at::Tensor y = at::conv2d(x, params[prefix + ".conv.weight"], {}, 2, 1);
+    return at::gelu(at::batch_norm(y, params[prefix + ".norm.weight"],
+                                   params[prefix + ".norm.bias"],
+                                   buffers[prefix + ".norm.running_mean"],
+                                   buffers[prefix + ".norm.running_var"], false, 0.1, 1e-5, false));
+  };
+  const at::Tensor p6 = conv_norm_gelu(out[3], "conv44");
+  const at::Tensor p7 = conv_norm_gelu(p6, "extra_convs.0");
   EXPECT_TRUE(torch::allclose(out[4], p6, 1e-5, 1e-6));
   EXPECT_TRUE(torch::allclose(out[5], p7, 1e-5, 1e-6));
   EXPECT_EQ(out[5].sizes(), (std::vector<int64_t>{1, 16, 1, 1}));

@@ -33,6 +33,7 @@ class DuoFormerBlock : public torch::nn::Module {
     o.attn_drop = c.attn_drop_rate;
     o.proj_drop = c.drop_rate;
     o.scale_attention_scale = c.scale_attention_scale;
+    o.unused_qk_norms = c.official_qk_norms;
     attn = register_module("attn", attention::ScaleAttention(o));
     auto ls = [&](const char* name) {
       auto holder = register_module(name, std::make_shared<torch::nn::Module>());
@@ -123,6 +124,11 @@ DuoFormer::DuoFormer(DuoFormerConfig c) : config_(std::move(c)) {
     throw ConfigError("DuoFormer: img_size " + std::to_string(cfg.img_size) +
                       " must be a multiple of 32 (one region per 32x32 pixels)");
   grid_ = cfg.img_size / 32;
+  if (cfg.official_forward && cfg.depth < 2)
+    throw ConfigError(
+        "DuoFormer: official_forward needs depth >= 2 (the official loop reads the "
+        "last block's region attention of block 0's output), got " +
+        std::to_string(cfg.depth));
   const int64_t D = cfg.embed_dim;
 
   // Backbone, registered under the official nn.Sequential indices.
@@ -242,7 +248,13 @@ at::Tensor DuoFormer::forward(const at::Tensor& images) {
   for (auto& block : blocks_) x = block->forward(x, /*scale_pass=*/true);
   at::Tensor t = x.select(2, 0);  // each region's scale token
   t = pos_drop_->forward(at::cat({cls_token_.expand({t.size(0), -1, -1}), t}, 1) + pos_embed_);
-  for (auto& block : blocks_) t = block->forward(t, /*scale_pass=*/false);
+  if (config_.official_forward) {
+    auto& first = blocks_.front()->attn;
+    auto& last = blocks_.back()->attn;
+    t = last->forward_region(first->forward_region(t, first->scale_factor()), last->scale_factor());
+  } else {
+    for (auto& block : blocks_) t = block->forward(t, /*scale_pass=*/false);
+  }
   const at::Tensor cls = norm_->forward(t).select(1, 0);
   return head_ ? head_->forward(cls) : cls;
 }
@@ -295,7 +307,9 @@ DuoFormerConfig apply_overrides(DuoFormerConfig o, const config::ConfigView& vie
           .field("num_heads", &DuoFormerConfig::num_heads)
           .field("embed_dim", &DuoFormerConfig::embed_dim)
           .field("freeze_backbone", &DuoFormerConfig::freeze_backbone)
-          .field("scale_attention_scale", &DuoFormerConfig::scale_attention_scale);
+          .field("scale_attention_scale", &DuoFormerConfig::scale_attention_scale)
+          .field("official_qk_norms", &DuoFormerConfig::official_qk_norms)
+          .field("official_forward", &DuoFormerConfig::official_forward);
   return table.apply(view, o);
 }
 
@@ -311,6 +325,14 @@ void register_duoformer_family(ModelRegistry& r) {
   DuoFormerConfig channel = base;
   channel.scale_token = "channel";
   add(r, "duoformer_r50_channel", channel);
+  // The official MyModel (models/model.py: channel scale token, four scales, width 768, 12
+  // heads) with its unused q_norm / k_norm and its patch pass: 189,136,936 parameters there,
+  // less the dropped ViT patch embedding (2,360,064). Every level is projected (model.py
+  // projects only layer3/4 and then fails on layer2; model_wo_extra_params.py projects all).
+  DuoFormerConfig official = channel;
+  official.official_qk_norms = true;
+  official.official_forward = true;
+  add(r, "duoformer_r50_official", official);
 
   // Ours: a small DuoFormer for 32x32 grey images (Fashion-MNIST resized): ResNet-18, one
   // region of 1 + 4 + 16 + 64 tokens behind the channel scale token, 2 blocks of width 64.

@@ -53,6 +53,16 @@ struct DuoFormerConfig {
   double drop_path_rate = 0.0;
   double scale_attention_scale = -1;  // see ScaleAttentionOptions
   bool freeze_backbone = false;
+  // The official model's q_norm / k_norm in every block (ScaleAttentionOptions::
+  // unused_qk_norms): on in duoformer_r50_official, so its state dicts load strictly.
+  bool official_qk_norms = false;
+  // The official MyModel's patch pass instead of ours (on in duoformer_r50_official): block 0's
+  // bare region attention (qkv/proj, logits x 2/sqrt(D), no norm, residual or MLP) over the
+  // class token and the regions' scale tokens (+ pos_embed), then the last block's bare region
+  // attention over that output, whose class token goes to the norm and head. The official loop
+  // never feeds block i's output to block i + 1, so blocks 1..depth-2 have no part in it.
+  // Needs depth >= 2.
+  bool official_forward = false;
 };
 
 class DuoFormerBlock;
@@ -69,6 +79,10 @@ class DuoFormer : public Model {
   std::vector<int64_t> feature_channels() const override;
   // Multiply-adds (LayerNorm 5 per element) at the built size; 0 at other sizes.
   double flops(int64_t img_size) const override;
+  // The official ViT's patch embedding, which no forward uses (dropped here).
+  std::vector<std::string> dropped_checkpoint_prefixes() const override {
+    return {"vision_transformer.patch_embed."};
+  }
 
   // Region tokens [B, regions, S, D] before the scale blocks (tests check the grouping).
   at::Tensor region_tokens(const at::Tensor& images);

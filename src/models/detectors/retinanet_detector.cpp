@@ -86,7 +86,9 @@ std::vector<at::Tensor> RetinaNetDetector::forward_features(const at::Tensor& im
   const std::vector<at::Tensor> pyramid = backbone_->forward_features(images);
   if (fpn_) return fpn_->forward(pyramid);
   std::vector<at::Tensor> levels = a3fpn_->forward(pyramid);
-  levels.erase(levels.begin());  // P2: RetinaNet's anchors start at stride 8
+  // P2 (conv00's output) is computed and dropped, as the official neck returns
+  // outs[end_level - num_outs:]: RetinaNet's anchors start at stride 8.
+  levels.erase(levels.begin());
   return levels;
 }
 

@@ -137,13 +137,13 @@ A3FPNImpl::A3FPNImpl(A3FPNOptions o) : options_(std::move(o)) {
     output_convs_.push_back(register_module("conv" + std::to_string(i) + std::to_string(i),
                                             A3Conv(reduced[i], opt.out_channels, 3)));
   if (opt.extra_levels < 0) throw ConfigError("A3-FPN: extra_levels must be >= 0");
-  if (opt.extra_levels > 0) {
+  const auto extra_conv = [&] { return A3Conv(opt.out_channels, opt.out_channels, 3, 2, 1); };
+  if (opt.extra_levels > 0) extra_convs_.push_back(register_module("conv44", extra_conv()));
+  if (opt.extra_levels > 1) {
     auto extras = register_module("extra_convs", torch::nn::ModuleList());
-    for (int64_t i = 0; i < opt.extra_levels; ++i) {
-      torch::nn::Conv2d conv(
-          torch::nn::Conv2dOptions(opt.out_channels, opt.out_channels, 3).stride(2).padding(1));
-      extras->push_back(conv);
-      extra_convs_.push_back(conv);
+    for (int64_t i = 1; i < opt.extra_levels; ++i) {
+      extra_convs_.push_back(extra_conv());
+      extras->push_back(extra_convs_.back());
     }
   }
 }
@@ -181,8 +181,7 @@ std::vector<at::Tensor> A3FPNImpl::forward(const std::vector<at::Tensor>& inputs
   std::vector<at::Tensor> out;
   for (size_t j = 0; j < 4; ++j)
     out.push_back(output_convs_[j]->forward(run_level(*stage4_[j], s4)));
-  for (size_t i = 0; i < extra_convs_.size(); ++i)
-    out.push_back(extra_convs_[i]->forward(i == 0 ? out.back() : at::relu(out.back())));
+  for (A3Conv& conv : extra_convs_) out.push_back(conv->forward(out.back()));
   return out;
 }
 

@@ -28,8 +28,10 @@ struct A3FPNOptions {
   std::vector<int64_t> dcn_groups{16, 16, 16, 32};
   double offset_scale = 2.0;
   bool dcn_output_bias = true;
-  // Levels added above P5 (mmdetection's form): P6 = 3x3 stride-2 conv (with bias) on the P5
-  // output, each further level the same on ReLU of the one before. Named extra_convs.i.
+  // Levels added above P5, as the official mmdetection A3FPN builds them (end_level = 4 +
+  // extra_levels): P6 = `conv44`, a 3x3 stride-2 conv without bias -> BatchNorm -> GELU (the
+  // neck's Conv) on the P5 output; each further level the same conv on the level before,
+  // named extra_convs.0, extra_convs.1, ...
   int64_t extra_levels = 0;
   // The paper's Lite setting: squeeze [1, 2, 4, 8], resampling in stage 3 only, expansion 2,
   // 16 everywhere.
@@ -66,7 +68,7 @@ class A3FPNImpl : public torch::nn::Module {
 
   A3FPNOptions options_;
   std::vector<A3Conv> squeeze_convs_, output_convs_;
-  std::vector<torch::nn::Conv2d> extra_convs_;
+  std::vector<A3Conv> extra_convs_;  // conv44, then extra_convs.i
   std::vector<std::shared_ptr<Level>> stage2_, stage3_, stage4_;
 };
 TORCH_MODULE(A3FPN);
