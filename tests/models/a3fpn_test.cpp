@@ -19,6 +19,11 @@ TEST(A3FPN, ParameterCountsOfTheR50AndLiteSettings) {
   EXPECT_EQ(count_parameters(*full), 37452745);  // the paper's "about 38M" (FPN: 3,344,384)
   A3FPN lite(A3FPNOptions::lite());
   EXPECT_EQ(count_parameters(*lite), 9560267);
+  // The official RetinaNet neck (end_level 6): + conv44 and extra_convs.0, each 256 x 256 x 3 x 3
+  // without bias and a BatchNorm of 256 (issue 26).
+  A3FPNOptions detector;
+  detector.extra_levels = 2;
+  EXPECT_EQ(count_parameters(*A3FPN(detector)), 37452745 + 2 * (256 * 256 * 9 + 2 * 256));
   const auto p = full->named_parameters();
   for (const char* name :
        {"conv1.conv.weight", "conv3.norm.weight", "conv00.conv.weight", "conv33.norm.bias",

@@ -6,8 +6,12 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
+
+#include <filesystem>
 
 #include "config/view.h"
+#include "models/checkpoint/state_dict.h"
 #include "models/registry.h"
 
 namespace vitrine::models {
@@ -128,6 +132,37 @@ TEST(RetinaNetDetector, FrozenStagesAndNormEvalStayInEvalMode) {
 // Issue 26 (1): the official mmdetection A3FPN with RetinaNet (end_level 6, num_outs 5) builds
 // P6 as `conv44` and P7 as `extra_convs.0`: each a 3x3 stride-2 conv without bias, BatchNorm
 // (SyncBN there) and GELU, on the level before; written out here with the module's weights.
+// Issue 26 (1): the A3-FPN RetinaNet's state dict carries the official mmdetection names of the
+// neck's levels (conv00 for the dropped P2, conv44 for P6, extra_convs.0 for P7) and round-trips
+// strictly into a fresh detector that then computes the same outputs.
+TEST(RetinaNetDetector, A3fpnStateDictHasTheOfficialNamesAndRoundTrips) {
+  torch::manual_seed(8);
+  ModelPtr source = build(nano("a3fpn_lite"));
+  const auto state = source->named_parameters();
+  const auto buffers = source->named_buffers();
+  for (const char* name :
+       {"neck.conv00.conv.weight", "neck.conv33.norm.weight", "neck.conv44.conv.weight",
+        "neck.extra_convs.0.conv.weight", "neck.extra_convs.0.norm.bias"})
+    EXPECT_TRUE(state.contains(name)) << name;
+  EXPECT_TRUE(buffers.contains("neck.conv44.norm.running_var"));
+  for (const char* name : {"neck.conv44.conv.bias", "neck.extra_convs.1.conv.weight"})
+    EXPECT_FALSE(state.contains(name)) << name;
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("a3fpn_retinanet_" + std::to_string(::getpid()) + ".pth"))
+                               .string();
+  checkpoint::save_state_dict(*source, path);
+  torch::manual_seed(9);
+  config::Node node = nano("a3fpn_lite");
+  node.set("pretrained", path);  // strict
+  ModelPtr loaded = build(node);
+  std::filesystem::remove(path);
+  source->eval();
+  loaded->eval();
+  torch::NoGradGuard no_grad;
+  const at::Tensor images = torch::randn({1, 3, 64, 64});
+  EXPECT_TRUE(torch::equal(source->forward(images), loaded->forward(images)));
+}
+
 TEST(A3FPN, ExtraLevelsAreTheOfficialDetectorsConvNormGelu) {
   torch::manual_seed(2);
   A3FPNOptions o = A3FPNOptions::lite();
