@@ -140,5 +140,46 @@ TEST(A3FPN, ResamplerMatchesTheDcnv4KernelWrittenOut) {
                            1e-9, 1e-9));
 }
 
+// Issue 26: mmseg's form runs the body bottom-up (mmseg/models/necks/a3fpn.py, Body.forward):
+// stage 2 on (x0, x1) with level 1 first and level 0 on its result, stage 3 on (o0, x1', x2),
+// stage 4 on (x0', o1, x2', x3), then conv00..33. Written out here level by level.
+TEST(A3FPN, BottomUpFormRunsMmsegsSchedule) {
+  torch::manual_seed(6);
+  A3FPNOptions o = A3FPNOptions::lite();
+  o.in_channels = {32, 64, 128, 64};
+  o.out_channels = 16;
+  o.squeeze = {1, 2, 4, 1};
+  o.bottom_up = true;
+  A3FPN neck(o);
+  neck->eval();
+  torch::NoGradGuard no_grad;
+  std::vector<at::Tensor> in;
+  for (int64_t i = 0; i < 4; ++i)
+    in.push_back(torch::randn({1, o.in_channels[static_cast<size_t>(i)], 32 >> i, 32 >> i}));
+  const auto out = neck->forward(in);
+  auto children = neck->named_children();
+  auto conv = [&](const std::string& name, const at::Tensor& x) {
+    return std::dynamic_pointer_cast<A3ConvImpl>(children[name])->forward(x);
+  };
+  const at::Tensor x0 = in[0], x1 = conv("conv1", in[1]), x2 = conv("conv2", in[2]), x3 = in[3];
+  EXPECT_FALSE(children.contains("conv0") || children.contains("conv3"));  // squeeze 1
+  const at::Tensor x1a = neck->body_level(2, 1, {x0, x1});
+  const at::Tensor o0 = neck->body_level(2, 0, {x0, x1a});
+  const std::vector<at::Tensor> s3{o0, x1a, x2};
+  const std::vector<at::Tensor> s4{neck->body_level(3, 0, s3), neck->body_level(3, 1, s3),
+                                   neck->body_level(3, 2, s3), x3};
+  ASSERT_EQ(out.size(), 4u);
+  for (int64_t j = 0; j < 4; ++j) {
+    const at::Tensor expected =
+        conv("conv" + std::to_string(j) + std::to_string(j), neck->body_level(4, j, s4));
+    EXPECT_TRUE(torch::allclose(out[static_cast<size_t>(j)], expected, 1e-5, 1e-6)) << j;
+    EXPECT_EQ(out[static_cast<size_t>(j)].size(1), 16);
+  }
+  // The top-down form with the same settings is another network (other level channels).
+  o.bottom_up = false;
+  A3FPN top_down(o);
+  EXPECT_NE(count_parameters(*top_down), count_parameters(*neck));
+}
+
 }  // namespace
 }  // namespace vitrine::models

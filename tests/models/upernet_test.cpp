@@ -4,11 +4,72 @@
 #include <torch/torch.h>
 
 #include "config/view.h"
+#include "core/error.h"
 #include "models/registry.h"
 #include "models/segmentors/encoder_decoder.h"
 
 namespace vitrine::models {
 namespace {
+
+// Issue 26: A3-FPN's own segmentation model (mmseg's A3FPNUperNetHead in the official
+// Cityscapes config): the A3-FPN inside the decode head, bottom-up, on C2-C4 and the PPM
+// output. The decode head's count replayed from the official code's shapes is 64,513,452 with
+// 19 classes; the names are the official ones.
+TEST(UPerNet, A3fpnHeadHasTheOfficialHeadsNamesAndCount) {
+  config::Node node = config::Node::dict();
+  node.set("name", config::Node("upernet_r50_a3fpn_head"));
+  node.set("num_classes", config::Node(int64_t{19}));
+  auto model = ModelRegistry::builtin().create(config::ConfigView(node, "model"));
+  int64_t head = 0;
+  for (const auto& p : model->named_parameters())
+    if (p.key().rfind("decode_head.", 0) == 0) head += p.value().numel();
+  EXPECT_EQ(head, 64513452);
+  const auto params = model->named_parameters();
+  const std::vector<std::pair<const char*, std::vector<int64_t>>> shapes = {
+      {"decode_head.psp_modules.3.1.conv.weight", {512, 2048, 1, 1}},
+      {"decode_head.bottleneck.conv.weight", {512, 4096, 3, 3}},
+      {"decode_head.a3fpn.conv1.conv.weight", {256, 512, 1, 1}},
+      {"decode_head.a3fpn.conv2.conv.weight", {256, 1024, 1, 1}},
+      {"decode_head.a3fpn.conv00.conv.weight", {512, 256, 3, 3}},
+      {"decode_head.a3fpn.conv33.conv.weight", {512, 512, 3, 3}},
+      {"decode_head.a3fpn.a3fpn_body.a3fpn_2_level0.MCA.context_conv.conv.weight",
+       {256, 512, 1, 1}},
+      {"decode_head.fpn_bottleneck.conv.weight", {512, 2048, 3, 3}},
+      {"decode_head.conv_seg.weight", {19, 512, 1, 1}}};
+  for (const auto& [name, shape] : shapes) {
+    ASSERT_TRUE(params.contains(name)) << name;
+    EXPECT_EQ(params[name].sizes(), shape) << name;
+  }
+  for (const char* name :
+       {"decode_head.lateral_convs.0.conv.weight", "decode_head.fpn_convs.0.conv.weight",
+        "decode_head.a3fpn.conv0.conv.weight", "decode_head.a3fpn.conv3.conv.weight",
+        "neck.conv1.conv.weight"})
+    EXPECT_FALSE(params.contains(name)) << name;
+  node.set("neck", config::Node("fpn"));
+  EXPECT_THROW(ModelRegistry::builtin().create(config::ConfigView(node, "model")), ConfigError);
+}
+
+// The same head on a small backbone computes logits at a quarter of the input.
+TEST(UPerNet, A3fpnHeadRunsOnASmallBackbone) {
+  torch::manual_seed(4);
+  config::Node node = config::Node::dict();
+  node.set("name", config::Node("upernet_r50_a3fpn_head"));
+  config::Node backbone = config::Node::dict();
+  backbone.set("name", config::Node("resnet18"));
+  backbone.set("base_width", config::Node(int64_t{32}));  // A3-FPN's groups of 16 channels
+  node.set("backbone", backbone);
+  node.set("num_classes", config::Node(int64_t{5}));
+  node.set("channels", config::Node(int64_t{64}));
+  node.set("aux_channels", config::Node(int64_t{8}));
+  auto model = ModelRegistry::builtin().create(config::ConfigView(node, "model"));
+  auto segmentor = std::dynamic_pointer_cast<EncoderDecoder>(model);
+  ASSERT_TRUE(segmentor);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const SegmentationLogits out = segmentor->forward_train(torch::randn({1, 3, 64, 96}));
+  EXPECT_EQ(out.decode.sizes(), (std::vector<int64_t>{1, 5, 16, 24}));
+  EXPECT_TRUE(out.decode.isfinite().all().item<bool>());
+}
 
 TEST(UPerNet, MmsegNamesAndShapes) {
   config::Node node = config::Node::dict();

@@ -65,9 +65,13 @@ UPerHeadImpl::UPerHeadImpl(UPerHeadOptions o) : options_(std::move(o)) {
   bottleneck_ = register_module(
       "bottleneck",
       conv_module(in.back() + static_cast<int64_t>(options_.pool_scales.size()) * c, c, 3));
-  auto laterals = register_module("lateral_convs", torch::nn::ModuleList());
-  auto fpns = register_module("fpn_convs", torch::nn::ModuleList());
-  for (size_t i = 0; i + 1 < in.size(); ++i) {
+  if (options_.a3fpn && in.size() != 4)
+    throw ConfigError("UPerHead: the A3-FPN form needs four input levels");
+  auto laterals = options_.a3fpn ? torch::nn::ModuleList()
+                                 : register_module("lateral_convs", torch::nn::ModuleList());
+  auto fpns = options_.a3fpn ? torch::nn::ModuleList()
+                             : register_module("fpn_convs", torch::nn::ModuleList());
+  for (size_t i = 0; i + 1 < in.size() && !options_.a3fpn; ++i) {
     lateral_convs_.push_back(conv_module(in[i], c, 1));
     laterals->push_back(lateral_convs_.back());
     fpn_convs_.push_back(conv_module(c, c, 3));
@@ -78,6 +82,14 @@ UPerHeadImpl::UPerHeadImpl(UPerHeadOptions o) : options_(std::move(o)) {
   conv_seg_ = register_module(
       "conv_seg", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, options_.num_classes, 1)));
   init_head(*this, conv_seg_);
+  if (options_.a3fpn) {  // after init_head: the neck initialises its own layers
+    A3FPNOptions a;
+    a.in_channels = {in[0], in[1], in[2], c};
+    a.out_channels = c;
+    a.squeeze = {1, 2, 4, 1};
+    a.bottom_up = true;
+    a3fpn_ = register_module("a3fpn", A3FPN(a));
+  }
 }
 
 at::Tensor UPerHeadImpl::forward(const std::vector<at::Tensor>& levels) {
@@ -99,6 +111,13 @@ at::Tensor UPerHeadImpl::forward(const std::vector<at::Tensor>& levels) {
   for (size_t i = 0; i < lateral_convs_.size(); ++i)
     laterals.push_back(lateral_convs_[i]->forward(levels[i]));
   laterals.push_back(bottleneck_->forward(at::cat(psp, 1)));
+  if (a3fpn_) {
+    std::vector<at::Tensor> outs = a3fpn_->forward({levels[0], levels[1], levels[2], laterals[0]});
+    for (size_t i = 1; i < outs.size(); ++i)
+      outs[i] = resize_bilinear(outs[i], outs[0].size(2), outs[0].size(3));
+    const at::Tensor fused = fpn_bottleneck_->forward(at::cat(outs, 1));
+    return conv_seg_->forward(dropout2d(fused, options_.dropout, is_training()));
+  }
   // Top-down.
   for (size_t i = laterals.size() - 1; i > 0; --i)
     laterals[i - 1] = laterals[i - 1] + resize_bilinear(laterals[i], laterals[i - 1].size(2),

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "layers/conv_norm_act.h"
+#include "models/necks/a3fpn.h"
 
 namespace vitrine::models {
 
@@ -27,6 +28,12 @@ struct UPerHeadOptions {
   std::vector<int64_t> pool_scales{1, 2, 3, 6};
   int64_t num_classes = 150;
   double dropout = 0.1;
+  // A3-FPN's UPerNet head (mmseg's A3FPNUperNetHead): instead of the lateral and fpn convs,
+  // the A3-FPN neck `a3fpn` (bottom-up form, in_channels [C2, C3, C4, channels], out
+  // channels) runs on the three finer levels and the PPM output; its four outputs go to
+  // fpn_bottleneck. The official config's neck settings are A3FPNOptions' defaults with
+  // squeeze [1, 2, 4, 1].
+  bool a3fpn = false;
 };
 
 class UPerHeadImpl : public torch::nn::Module {
@@ -41,6 +48,7 @@ class UPerHeadImpl : public torch::nn::Module {
   std::vector<layers::ConvNormAct> psp_convs_, lateral_convs_, fpn_convs_;
   layers::ConvNormAct bottleneck_{nullptr}, fpn_bottleneck_{nullptr};
   torch::nn::Conv2d conv_seg_{nullptr};
+  A3FPN a3fpn_{nullptr};
 };
 TORCH_MODULE(UPerHead);
 

@@ -109,7 +109,8 @@ A3FPNImpl::A3FPNImpl(A3FPNOptions o) : options_(std::move(o)) {
   }
   auto body = register_module("a3fpn_body", std::make_shared<torch::nn::Module>());
   for (int64_t k = 2; k <= 4; ++k) {
-    const int64_t first = 4 - k;  // the stage works on levels first..3
+    // The stage works on levels first..first+k-1.
+    const int64_t first = opt.bottom_up ? 0 : 4 - k;
     for (int64_t j = 0; j < k; ++j) {
       auto level = std::make_shared<Level>();
       level->module =
@@ -124,7 +125,7 @@ A3FPNImpl::A3FPNImpl(A3FPNOptions o) : options_(std::move(o)) {
         level->samplers[s] = level->module->register_module(
             sampler_name(k, j, s), SampleBlock(reduced[first + s], c, s > j, factor));
       }
-      const size_t setting = static_cast<size_t>(4 - k + j);
+      const size_t setting = static_cast<size_t>(first + j);
       level->mca = level->module->register_module(
           "MCA", A3Fusion(c, k, opt.compress_channels[setting], opt.num_repblocks, opt.expansion,
                           opt.using_resampling[k - 2], opt.dcn_groups[setting], opt.offset_scale,
@@ -146,6 +147,14 @@ A3FPNImpl::A3FPNImpl(A3FPNOptions o) : options_(std::move(o)) {
       extras->push_back(extra_convs_.back());
     }
   }
+}
+
+at::Tensor A3FPNImpl::body_level(int64_t k, int64_t j, const std::vector<at::Tensor>& x) {
+  TORCH_CHECK(k >= 2 && k <= 4 && j >= 0 && j < k, "A3-FPN: no body level ", k, "/", j);
+  TORCH_CHECK(static_cast<int64_t>(x.size()) == k, "A3-FPN: level ", k, "/", j, " takes ", k,
+              " inputs, got ", x.size());
+  auto& stage = k == 2 ? stage2_ : k == 3 ? stage3_ : stage4_;
+  return run_level(*stage[static_cast<size_t>(j)], x);
 }
 
 at::Tensor A3FPNImpl::run_level(Level& level, const std::vector<at::Tensor>& x) {
@@ -170,6 +179,20 @@ std::vector<at::Tensor> A3FPNImpl::forward(const std::vector<at::Tensor>& inputs
                   inputs[i - 1].sizes(), " then ", inputs[i].sizes());
     x[i] = squeeze_convs_[i] ? squeeze_convs_[i]->forward(inputs[i]) : inputs[i];
   }
+  std::vector<at::Tensor> out;
+  if (options_.bottom_up) {
+    // mmseg's Body: stage 2 on (x0, x1), level 1 first and level 0 on its result; stage 3 on
+    // (o0, x1', x2); stage 4 on (x0', o1, x2', x3).
+    const at::Tensor x1a = run_level(*stage2_[1], {x[0], x[1]});
+    const at::Tensor o0 = run_level(*stage2_[0], {x[0], x1a});
+    const std::vector<at::Tensor> s3{o0, x1a, x[2]};
+    const std::vector<at::Tensor> s4{run_level(*stage3_[0], s3), run_level(*stage3_[1], s3),
+                                     run_level(*stage3_[2], s3), x[3]};
+    for (size_t j = 0; j < 4; ++j)
+      out.push_back(output_convs_[j]->forward(run_level(*stage4_[j], s4)));
+    for (A3Conv& conv : extra_convs_) out.push_back(conv->forward(out.back()));
+    return out;
+  }
   // Stage 2 on (x2, x3), stage 3 on (x1, o2, x3), stage 4 on all four.
   const at::Tensor o2 = run_level(*stage2_[0], {x[2], x[3]});
   const at::Tensor x3a = run_level(*stage2_[1], {x[2], x[3]});
@@ -178,7 +201,6 @@ std::vector<at::Tensor> A3FPNImpl::forward(const std::vector<at::Tensor>& inputs
   const at::Tensor x2b = run_level(*stage3_[1], s3);
   const at::Tensor x3b = run_level(*stage3_[2], s3);
   const std::vector<at::Tensor> s4{x[0], o1, x2b, x3b};
-  std::vector<at::Tensor> out;
   for (size_t j = 0; j < 4; ++j)
     out.push_back(output_convs_[j]->forward(run_level(*stage4_[j], s4)));
   for (A3Conv& conv : extra_convs_) out.push_back(conv->forward(out.back()));

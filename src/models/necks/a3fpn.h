@@ -33,6 +33,10 @@ struct A3FPNOptions {
   // neck's Conv) on the P5 output; each further level the same conv on the level before,
   // named extra_convs.0, extra_convs.1, ...
   int64_t extra_levels = 0;
+  // mmsegmentation's form (inside A3FPNUperNetHead): the body runs bottom-up — stage k on levels
+  // 0..k-1 with the settings of level j counted from the start — where mmdetection's and
+  // detectron2's run top-down on levels 4-k..3 with settings counted from the end.
+  bool bottom_up = false;
   // The paper's Lite setting: squeeze [1, 2, 4, 8], resampling in stage 3 only, expansion 2,
   // 16 everywhere.
   static A3FPNOptions lite();
@@ -61,6 +65,9 @@ class A3FPNImpl : public torch::nn::Module {
   // Four maps (strides 4..32, finest first) -> 4 + extra_levels maps of out_channels.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& inputs);
   const A3FPNOptions& options() const { return options_; }
+  // One level of the body alone: A3FPN_k level j (k = 2..4) on its stage's k inputs (tests
+  // write the stages' schedule out with it).
+  at::Tensor body_level(int64_t k, int64_t j, const std::vector<at::Tensor>& x);
 
  private:
   struct Level;  // one A3FPN_k level: sample blocks, MCA, ICA

@@ -28,7 +28,13 @@ EncoderDecoder::EncoderDecoder(ModelPtr backbone, EncoderDecoderOptions o)
     throw ConfigError("UPerNet: neck must be none, fpn, a3fpn or a3fpn_lite, got '" +
                       options_.neck + "'");
   }
+  if (options_.decode_head != "uper" && options_.decode_head != "a3fpn_uper")
+    throw ConfigError("UPerNet: decode_head must be uper or a3fpn_uper, got '" +
+                      options_.decode_head + "'");
+  if (options_.decode_head == "a3fpn_uper" && options_.neck != "none")
+    throw ConfigError("UPerNet: decode_head a3fpn_uper holds its own A3-FPN; set neck: none");
   UPerHeadOptions h;
+  h.a3fpn = options_.decode_head == "a3fpn_uper";
   h.in_channels = channels;
   h.channels = options_.channels;
   h.num_classes = options_.num_classes;
@@ -94,7 +100,8 @@ double EncoderDecoder::flops(int64_t img_size) const {
   const double c = static_cast<double>(h.channels), k = static_cast<double>(h.num_classes);
   for (int64_t scale : h.pool_scales) total += static_cast<double>(scale * scale) * in[3] * c;
   total += cells[3] * (in[3] + static_cast<double>(h.pool_scales.size()) * c) * c * 9;
-  for (size_t i = 0; i < 3; ++i) total += cells[i] * (in[i] * c + c * c * 9);
+  if (!h.a3fpn)  // lateral and fpn convs (the A3-FPN inside a3fpn_uper is not counted)
+    for (size_t i = 0; i < 3; ++i) total += cells[i] * (in[i] * c + c * c * 9);
   total += cells[0] * (4 * c * c * 9 + c * k);
   if (auxiliary_head_) {
     const double a = static_cast<double>(options_.aux_channels);
@@ -178,7 +185,8 @@ void add_upernet(ModelRegistry& registry, const char* name, int64_t img_size,
                                   .field("channels", &O::channels)
                                   .field("aux_channels", &O::aux_channels)
                                   .field("aux_in_index", &O::aux_in_index)
-                                  .field("aux_weight", &O::aux_weight);
+                                  .field("aux_weight", &O::aux_weight)
+                                  .field("decode_head", &O::decode_head);
     return std::make_shared<EncoderDecoder>(create_backbone(view, backbone_default()),
                                             table.apply(view, defaults));
   };
@@ -196,6 +204,12 @@ void register_segmentors(ModelRegistry& registry) {
   add_upernet(registry, "upernet_r50_a3fpn", 512, resnet50_backbone, upernet_with_neck("a3fpn"),
               {});
   add_upernet(registry, "upernet_nano", 128, resnet18_quarter_backbone, upernet_nano_options(), {});
+  // A3-FPN's own segmentation model (configs/a3fpn/a3fpn_r50_4xb2-80k_cityscapes-512x1024.py):
+  // UPerNet whose decode head holds the A3-FPN (mmseg's A3FPNUperNetHead). The official
+  // backbone is ResNetV1c-50 (deep stem); ours is torchvision's ResNet-50.
+  EncoderDecoderOptions a3fpn_head = upernet_with_neck("none");
+  a3fpn_head.decode_head = "a3fpn_uper";
+  add_upernet(registry, "upernet_r50_a3fpn_head", 512, resnet50_backbone, a3fpn_head, {});
 }
 
 }  // namespace vitrine::models

@@ -25,6 +25,9 @@ struct EncoderDecoderOptions {
   int64_t aux_channels = 256;  // FCNHead; 0: no auxiliary head
   int64_t aux_in_index = 2;
   double aux_weight = 0.4;  // the auxiliary loss's weight
+  // uper (UPerHead) | a3fpn_uper (A3-FPN's UPerNet head, mmseg's A3FPNUperNetHead: the A3-FPN
+  // neck inside the decode head; needs neck none).
+  std::string decode_head = "uper";
 };
 
 struct SegmentationLogits {
