@@ -11,6 +11,20 @@
 namespace vitrine::models {
 namespace {
 
+// A UPerNet variant on a narrow ResNet-18 (base width 32: A3-FPN's groups of 16 channels).
+config::Node small_upernet(const char* name, int64_t classes, int64_t channels) {
+  config::Node node = config::Node::dict();
+  node.set("name", config::Node(name));
+  config::Node backbone = config::Node::dict();
+  backbone.set("name", config::Node("resnet18"));
+  backbone.set("base_width", config::Node(int64_t{32}));
+  node.set("backbone", backbone);
+  node.set("num_classes", config::Node(classes));
+  node.set("channels", config::Node(channels));
+  node.set("aux_channels", config::Node(int64_t{8}));
+  return node;
+}
+
 // Issue 26: A3-FPN's own segmentation model (mmseg's A3FPNUperNetHead in the official
 // Cityscapes config): the A3-FPN inside the decode head, bottom-up, on C2-C4 and the PPM
 // output. The decode head's count replayed from the official code's shapes is 64,513,452 with
@@ -52,15 +66,7 @@ TEST(UPerNet, A3fpnHeadHasTheOfficialHeadsNamesAndCount) {
 // The same head on a small backbone computes logits at a quarter of the input.
 TEST(UPerNet, A3fpnHeadRunsOnASmallBackbone) {
   torch::manual_seed(4);
-  config::Node node = config::Node::dict();
-  node.set("name", config::Node("upernet_r50_a3fpn_head"));
-  config::Node backbone = config::Node::dict();
-  backbone.set("name", config::Node("resnet18"));
-  backbone.set("base_width", config::Node(int64_t{32}));  // A3-FPN's groups of 16 channels
-  node.set("backbone", backbone);
-  node.set("num_classes", config::Node(int64_t{5}));
-  node.set("channels", config::Node(int64_t{64}));
-  node.set("aux_channels", config::Node(int64_t{8}));
+  config::Node node = small_upernet("upernet_r50_a3fpn_head", 5, 64);
   auto model = ModelRegistry::builtin().create(config::ConfigView(node, "model"));
   auto segmentor = std::dynamic_pointer_cast<EncoderDecoder>(model);
   ASSERT_TRUE(segmentor);
@@ -89,15 +95,7 @@ TEST(UPerNet, MmsegNamesAndShapes) {
   EXPECT_EQ(params["auxiliary_head.convs.0.conv.weight"].size(1), 1024);
   EXPECT_FALSE(params.contains("backbone.fc.weight"));
 
-  config::Node small = config::Node::dict();
-  small.set("name", config::Node("upernet_r50"));
-  config::Node backbone = config::Node::dict();
-  backbone.set("name", config::Node("resnet18"));
-  backbone.set("base_width", config::Node(int64_t{32}));  // A3-FPN's groups of 16 channels
-  small.set("backbone", backbone);
-  small.set("num_classes", config::Node(int64_t{4}));
-  small.set("channels", config::Node(int64_t{16}));
-  small.set("aux_channels", config::Node(int64_t{8}));
+  config::Node small = small_upernet("upernet_r50", 4, 16);
   for (const char* neck : {"none", "fpn", "a3fpn_lite"}) {
     small.set("neck", config::Node(neck));
     small.set("neck_channels", config::Node(int64_t{16}));
