@@ -51,6 +51,14 @@ train::MetricList evaluate_with_progress(train::Task& task, models::Model& model
   return metrics;
 }
 
+// One evaluation's fields as "name: value" lines, and in the results file when asked for.
+int report(const ResultRow& fields, const EvalOptions& eval) {
+  for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
+  std::cout.flush();
+  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
+  return kExitOk;
+}
+
 // An SR output [C, H, W] in [0, 1] as an 8-bit PNG (BasicSR's tensor2img rounding).
 void write_png(const std::filesystem::path& path, const at::Tensor& image) {
   const at::Tensor hwc =
@@ -166,10 +174,7 @@ int evaluate_dense(const config::ConfigView& root, train::Task& task, models::Mo
   fields.push_back({"images_per_second",
                     format_number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 2), true});
   fields.push_back({"checkpoint", eval.checkpoint, false});
-  for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
-  std::cout.flush();
-  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
-  return kExitOk;
+  return report(fields, eval);
 }
 
 // Classification: timm validate.py's result fields, plus loss and throughput.
@@ -198,10 +203,7 @@ int evaluate_classification(const config::ConfigView& root, train::Classificatio
                     format_number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 1), true});
   fields.push_back({"checkpoint", eval.checkpoint, false});
   fields.push_back({"ema", eval.use_ema ? "true" : "false", true});
-  for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
-  std::cout.flush();
-  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
-  return kExitOk;
+  return report(fields, eval);
 }
 
 // pycocotools' recipe for a results file: COCO(annotations).loadRes(results), then COCOeval
@@ -238,10 +240,7 @@ int score_coco_results(const EvalOptions& eval, const std::vector<std::string>& 
   for (int i = 0; i < 6; ++i) fields.push_back({names[i], format_number(s[i], 3), true});
   fields.push_back({"images", std::to_string(image_ids.size()), true});
   fields.push_back({"detections", std::to_string(detections.size()), true});
-  for (const auto& f : fields) std::cout << f.name << ": " << f.text << "\n";
-  std::cout.flush();
-  if (!eval.results_file.empty()) write_results(eval.results_file, {fields}, /*as_table=*/false);
-  return kExitOk;
+  return report(fields, eval);
 }
 
 }  // namespace

@@ -24,7 +24,7 @@ std::string metric_text(double value) {
   return text;
 }
 
-// "final: loss 0.33, top1 90.97, top5 99.74 | best top1 91.03 (epoch 10) | 12 epochs in ..."
+// "final: loss 0.3277, top1 90.97, top5 99.74 | best top1 91.03 (epoch 10) | 12 epochs in ..."
 std::string final_line(const train::TrainOutcome& outcome, const std::string& dir) {
   std::string line = "final: ";
   if (outcome.epochs_run == 0) {

@@ -96,6 +96,13 @@ ModelPtr create_backbone(const config::ConfigView& model, config::Node fallback)
   return ModelRegistry::builtin().create(config::ConfigView(node, model.path() + ".backbone"));
 }
 
+config::Node backbone_node(const std::string& name, int64_t base_width) {
+  config::Node node = config::Node::dict();
+  node.set("name", config::Node(name));
+  if (base_width > 0) node.set("base_width", config::Node(base_width));
+  return node;
+}
+
 std::vector<int64_t> four_level_channels(const Model& backbone, const std::string& who) {
   std::vector<int64_t> channels = backbone.feature_channels();
   if (channels.size() != 4)

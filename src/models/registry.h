@@ -88,6 +88,9 @@ int64_t count_parameters(const torch::nn::Module& module);
 // when it has none), built from the registry without its classifier (num_classes 0) and with
 // the model's in_chans unless the backbone sets its own. Its `pretrained` file loads as usual.
 ModelPtr create_backbone(const config::ConfigView& model, config::Node fallback);
+// A backbone node naming a registered model, with ResNet's `base_width` when given (> 0): the
+// fallbacks registered detectors and segmentors pass to create_backbone.
+config::Node backbone_node(const std::string& name, int64_t base_width = 0);
 // The channels of a backbone's four pyramid levels (strides 4..32); ConfigError naming `who`
 // for a backbone with another number of levels.
 std::vector<int64_t> four_level_channels(const Model& backbone, const std::string& who);

@@ -193,13 +193,6 @@ double RetinaNetDetector::flops(int64_t img_size) const {
 
 namespace {
 
-config::Node backbone_node(const char* name, int64_t base_width = 0) {
-  config::Node node = config::Node::dict();
-  node.set("name", config::Node(name));
-  if (base_width > 0) node.set("base_width", config::Node(base_width));
-  return node;
-}
-
 // A registered RetinaNet: its defaults (the config's keys override them) and the backbone it
 // builds when the config gives none.
 struct RetinaNetVariant {

@@ -67,15 +67,15 @@ UPerHeadImpl::UPerHeadImpl(UPerHeadOptions o) : options_(std::move(o)) {
       conv_module(in.back() + static_cast<int64_t>(options_.pool_scales.size()) * c, c, 3));
   if (options_.a3fpn && in.size() != 4)
     throw ConfigError("UPerHead: the A3-FPN form needs four input levels");
-  auto laterals = options_.a3fpn ? torch::nn::ModuleList()
-                                 : register_module("lateral_convs", torch::nn::ModuleList());
-  auto fpns = options_.a3fpn ? torch::nn::ModuleList()
-                             : register_module("fpn_convs", torch::nn::ModuleList());
-  for (size_t i = 0; i + 1 < in.size() && !options_.a3fpn; ++i) {
-    lateral_convs_.push_back(conv_module(in[i], c, 1));
-    laterals->push_back(lateral_convs_.back());
-    fpn_convs_.push_back(conv_module(c, c, 3));
-    fpns->push_back(fpn_convs_.back());
+  if (!options_.a3fpn) {  // the A3-FPN form has no lateral or fpn convs
+    auto laterals = register_module("lateral_convs", torch::nn::ModuleList());
+    auto fpns = register_module("fpn_convs", torch::nn::ModuleList());
+    for (size_t i = 0; i + 1 < in.size(); ++i) {
+      lateral_convs_.push_back(conv_module(in[i], c, 1));
+      laterals->push_back(lateral_convs_.back());
+      fpn_convs_.push_back(conv_module(c, c, 3));
+      fpns->push_back(fpn_convs_.back());
+    }
   }
   fpn_bottleneck_ =
       register_module("fpn_bottleneck", conv_module(static_cast<int64_t>(in.size()) * c, c, 3));

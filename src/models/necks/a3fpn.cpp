@@ -179,28 +179,23 @@ std::vector<at::Tensor> A3FPNImpl::forward(const std::vector<at::Tensor>& inputs
                   inputs[i - 1].sizes(), " then ", inputs[i].sizes());
     x[i] = squeeze_convs_[i] ? squeeze_convs_[i]->forward(inputs[i]) : inputs[i];
   }
-  std::vector<at::Tensor> out;
+  // Stages 2 and 3 give stage 4's inputs.
+  std::vector<at::Tensor> s4;
   if (options_.bottom_up) {
     // mmseg's Body: stage 2 on (x0, x1), level 1 first and level 0 on its result; stage 3 on
     // (o0, x1', x2); stage 4 on (x0', o1, x2', x3).
     const at::Tensor x1a = run_level(*stage2_[1], {x[0], x[1]});
     const at::Tensor o0 = run_level(*stage2_[0], {x[0], x1a});
     const std::vector<at::Tensor> s3{o0, x1a, x[2]};
-    const std::vector<at::Tensor> s4{run_level(*stage3_[0], s3), run_level(*stage3_[1], s3),
-                                     run_level(*stage3_[2], s3), x[3]};
-    for (size_t j = 0; j < 4; ++j)
-      out.push_back(output_convs_[j]->forward(run_level(*stage4_[j], s4)));
-    for (A3Conv& conv : extra_convs_) out.push_back(conv->forward(out.back()));
-    return out;
+    s4 = {run_level(*stage3_[0], s3), run_level(*stage3_[1], s3), run_level(*stage3_[2], s3), x[3]};
+  } else {
+    // Stage 2 on (x2, x3), stage 3 on (x1, o2, x3), stage 4 on all four.
+    const at::Tensor o2 = run_level(*stage2_[0], {x[2], x[3]});
+    const at::Tensor x3a = run_level(*stage2_[1], {x[2], x[3]});
+    const std::vector<at::Tensor> s3{x[1], o2, x3a};
+    s4 = {x[0], run_level(*stage3_[0], s3), run_level(*stage3_[1], s3), run_level(*stage3_[2], s3)};
   }
-  // Stage 2 on (x2, x3), stage 3 on (x1, o2, x3), stage 4 on all four.
-  const at::Tensor o2 = run_level(*stage2_[0], {x[2], x[3]});
-  const at::Tensor x3a = run_level(*stage2_[1], {x[2], x[3]});
-  const std::vector<at::Tensor> s3{x[1], o2, x3a};
-  const at::Tensor o1 = run_level(*stage3_[0], s3);
-  const at::Tensor x2b = run_level(*stage3_[1], s3);
-  const at::Tensor x3b = run_level(*stage3_[2], s3);
-  const std::vector<at::Tensor> s4{x[0], o1, x2b, x3b};
+  std::vector<at::Tensor> out;
   for (size_t j = 0; j < 4; ++j)
     out.push_back(output_convs_[j]->forward(run_level(*stage4_[j], s4)));
   for (A3Conv& conv : extra_convs_) out.push_back(conv->forward(out.back()));

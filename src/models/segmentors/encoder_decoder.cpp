@@ -113,20 +113,10 @@ double EncoderDecoder::flops(int64_t img_size) const {
 
 namespace {
 
-// The backbone node a registered UPerNet builds when the config gives none.
-using BackboneDefault = config::Node (*)();
-
-config::Node resnet50_backbone() {
-  config::Node node = config::Node::dict();
-  node.set("name", config::Node("resnet50"));
-  return node;
-}
-
 // The official DiNAT-T segmentation backbone (upernet_dinat_tiny_512x512_160k_ade20k.py):
 // per-level output norms, drop path 0.3, the dilations for 512 crops.
 config::Node dinat_tiny_backbone() {
-  config::Node node = config::Node::dict();
-  node.set("name", config::Node("dinat_tiny"));
+  config::Node node = backbone_node("dinat_tiny");
   node.set("out_norms", config::Node(true));
   node.set("drop_path_rate", config::Node(0.3));
   const std::vector<std::vector<int64_t>> dilations{
@@ -141,14 +131,6 @@ config::Node dinat_tiny_backbone() {
     levels.as_list().push_back(row);
   }
   node.set("dilations", levels);
-  return node;
-}
-
-// A narrow ResNet-18 (a quarter of its width) for the fixtures and CPU smoke runs.
-config::Node resnet18_quarter_backbone() {
-  config::Node node = config::Node::dict();
-  node.set("name", config::Node("resnet18"));
-  node.set("base_width", config::Node(int64_t{16}));
   return node;
 }
 
@@ -168,16 +150,18 @@ EncoderDecoderOptions upernet_nano_options() {
   return o;
 }
 
-void add_upernet(ModelRegistry& registry, const char* name, int64_t img_size,
-                 BackboneDefault backbone_default, EncoderDecoderOptions defaults,
-                 PaperNumbers paper) {
+// A registered UPerNet: its defaults (the config's keys override them) and the backbone it
+// builds when the config gives none.
+void add_upernet(ModelRegistry& registry, const char* name, int64_t img_size, config::Node backbone,
+                 EncoderDecoderOptions defaults, PaperNumbers paper) {
   ModelEntry e;
   e.name = name;
   e.family = "UPerNet";
   e.img_size = img_size;
   e.num_classes = defaults.num_classes;
   e.paper = paper;
-  e.create = [backbone_default, defaults](const config::ConfigView& view) -> ModelPtr {
+  e.create = [backbone = std::move(backbone),
+              defaults](const config::ConfigView& view) -> ModelPtr {
     using O = EncoderDecoderOptions;
     static const auto table = dense_model_options<O>()
                                   .field("neck", &O::neck)
@@ -187,7 +171,7 @@ void add_upernet(ModelRegistry& registry, const char* name, int64_t img_size,
                                   .field("aux_in_index", &O::aux_in_index)
                                   .field("aux_weight", &O::aux_weight)
                                   .field("decode_head", &O::decode_head);
-    return std::make_shared<EncoderDecoder>(create_backbone(view, backbone_default()),
+    return std::make_shared<EncoderDecoder>(create_backbone(view, backbone),
                                             table.apply(view, defaults));
   };
   registry.add(std::move(e));
@@ -198,18 +182,21 @@ void add_upernet(ModelRegistry& registry, const char* name, int64_t img_size,
 void register_segmentors(ModelRegistry& registry) {
   // The DiNAT repository (segmentation/DiNAT.md), ADE20K UPerNet 160k: DiNAT-T 58M params,
   // 934 GFLOPs at 2048x512, 47.8 mIoU single-scale, 48.8 multi-scale.
-  add_upernet(registry, "upernet_dinat_tiny", 512, dinat_tiny_backbone, upernet_with_neck("none"),
+  add_upernet(registry, "upernet_dinat_tiny", 512, dinat_tiny_backbone(), upernet_with_neck("none"),
               {58, 0, 0});
-  add_upernet(registry, "upernet_r50", 512, resnet50_backbone, upernet_with_neck("none"), {});
-  add_upernet(registry, "upernet_r50_a3fpn", 512, resnet50_backbone, upernet_with_neck("a3fpn"),
+  add_upernet(registry, "upernet_r50", 512, backbone_node("resnet50"), upernet_with_neck("none"),
               {});
-  add_upernet(registry, "upernet_nano", 128, resnet18_quarter_backbone, upernet_nano_options(), {});
+  add_upernet(registry, "upernet_r50_a3fpn", 512, backbone_node("resnet50"),
+              upernet_with_neck("a3fpn"), {});
+  // UPerNet-nano on a quarter-width ResNet-18.
+  add_upernet(registry, "upernet_nano", 128, backbone_node("resnet18", 16), upernet_nano_options(),
+              {});
   // A3-FPN's own segmentation model (configs/a3fpn/a3fpn_r50_4xb2-80k_cityscapes-512x1024.py):
   // UPerNet whose decode head holds the A3-FPN (mmseg's A3FPNUperNetHead). The official
   // backbone is ResNetV1c-50 (deep stem); ours is torchvision's ResNet-50.
   EncoderDecoderOptions a3fpn_head = upernet_with_neck("none");
   a3fpn_head.decode_head = "a3fpn_uper";
-  add_upernet(registry, "upernet_r50_a3fpn_head", 512, resnet50_backbone, a3fpn_head, {});
+  add_upernet(registry, "upernet_r50_a3fpn_head", 512, backbone_node("resnet50"), a3fpn_head, {});
 }
 
 }  // namespace vitrine::models
