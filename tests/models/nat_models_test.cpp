@@ -145,6 +145,53 @@ TEST(NatModels, StemActivationPutsAGeluBetweenTheTokenizerConvs) {
   EXPECT_EQ(count_parameters(*plain), count_parameters(*model));
 }
 
+// stem_width and stem_convs (ours): the tokenizer's hidden channels and extra 3x3 conv + GELU
+// pairs at its hidden resolution, written out with the tokenizer's own weights.
+TEST(NatModels, StemWidthAndConvsAddAConvStageBeforeTheTokens) {
+  torch::manual_seed(4);
+  config::Node o = config::Node::dict();
+  o.set("stem_activation", true);
+  o.set("stem_width", 24);
+  o.set("stem_convs", 2);
+  auto model = std::dynamic_pointer_cast<NAT>(create("dinat_nano", o));
+  ASSERT_TRUE(model);
+  EXPECT_EQ(count_parameters(*model), nat_parameter_count(model->config()));
+  auto params = model->named_parameters();
+  for (const char* name : {"patch_embed.proj.0.weight", "patch_embed.proj.2.weight",
+                           "patch_embed.proj.4.weight", "patch_embed.proj.6.weight"})
+    ASSERT_TRUE(params.contains(name)) << name;
+  EXPECT_EQ(params["patch_embed.proj.0.weight"].sizes(), (std::vector<int64_t>{24, 1, 3, 3}));
+  EXPECT_EQ(params["patch_embed.proj.6.weight"].sizes(), (std::vector<int64_t>{32, 24, 3, 3}));
+  torch::NoGradGuard no_grad;
+  const at::Tensor images = torch::randn({2, 1, 28, 28});
+  auto conv = [&](const at::Tensor& x, int index, int64_t stride) {
+    const std::string p = "patch_embed.proj." + std::to_string(index);
+    return at::conv2d(x, params[p + ".weight"], params[p + ".bias"], stride, 1);
+  };
+  at::Tensor x = at::gelu(conv(images, 0, 2));
+  x = at::gelu(conv(x, 2, 1));
+  x = at::gelu(conv(x, 4, 1));
+  x = conv(x, 6, 2);
+  x = at::layer_norm(x.permute({0, 2, 3, 1}), {32}, params["patch_embed.norm.weight"],
+                     params["patch_embed.norm.bias"], 1e-5);
+  auto stem = std::dynamic_pointer_cast<Stem>(model->named_children()["patch_embed"]);
+  ASSERT_TRUE(stem);
+  const at::Tensor tokens = stem->forward(images);
+  EXPECT_TRUE(at::allclose(tokens, x, 1e-5, 1e-5)) << (tokens - x).abs().max();
+  // Each extra conv costs its MACs at 14x14 in the FLOP count.
+  config::Node fewer = o;
+  fewer.set("stem_convs", 1);
+  auto one = std::dynamic_pointer_cast<NAT>(create("dinat_nano", fewer));
+  EXPECT_DOUBLE_EQ(model->flops(28) - one->flops(28), 14.0 * 14 * 24 * 24 * 9);
+  // Extra convs without activations would compose to one linear map: refused.
+  config::Node linear = o;
+  linear.set("stem_activation", false);
+  EXPECT_THROW(create("dinat_nano", linear), ConfigError);
+  config::Node negative = o;
+  negative.set("stem_width", -1);
+  EXPECT_THROW(create("dinat_nano", negative), ConfigError);
+}
+
 TEST(NatModels, PyramidShapesAndLogits) {
   torch::manual_seed(0);
   for (const char* name : {"nat_mini", "dinat_s_tiny"}) {

@@ -25,8 +25,8 @@ NAT::NAT(NATConfig config) : config_(std::move(config)) {
   const NATConfig& c = config_;
   const bool nat_layout = c.layout == NATLayout::kNAT;
   if (nat_layout)
-    patch_embed_ =
-        std::make_shared<ConvTokenizer>(c.in_chans, c.embed_dim, c.stem_stride, c.stem_activation);
+    patch_embed_ = std::make_shared<ConvTokenizer>(c.in_chans, c.embed_dim, c.stem_stride,
+                                                   c.stem_activation, c.stem_width, c.stem_convs);
   else
     patch_embed_ = std::make_shared<PatchEmbed>(c.in_chans, c.embed_dim);
   register_module("patch_embed", patch_embed_);

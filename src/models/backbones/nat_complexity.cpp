@@ -17,8 +17,10 @@ int64_t hidden_width(int64_t dim, double mlp_ratio) {
 int64_t nat_parameter_count(const NATConfig& c) {
   const bool nat_layout = c.layout == NATLayout::kNAT;
   const int64_t C = c.embed_dim, E = 2 * c.kernel_size - 1;
-  int64_t total =
-      nat_layout ? c.in_chans * (C / 2) * 9 + C / 2 + (C / 2) * C * 9 + C : c.in_chans * C * 16 + C;
+  const int64_t S = c.stem_hidden();
+  int64_t total = nat_layout
+                      ? c.in_chans * S * 9 + S + S * C * 9 + C + c.stem_convs * (S * S * 9 + S)
+                      : c.in_chans * C * 16 + C;
   total += 2 * C;  // stem norm
   for (size_t i = 0; i < c.depths.size(); ++i) {
     const int64_t dim = C << i, hidden = hidden_width(dim, c.mlp_ratio);
@@ -47,7 +49,9 @@ double nat_flops(const NATConfig& c, int64_t img_size) {
   if (nat_layout) {
     const int64_t s1 = halve_side(img_size);
     side = c.stem_stride == 4 ? halve_side(s1) : s1;
-    total += double(s1 * s1) * c.in_chans * (C / 2) * 9 + double(side * side) * (C / 2) * C * 9;
+    const double hidden = double(c.stem_hidden());
+    total += double(s1 * s1) * c.in_chans * hidden * 9 + double(side * side) * hidden * C * 9;
+    total += double(c.stem_convs) * double(s1 * s1) * hidden * hidden * 9;
   } else {
     side = (img_size + 3) / 4;
     total += double(side * side) * c.in_chans * C * 16;

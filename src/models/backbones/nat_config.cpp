@@ -15,6 +15,15 @@ void NATConfig::validate(const std::string& where) const {
   if (stem_stride != 4 && (stem_stride != 2 || layout != NATLayout::kNAT))
     fail("stem_stride must be 4, or 2 with NAT's conv tokenizer, got " +
          std::to_string(stem_stride));
+  if (stem_width < 0)
+    fail("stem_width must be >= 0 (0: embed_dim / 2), got " + std::to_string(stem_width));
+  if (stem_convs < 0) fail("stem_convs must be >= 0, got " + std::to_string(stem_convs));
+  if ((stem_convs > 0 || stem_width > 0) && layout != NATLayout::kNAT)
+    fail("stem_width and stem_convs need NAT's conv tokenizer");
+  if (stem_convs > 0 && !stem_activation)
+    fail(
+        "stem_convs needs stem_activation: true (without activations the convs are one linear "
+        "map)");
   if (kernel_size < 1 || kernel_size % 2 == 0)
     fail("kernel_size must be odd and positive, got " + std::to_string(kernel_size));
   if (mlp_ratio <= 0) fail("mlp_ratio must be positive");
@@ -97,6 +106,8 @@ NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
                                 .field("mlp_ratio", &NATConfig::mlp_ratio)
                                 .field("stem_stride", &NATConfig::stem_stride)
                                 .field("stem_activation", &NATConfig::stem_activation)
+                                .field("stem_width", &NATConfig::stem_width)
+                                .field("stem_convs", &NATConfig::stem_convs)
                                 .field("layer_scale", &NATConfig::layer_scale)
                                 .field("out_norms", &NATConfig::out_norms)
                                 .field("kernel_size", &NATConfig::kernel_size)

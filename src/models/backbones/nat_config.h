@@ -27,6 +27,13 @@ struct NATConfig {
   // A GELU between the tokenizer's two convs (ours, not NAT's: its two convs compose to one
   // linear 7x7 stride-4 map). Its parameters are named proj.0 and proj.2 then.
   bool stem_activation = false;
+  // The tokenizer's hidden channels (between its convs); 0: embed_dim / 2 as in NAT.
+  int64_t stem_width = 0;
+  // Extra 3x3 stride-1 convs, each followed by a GELU, at the hidden resolution (ours: for
+  // small images a little conv stage before the tokens is cheap inductive bias). Needs
+  // stem_activation, else the convs compose to one linear map again.
+  int64_t stem_convs = 0;
+  int64_t stem_hidden() const { return stem_width > 0 ? stem_width : embed_dim / 2; }
   // Per level, per layer; empty means dilation 1 everywhere (NAT).
   std::vector<std::vector<int64_t>> dilations;
   double drop_path_rate = 0.2;

@@ -15,13 +15,18 @@ torch::nn::LayerNorm layer_norm(int64_t dim) {
 
 }  // namespace
 
-ConvTokenizer::ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride, bool activation) {
+ConvTokenizer::ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride, bool activation,
+                             int64_t hidden, int64_t extra_convs) {
+  if (hidden <= 0) hidden = embed_dim / 2;
   torch::nn::Sequential seq;
-  seq->push_back(conv3x3_s2(in_chans, embed_dim / 2, true));
+  seq->push_back(conv3x3_s2(in_chans, hidden, true));
   if (activation) seq->push_back(torch::nn::GELU());
-  seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(embed_dim / 2, embed_dim, 3)
-                                       .stride(stride == 4 ? 2 : 1)
-                                       .padding(1)));
+  for (int64_t i = 0; i < extra_convs; ++i) {
+    seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, hidden, 3).padding(1)));
+    seq->push_back(torch::nn::GELU());
+  }
+  seq->push_back(torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(hidden, embed_dim, 3).stride(stride == 4 ? 2 : 1).padding(1)));
   proj = register_module("proj", seq);
   norm = register_module("norm", layer_norm(embed_dim));
 }

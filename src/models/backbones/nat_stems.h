@@ -29,8 +29,11 @@ class Downsampler : public torch::nn::Module {
 class ConvTokenizer : public Stem {
  public:
   // `stride` 4: NAT's two stride-2 convs; 2: the second conv keeps the resolution.
-  // `activation`: a GELU between the convs (NATConfig::stem_activation).
-  ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride = 4, bool activation = false);
+  // `activation`: a GELU between the convs (NATConfig::stem_activation); `hidden`: the channels
+  // between them (0: embed_dim / 2); `extra_convs`: 3x3 stride-1 conv + GELU pairs at the
+  // hidden resolution, after the first conv's GELU (NATConfig::stem_convs).
+  ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride = 4, bool activation = false,
+                int64_t hidden = 0, int64_t extra_convs = 0);
   at::Tensor forward(const at::Tensor& images) override;
 
   torch::nn::Sequential proj{nullptr};
