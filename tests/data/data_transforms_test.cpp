@@ -11,6 +11,8 @@
 #include <set>
 #include <string>
 
+#include "config/view.h"
+#include "config/yaml_io.h"
 #include "core/error.h"
 #include "data/dataset.h"
 #include "data/sample_pipeline.h"
@@ -354,6 +356,53 @@ TEST(SamplePipelineTest, NormalisesAndChecksTheOutputSize) {
   cv::Mat wrong(3, 3, CV_8UC1, cv::Scalar(0));
   EXPECT_THROW(pipeline.run(wrong, rng, out.data()), DataError);
   EXPECT_THROW(SamplePipeline({}, {0.5f, 0.5f}, {0.25f}, std::nullopt, 1, 2, 2), ConfigError);
+}
+
+// data.train_crop_size: the training pipeline crops to its own side (torchvision's
+// --train-crop-size) while evaluation keeps img_size; it needs a crop to get there.
+TEST(SamplePipelineTest, TrainCropSizeCropsTrainingImagesOnly) {
+  const std::string base =
+      "img_size: 28\nin_chans: 1\ninterpolation: bilinear\ncrop_pct: 1.0\nmean: [0.5]\n"
+      "std: [0.5]\n";
+  const std::string augment =
+      "augment: {crop: random_crop, crop_padding: 0, hflip: 0.0, auto_augment: null, "
+      "reprob: 0.0}\n";
+  const config::ConfigView data(config::load_yaml(base + "train_crop_size: 24\n" + augment, "t"),
+                                "data");
+  const SamplePipeline train = SamplePipeline::train(data);
+  const SamplePipeline eval = SamplePipeline::eval(data);
+  EXPECT_EQ(train.height(), 24);
+  EXPECT_EQ(train.width(), 24);
+  EXPECT_EQ(eval.height(), 28);
+  // The 24x24 window is a crop of the image, not a resize: every output pixel is one of the
+  // image's, and the crop's top-left pixel comes from the top-left 5x5 corner.
+  cv::Mat image(28, 28, CV_8UC1);
+  for (int y = 0; y < 28; ++y)
+    for (int x = 0; x < 28; ++x) image.at<uint8_t>(y, x) = static_cast<uint8_t>(y * 8 + x);
+  std::vector<float> out(24 * 24);
+  Rng rng(5);
+  train.run(image, rng, out.data());
+  const int first = static_cast<int>(std::lround(out[0] * 0.5f * 255.0f + 127.5f));
+  EXPECT_LT(first % 8, 5);
+  EXPECT_LT(first / 8, 5);
+  const int next = static_cast<int>(std::lround(out[1] * 0.5f * 255.0f + 127.5f));
+  EXPECT_EQ(next, first + 1);
+  const int below = static_cast<int>(std::lround(out[24] * 0.5f * 255.0f + 127.5f));
+  EXPECT_EQ(below, first + 8);
+  // Null means img_size; without a crop the size cannot be reached.
+  EXPECT_EQ(SamplePipeline::train(
+                config::ConfigView(
+                    config::load_yaml(base + "train_crop_size: null\n" + augment, "t"), "data"))
+                .height(),
+            28);
+  const std::string no_crop =
+      "augment: {crop: none, hflip: 0.0, auto_augment: null, reprob: 0.0}\n";
+  EXPECT_THROW(SamplePipeline::train(config::ConfigView(
+                   config::load_yaml(base + "train_crop_size: 24\n" + no_crop, "t"), "data")),
+               ConfigError);
+  EXPECT_THROW(SamplePipeline::train(config::ConfigView(
+                   config::load_yaml(base + "train_crop_size: 0\n" + augment, "t"), "data")),
+               ConfigError);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "config/view.h"
 #include "core/error.h"
 #include "layers/drop_path.h"
+#include "models/backbones/na_transformer_layer.h"
 #include "models/backbones/nat.h"
 #include "models/backbones/nat_complexity.h"
 #include "models/registry.h"
@@ -190,6 +191,47 @@ TEST(NatModels, StemWidthAndConvsAddAConvStageBeforeTheTokens) {
   config::Node negative = o;
   negative.set("stem_width", -1);
   EXPECT_THROW(create("dinat_nano", negative), ConfigError);
+}
+
+// mlp_dwconv (ours): the layer's MLP becomes the convolutional feed-forward, fc1 -> GELU ->
+// h + GELU(depthwise conv of h on the token map) -> fc2, written out here on a map that is not
+// square (a transposed map would differ).
+TEST(NatModels, MlpDwconvRunsADepthwiseConvOnTheTokenMap) {
+  torch::manual_seed(6);
+  NATLayerOptions o;
+  o.dim = 32;
+  o.num_heads = 2;
+  o.kernel_size = 3;
+  o.mlp_ratio = 2;
+  o.mlp_dwconv = 3;
+  NATLayer layer(o);
+  auto params = layer->named_parameters();
+  ASSERT_TRUE(params.contains("mlp.dwconv.depthwise_conv.0.weight"));
+  EXPECT_EQ(params["mlp.dwconv.depthwise_conv.0.weight"].sizes(),
+            (std::vector<int64_t>{64, 1, 3, 3}));
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = torch::randn({2, 5, 7, 32});
+  const at::Tensor y = x + layer->attn(layer->norm1(x));
+  const at::Tensor z = layer->norm2(y);
+  const at::Tensor h = at::gelu(at::linear(z, params["mlp.fc1.weight"], params["mlp.fc1.bias"]));
+  const at::Tensor local =
+      at::gelu(at::conv2d(h.permute({0, 3, 1, 2}), params["mlp.dwconv.depthwise_conv.0.weight"],
+                          params["mlp.dwconv.depthwise_conv.0.bias"], 1, 1, 1, 64))
+          .permute({0, 2, 3, 1});
+  const at::Tensor expected =
+      y + at::linear(h + local, params["mlp.fc2.weight"], params["mlp.fc2.bias"]);
+  const at::Tensor out = layer->forward(x);
+  EXPECT_TRUE(at::allclose(out, expected, 1e-5, 1e-5)) << (out - expected).abs().max();
+  // In a model: counted in parameters and FLOPs; even kernels refused.
+  config::Node options = config::Node::dict();
+  options.set("mlp_dwconv", 3);
+  auto model = std::dynamic_pointer_cast<NAT>(create("dinat_nano", options));
+  ASSERT_TRUE(model);
+  EXPECT_EQ(count_parameters(*model), nat_parameter_count(model->config()));
+  auto plain = std::dynamic_pointer_cast<NAT>(create("dinat_nano"));
+  EXPECT_GT(model->flops(28), plain->flops(28));
+  options.set("mlp_dwconv", 4);
+  EXPECT_THROW(create("dinat_nano", options), ConfigError);
 }
 
 TEST(NatModels, PyramidShapesAndLogits) {

@@ -20,7 +20,10 @@ NATLayerImpl::NATLayerImpl(const NATLayerOptions& o) {
   drop_path = register_module("drop_path", layers::DropPath(o.drop_path));
   norm2 = register_module("norm2", torch::nn::LayerNorm(LayerNormOptions({o.dim})));
   const auto hidden = static_cast<int64_t>(static_cast<double>(o.dim) * o.mlp_ratio);
-  mlp = register_module("mlp", layers::Mlp(o.dim, hidden, o.dim, o.drop));
+  if (o.mlp_dwconv > 0)
+    conv_mlp = register_module("mlp", layers::ConvFFN(o.dim, hidden, o.mlp_dwconv));
+  else
+    mlp = register_module("mlp", layers::Mlp(o.dim, hidden, o.dim, o.drop));
   if (o.layer_scale > 0) {
     gamma1 = register_parameter("gamma1", at::full({o.dim}, o.layer_scale));
     gamma2 = register_parameter("gamma2", at::full({o.dim}, o.layer_scale));
@@ -31,7 +34,12 @@ at::Tensor NATLayerImpl::forward(const at::Tensor& x) {
   at::Tensor branch = attn(norm1(x));
   if (gamma1.defined()) branch = gamma1 * branch;
   at::Tensor y = x + drop_path(branch);
-  branch = mlp(norm2(y));
+  if (conv_mlp) {
+    const int64_t B = y.size(0), H = y.size(1), W = y.size(2), C = y.size(3);
+    branch = conv_mlp->forward(norm2(y).reshape({B, H * W, C}), H, W).view({B, H, W, C});
+  } else {
+    branch = mlp(norm2(y));
+  }
   if (gamma2.defined()) branch = gamma2 * branch;
   return y + drop_path(branch);
 }

@@ -7,6 +7,7 @@
 #include <torch/nn/modules/normalization.h>
 
 #include "attention/neighborhood_attention.h"
+#include "layers/conv_ffn.h"
 #include "layers/drop_path.h"
 #include "layers/mlp.h"
 
@@ -22,6 +23,9 @@ struct NATLayerOptions {
   double qk_scale = 0;  // 0: head_dim^-0.5
   double drop = 0, attn_drop = 0, drop_path = 0;
   double layer_scale = 0;  // 0: none; else gamma1/gamma2 initialised to this value
+  // 0: NAT's MLP. k > 0: the convolutional feed-forward (layers::ConvFFN: a depthwise k x k
+  // conv beside the hidden activations, as PVTv2/CATANet), still named mlp.* (ours).
+  int64_t mlp_dwconv = 0;
 };
 
 class NATLayerImpl : public torch::nn::Module {
@@ -33,8 +37,9 @@ class NATLayerImpl : public torch::nn::Module {
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   attention::NeighborhoodAttention attn{nullptr};
   layers::DropPath drop_path{nullptr};
-  layers::Mlp mlp{nullptr};
-  at::Tensor gamma1, gamma2;  // defined with layer scale
+  layers::Mlp mlp{nullptr};           // without mlp_dwconv
+  layers::ConvFFN conv_mlp{nullptr};  // with it (registered as "mlp")
+  at::Tensor gamma1, gamma2;          // defined with layer scale
 };
 TORCH_MODULE(NATLayer);
 

@@ -54,6 +54,7 @@ NAT::NAT(NATConfig config) : config_(std::move(config)) {
       o.attn_drop = c.attn_drop_rate;
       o.drop_path = rates[layer_index];
       o.layer_scale = c.layer_scale;
+      o.mlp_dwconv = c.mlp_dwconv;
       layers.emplace_back(o);
     }
     std::shared_ptr<Downsampler> down;

@@ -24,12 +24,13 @@ int64_t nat_parameter_count(const NATConfig& c) {
   total += 2 * C;  // stem norm
   for (size_t i = 0; i < c.depths.size(); ++i) {
     const int64_t dim = C << i, hidden = hidden_width(dim, c.mlp_ratio);
-    int64_t layer = 2 * dim + 2 * dim;                    // norm1, norm2
-    layer += dim * 3 * dim + (c.qkv_bias ? 3 * dim : 0);  // qkv
-    layer += c.num_heads[i] * E * E;                      // rpb
-    layer += dim * dim + dim;                             // proj
-    layer += dim * hidden + hidden + hidden * dim + dim;  // mlp
-    if (c.layer_scale > 0) layer += 2 * dim;              // gamma1, gamma2
+    int64_t layer = 2 * dim + 2 * dim;                                             // norm1, norm2
+    layer += dim * 3 * dim + (c.qkv_bias ? 3 * dim : 0);                           // qkv
+    layer += c.num_heads[i] * E * E;                                               // rpb
+    layer += dim * dim + dim;                                                      // proj
+    layer += dim * hidden + hidden + hidden * dim + dim;                           // mlp
+    if (c.mlp_dwconv > 0) layer += hidden * c.mlp_dwconv * c.mlp_dwconv + hidden;  // depthwise
+    if (c.layer_scale > 0) layer += 2 * dim;                                       // gamma1, gamma2
     total += layer * c.depths[i];
     if (i + 1 < c.depths.size())
       total += nat_layout ? dim * 2 * dim * 9 + 2 * 2 * dim   // conv (no bias) + norm(2C)
@@ -66,11 +67,12 @@ double nat_flops(const NATConfig& c, int64_t img_size) {
       const int64_t window = c.kernel_size * c.dilation(i, static_cast<size_t>(j));
       const double padded = double(std::max(side, window) * std::max(side, window));
       total += norm_flops(2 * tokens * dim);
-      total += padded * dim * 3 * dim;                            // qkv
-      total += padded * dim * K2 + padded * c.num_heads[i] * K2;  // q·k + bias
-      total += padded * dim * K2;                                 // a·v
-      total += tokens * dim * dim;                                // proj
-      total += tokens * 2 * dim * hidden;                         // mlp
+      total += padded * dim * 3 * dim;                                 // qkv
+      total += padded * dim * K2 + padded * c.num_heads[i] * K2;       // q·k + bias
+      total += padded * dim * K2;                                      // a·v
+      total += tokens * dim * dim;                                     // proj
+      total += tokens * 2 * dim * hidden;                              // mlp
+      total += tokens * hidden * double(c.mlp_dwconv * c.mlp_dwconv);  // its depthwise conv
     }
     if (i + 1 < c.depths.size()) {
       const int64_t next = halve_side(side);

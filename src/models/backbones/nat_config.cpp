@@ -24,6 +24,9 @@ void NATConfig::validate(const std::string& where) const {
     fail(
         "stem_convs needs stem_activation: true (without activations the convs are one linear "
         "map)");
+  if (mlp_dwconv < 0 || (mlp_dwconv > 0 && mlp_dwconv % 2 == 0))
+    fail("mlp_dwconv must be 0 (off) or an odd kernel size, got " + std::to_string(mlp_dwconv));
+  if (mlp_dwconv > 0 && drop_rate > 0) fail("mlp_dwconv has no dropout (drop_rate must be 0)");
   if (kernel_size < 1 || kernel_size % 2 == 0)
     fail("kernel_size must be odd and positive, got " + std::to_string(kernel_size));
   if (mlp_ratio <= 0) fail("mlp_ratio must be positive");
@@ -108,6 +111,7 @@ NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
                                 .field("stem_activation", &NATConfig::stem_activation)
                                 .field("stem_width", &NATConfig::stem_width)
                                 .field("stem_convs", &NATConfig::stem_convs)
+                                .field("mlp_dwconv", &NATConfig::mlp_dwconv)
                                 .field("layer_scale", &NATConfig::layer_scale)
                                 .field("out_norms", &NATConfig::out_norms)
                                 .field("kernel_size", &NATConfig::kernel_size)

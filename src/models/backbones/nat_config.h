@@ -33,6 +33,8 @@ struct NATConfig {
   // small images a little conv stage before the tokens is cheap inductive bias). Needs
   // stem_activation, else the convs compose to one linear map again.
   int64_t stem_convs = 0;
+  // 0: NAT's MLP; k: a depthwise k x k conv inside it (NATLayerOptions::mlp_dwconv).
+  int64_t mlp_dwconv = 0;
   int64_t stem_hidden() const { return stem_width > 0 ? stem_width : embed_dim / 2; }
   // Per level, per layer; empty means dilation 1 everywhere (NAT).
   std::vector<std::vector<int64_t>> dilations;
