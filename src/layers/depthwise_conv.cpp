@@ -48,8 +48,8 @@ Shape check(const Tensor& input, const Tensor& weight, const char* op) {
                   weight.size(2) == weight.size(3) && weight.size(2) % 2 == 1,
               op, ": expected a depthwise weight [", C, ", 1, k, k] with k odd, got shape ",
               weight.sizes());
-  TORCH_CHECK(input.scalar_type() == weight.scalar_type(), op, ": input is ",
-              input.scalar_type(), " but weight is ", weight.scalar_type());
+  TORCH_CHECK(input.scalar_type() == weight.scalar_type(), op, ": input is ", input.scalar_type(),
+              " but weight is ", weight.scalar_type());
   const int64_t k = weight.size(2);
   return {input.size(0), input.size(1), input.size(2), C, k, (k - 1) / 2};
 }
@@ -181,8 +181,8 @@ const c10::OperatorHandle& forward_op() {
 }
 
 const c10::OperatorHandle& backward_op() {
-  static const auto op = c10::Dispatcher::singleton().findSchemaOrThrow(
-      "vitrine::depthwise_conv2d_nhwc_backward", "");
+  static const auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("vitrine::depthwise_conv2d_nhwc_backward", "");
   return op;
 }
 
@@ -202,11 +202,10 @@ class DepthwiseFunction : public torch::autograd::Function<DepthwiseFunction> {
                                                  torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const bool has_bias = ctx->saved_data["has_bias"].toBool();
-    auto [gi, gw, gb] =
-        backward_op()
-            .typed<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&, const Tensor&,
-                                                      bool)>()
-            .call(grads[0], saved[0], saved[1], has_bias);
+    auto [gi, gw, gb] = backward_op()
+                            .typed<std::tuple<Tensor, Tensor, Tensor>(const Tensor&, const Tensor&,
+                                                                      const Tensor&, bool)>()
+                            .call(grads[0], saved[0], saved[1], has_bias);
     return {gi, gw, gb};
   }
 };
@@ -221,10 +220,10 @@ Tensor forward_autograd(const Tensor& input, const Tensor& weight,
 at::Tensor depthwise_conv2d_nhwc(const at::Tensor& input, const at::Tensor& weight,
                                  const std::optional<at::Tensor>& bias) {
   const c10::optional<Tensor> b = bias ? c10::optional<Tensor>(*bias) : c10::nullopt;
-  const bool own_kernel = input.device().is_cpu() && weight.device().is_cpu() &&
-                          (input.scalar_type() == at::kFloat ||
-                           input.scalar_type() == at::kDouble) &&
-                          weight.scalar_type() == input.scalar_type();
+  const bool own_kernel =
+      input.device().is_cpu() && weight.device().is_cpu() &&
+      (input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble) &&
+      weight.scalar_type() == input.scalar_type();
   if (!own_kernel) {
     const Shape s = check(input, weight, "depthwise_conv2d_nhwc");
     return at::conv2d(input.permute({0, 3, 1, 2}), weight, b, 1, s.pad, 1, s.C)

@@ -30,14 +30,17 @@ struct Case {
 };
 
 // Maps smaller than the kernel, non-square maps, channel counts off the vector width.
-const Case kCases[] = {{2, 5, 7, 13, 3, true}, {3, 4, 4, 32, 3, false}, {1, 2, 3, 5, 5, true},
-                       {9, 3, 2, 8, 3, true},  {2, 6, 5, 3, 1, true}};
+const Case kCases[] = {{2, 5, 7, 13, 3, true},
+                       {3, 4, 4, 32, 3, false},
+                       {1, 2, 3, 5, 5, true},
+                       {9, 3, 2, 8, 3, true},
+                       {2, 6, 5, 3, 1, true}};
 
 TEST(DepthwiseConv, ValuesAndGradientsMatchTorchsGroupedConv) {
   torch::manual_seed(0);
   for (const Case& c : kCases) {
-    SCOPED_TRACE("B" + std::to_string(c.B) + " " + std::to_string(c.H) + "x" +
-                 std::to_string(c.W) + " C" + std::to_string(c.C) + " k" + std::to_string(c.k));
+    SCOPED_TRACE("B" + std::to_string(c.B) + " " + std::to_string(c.H) + "x" + std::to_string(c.W) +
+                 " C" + std::to_string(c.C) + " k" + std::to_string(c.k));
     const Tensor input = at::randn({c.B, c.H, c.W, c.C}).requires_grad_(true);
     const Tensor weight = at::randn({c.C, 1, c.k, c.k}).requires_grad_(true);
     const std::optional<Tensor> bias =

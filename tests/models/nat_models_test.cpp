@@ -234,6 +234,38 @@ TEST(NatModels, MlpDwconvRunsADepthwiseConvOnTheTokenMap) {
   EXPECT_THROW(create("dinat_nano", options), ConfigError);
 }
 
+// cpe (ours): x + depthwise conv of x before the attention branch (a conditional position
+// encoding), written out with torch's grouped conv on a map that is not square.
+TEST(NatModels, CpeAddsADepthwiseConvBeforeTheAttention) {
+  torch::manual_seed(7);
+  NATLayerOptions o;
+  o.dim = 16;
+  o.num_heads = 1;
+  o.kernel_size = 3;
+  o.mlp_ratio = 2;
+  o.cpe = 3;
+  NATLayer layer(o);
+  auto params = layer->named_parameters();
+  ASSERT_TRUE(params.contains("cpe.weight"));
+  EXPECT_EQ(params["cpe.weight"].sizes(), (std::vector<int64_t>{16, 1, 3, 3}));
+  torch::NoGradGuard no_grad;
+  const at::Tensor input = torch::randn({2, 4, 6, 16});
+  const at::Tensor x = input + at::conv2d(input.permute({0, 3, 1, 2}), params["cpe.weight"],
+                                          params["cpe.bias"], 1, 1, 1, 16)
+                                   .permute({0, 2, 3, 1});
+  const at::Tensor y = x + layer->attn(layer->norm1(x));
+  const at::Tensor expected = y + layer->mlp(layer->norm2(y));
+  const at::Tensor out = layer->forward(input);
+  EXPECT_TRUE(at::allclose(out, expected, 1e-5, 1e-5)) << (out - expected).abs().max();
+  config::Node options = config::Node::dict();
+  options.set("cpe", 3);
+  auto model = std::dynamic_pointer_cast<NAT>(create("dinat_nano", options));
+  ASSERT_TRUE(model);
+  EXPECT_EQ(count_parameters(*model), nat_parameter_count(model->config()));
+  options.set("cpe", 2);
+  EXPECT_THROW(create("dinat_nano", options), ConfigError);
+}
+
 TEST(NatModels, PyramidShapesAndLogits) {
   torch::manual_seed(0);
   for (const char* name : {"nat_mini", "dinat_s_tiny"}) {

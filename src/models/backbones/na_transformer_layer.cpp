@@ -2,10 +2,17 @@
 
 #include <ATen/ATen.h>
 
+#include "layers/depthwise_conv.h"
+
 namespace vitrine::models {
 
 NATLayerImpl::NATLayerImpl(const NATLayerOptions& o) {
   using torch::nn::LayerNormOptions;
+  if (o.cpe > 0)
+    cpe = register_module(
+        "cpe",
+        torch::nn::Conv2d(
+            torch::nn::Conv2dOptions(o.dim, o.dim, o.cpe).padding((o.cpe - 1) / 2).groups(o.dim)));
   norm1 = register_module("norm1", torch::nn::LayerNorm(LayerNormOptions({o.dim})));
   attention::NeighborhoodAttentionOptions na;
   na.dim = o.dim;
@@ -30,7 +37,9 @@ NATLayerImpl::NATLayerImpl(const NATLayerOptions& o) {
   }
 }
 
-at::Tensor NATLayerImpl::forward(const at::Tensor& x) {
+at::Tensor NATLayerImpl::forward(const at::Tensor& input) {
+  const at::Tensor x =
+      cpe ? input + layers::depthwise_conv2d_nhwc(input, cpe->weight, cpe->bias) : input;
   at::Tensor branch = attn(norm1(x));
   if (gamma1.defined()) branch = gamma1 * branch;
   at::Tensor y = x + drop_path(branch);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/normalization.h>
 
 #include "attention/neighborhood_attention.h"
@@ -26,13 +27,16 @@ struct NATLayerOptions {
   // 0: NAT's MLP. k > 0: the convolutional feed-forward (layers::ConvFFN: a depthwise k x k
   // conv beside the hidden activations, as PVTv2/CATANet), still named mlp.* (ours).
   int64_t mlp_dwconv = 0;
+  // 0: none. k > 0: x + depthwise k x k conv of x before the attention branch, a conditional
+  // position encoding (CPVT's PEG, CMT's local perception unit), parameters cpe.* (ours).
+  int64_t cpe = 0;
 };
 
 class NATLayerImpl : public torch::nn::Module {
  public:
   explicit NATLayerImpl(const NATLayerOptions& options);
-  // x: [B, H, W, C]
-  at::Tensor forward(const at::Tensor& x);
+  // input: [B, H, W, C]
+  at::Tensor forward(const at::Tensor& input);
 
   torch::nn::LayerNorm norm1{nullptr}, norm2{nullptr};
   attention::NeighborhoodAttention attn{nullptr};
@@ -40,6 +44,7 @@ class NATLayerImpl : public torch::nn::Module {
   layers::Mlp mlp{nullptr};           // without mlp_dwconv
   layers::ConvFFN conv_mlp{nullptr};  // with it (registered as "mlp")
   at::Tensor gamma1, gamma2;          // defined with layer scale
+  torch::nn::Conv2d cpe{nullptr};     // with NATLayerOptions::cpe
 };
 TORCH_MODULE(NATLayer);
 

@@ -55,6 +55,7 @@ NAT::NAT(NATConfig config) : config_(std::move(config)) {
       o.drop_path = rates[layer_index];
       o.layer_scale = c.layer_scale;
       o.mlp_dwconv = c.mlp_dwconv;
+      o.cpe = c.cpe;
       layers.emplace_back(o);
     }
     std::shared_ptr<Downsampler> down;

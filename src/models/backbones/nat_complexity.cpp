@@ -30,6 +30,7 @@ int64_t nat_parameter_count(const NATConfig& c) {
     layer += dim * dim + dim;                                                      // proj
     layer += dim * hidden + hidden + hidden * dim + dim;                           // mlp
     if (c.mlp_dwconv > 0) layer += hidden * c.mlp_dwconv * c.mlp_dwconv + hidden;  // depthwise
+    if (c.cpe > 0) layer += dim * c.cpe * c.cpe + dim;                             // cpe
     if (c.layer_scale > 0) layer += 2 * dim;                                       // gamma1, gamma2
     total += layer * c.depths[i];
     if (i + 1 < c.depths.size())
@@ -73,6 +74,7 @@ double nat_flops(const NATConfig& c, int64_t img_size) {
       total += tokens * dim * dim;                                     // proj
       total += tokens * 2 * dim * hidden;                              // mlp
       total += tokens * hidden * double(c.mlp_dwconv * c.mlp_dwconv);  // its depthwise conv
+      total += tokens * dim * double(c.cpe * c.cpe);                   // cpe
     }
     if (i + 1 < c.depths.size()) {
       const int64_t next = halve_side(side);

@@ -26,6 +26,8 @@ void NATConfig::validate(const std::string& where) const {
         "map)");
   if (mlp_dwconv < 0 || (mlp_dwconv > 0 && mlp_dwconv % 2 == 0))
     fail("mlp_dwconv must be 0 (off) or an odd kernel size, got " + std::to_string(mlp_dwconv));
+  if (cpe < 0 || (cpe > 0 && cpe % 2 == 0))
+    fail("cpe must be 0 (off) or an odd kernel size, got " + std::to_string(cpe));
   if (mlp_dwconv > 0 && drop_rate > 0) fail("mlp_dwconv has no dropout (drop_rate must be 0)");
   if (kernel_size < 1 || kernel_size % 2 == 0)
     fail("kernel_size must be odd and positive, got " + std::to_string(kernel_size));
@@ -112,6 +114,7 @@ NATConfig apply_overrides(NATConfig c, const config::ConfigView& view) {
                                 .field("stem_width", &NATConfig::stem_width)
                                 .field("stem_convs", &NATConfig::stem_convs)
                                 .field("mlp_dwconv", &NATConfig::mlp_dwconv)
+                                .field("cpe", &NATConfig::cpe)
                                 .field("layer_scale", &NATConfig::layer_scale)
                                 .field("out_norms", &NATConfig::out_norms)
                                 .field("kernel_size", &NATConfig::kernel_size)

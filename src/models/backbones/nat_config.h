@@ -35,6 +35,8 @@ struct NATConfig {
   int64_t stem_convs = 0;
   // 0: NAT's MLP; k: a depthwise k x k conv inside it (NATLayerOptions::mlp_dwconv).
   int64_t mlp_dwconv = 0;
+  // 0: none; k: a depthwise k x k conv residual before each layer (NATLayerOptions::cpe).
+  int64_t cpe = 0;
   int64_t stem_hidden() const { return stem_width > 0 ? stem_width : embed_dim / 2; }
   // Per level, per layer; empty means dilation 1 everywhere (NAT).
   std::vector<std::vector<int64_t>> dilations;
