@@ -12,6 +12,7 @@
 #include "attention/ops/na_functional.h"
 #include "attention/ops/na_reference.h"
 #include "core/error.h"
+#include "layers/depthwise_conv.h"
 
 namespace vitrine::exporter {
 namespace {
@@ -170,7 +171,11 @@ torch::jit::Module export_torchscript(models::Model& model, const std::string& n
 
   const bool tuple = options.backbone;
   std::unique_ptr<attention::NaOverrideScope> portable;
-  if (options.portable) portable = std::make_unique<attention::NaOverrideScope>(&stock_na());
+  std::unique_ptr<layers::StockDepthwiseScope> portable_depthwise;
+  if (options.portable) {
+    portable = std::make_unique<attention::NaOverrideScope>(&stock_na());
+    portable_depthwise = std::make_unique<layers::StockDepthwiseScope>();
+  }
   torch::NoGradGuard no_grad;
   auto traced = torch::jit::tracer::trace(
       {example},

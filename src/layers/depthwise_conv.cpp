@@ -34,6 +34,8 @@ VITRINE_ROW_CLONES void add(double* __restrict out, const double* __restrict a, 
   for (int64_t i = 0; i < n; ++i) out[i] += a[i];
 }
 
+thread_local bool stock_depthwise = false;
+
 // Images per chunk of the weight and bias gradients (fixed: the sums do not depend on threads).
 constexpr int64_t kChunk = 8;
 
@@ -221,7 +223,7 @@ at::Tensor depthwise_conv2d_nhwc(const at::Tensor& input, const at::Tensor& weig
                                  const std::optional<at::Tensor>& bias) {
   const c10::optional<Tensor> b = bias ? c10::optional<Tensor>(*bias) : c10::nullopt;
   const bool own_kernel =
-      input.device().is_cpu() && weight.device().is_cpu() &&
+      !stock_depthwise && input.device().is_cpu() && weight.device().is_cpu() &&
       (input.scalar_type() == at::kFloat || input.scalar_type() == at::kDouble) &&
       weight.scalar_type() == input.scalar_type();
   if (!own_kernel) {
@@ -233,6 +235,14 @@ at::Tensor depthwise_conv2d_nhwc(const at::Tensor& input, const at::Tensor& weig
   return forward_op()
       .typed<Tensor(const Tensor&, const Tensor&, const c10::optional<Tensor>&)>()
       .call(input, weight, b);
+}
+
+StockDepthwiseScope::StockDepthwiseScope() : previous_(stock_depthwise) {
+  stock_depthwise = true;
+}
+
+StockDepthwiseScope::~StockDepthwiseScope() {
+  stock_depthwise = previous_;
 }
 
 TORCH_LIBRARY_FRAGMENT(vitrine, m) {

@@ -22,4 +22,17 @@ namespace vitrine::layers {
 at::Tensor depthwise_conv2d_nhwc(const at::Tensor& input, const at::Tensor& weight,
                                  const std::optional<at::Tensor>& bias);
 
+// While one lives on a thread, depthwise_conv2d_nhwc runs torch's conv2d there instead of the
+// op: TorchScript export's portable flavour traces stock ops only.
+class StockDepthwiseScope {
+ public:
+  StockDepthwiseScope();
+  ~StockDepthwiseScope();
+  StockDepthwiseScope(const StockDepthwiseScope&) = delete;
+  StockDepthwiseScope& operator=(const StockDepthwiseScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
 }  // namespace vitrine::layers

@@ -109,6 +109,32 @@ TEST(DepthwiseConv, GradientsDoNotDependOnTheThreadCount) {
   for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(at::equal(runs[0][i], runs[1][i])) << i;
 }
 
+// Export's portable flavour: inside the scope the same values come from torch's conv2d, so a
+// trace records no vitrine op.
+TEST(DepthwiseConv, StockScopeRunsTorchsConvWithTheSameValues) {
+  torch::manual_seed(3);
+  const Tensor input = at::randn({2, 4, 5, 8}).requires_grad_(true);
+  const Tensor weight = at::randn({8, 1, 3, 3});
+  const Tensor ours = depthwise_conv2d_nhwc(input, weight, std::nullopt);
+  ASSERT_NE(ours.grad_fn(), nullptr);
+  EXPECT_NE(ours.grad_fn()->name().find("DepthwiseFunction"), std::string::npos)
+      << ours.grad_fn()->name();
+  Tensor stock;
+  {
+    StockDepthwiseScope scope;
+    stock = depthwise_conv2d_nhwc(input, weight, std::nullopt);
+  }
+  EXPECT_EQ(stock.grad_fn()->name().find("DepthwiseFunction"), std::string::npos)
+      << stock.grad_fn()->name();
+  EXPECT_TRUE(at::allclose(ours, stock, 1e-5, 1e-5));
+  // The scope ends with its block.
+  EXPECT_NE(depthwise_conv2d_nhwc(input, weight, std::nullopt)
+                .grad_fn()
+                ->name()
+                .find("DepthwiseFunction"),
+            std::string::npos);
+}
+
 TEST(DepthwiseConv, RefusesWhatIsNotADepthwiseWeight) {
   const Tensor input = at::randn({1, 4, 4, 6});
   EXPECT_THROW(depthwise_conv2d_nhwc(input, at::randn({6, 1, 2, 2}), std::nullopt), c10::Error);
