@@ -137,16 +137,17 @@ SamplePipeline SamplePipeline::train(const config::ConfigView& data) {
   // smaller than the evaluation's img_size (FixRes: fewer tokens per step, and a random crop
   // that is an augmentation); null: img_size.
   int size = static_cast<int>(data.get_int("img_size"));
-  if (data.has("train_crop_size") && !data.node().find("train_crop_size")->is_null()) {
-    const int64_t crop = data.get_int("train_crop_size");
-    if (crop < 1 || crop > 4096)
+  std::optional<int64_t> crop;
+  if (data.has("train_crop_size")) config::read_value(data, "train_crop_size", crop);
+  if (crop) {
+    if (*crop < 1 || *crop > 4096)
       throw ConfigError(data.path() + ".train_crop_size must be in [1, 4096] or null, got " +
-                        std::to_string(crop));
+                        std::to_string(*crop));
     if (a.crop == "none")
       throw ConfigError(data.path() +
                         ".train_crop_size needs data.augment.crop (random_crop or "
                         "random_resized_crop) to reach that size");
-    size = static_cast<int>(crop);
+    size = static_cast<int>(*crop);
   }
   const int channels = static_cast<int>(data.get_int("in_chans"));
   const Interpolation interpolation =

@@ -61,6 +61,39 @@ Tensor taps_of(const Tensor& weight, const Shape& s) {
   return weight.reshape({s.C, s.k * s.k}).t().contiguous();
 }
 
+// Offset of pixel (n, y, x)'s channel row in a contiguous [B, H, W, C] map.
+int64_t pixel(const Shape& s, int64_t n, int64_t y, int64_t x) {
+  return ((n * s.H + y) * s.W + x) * s.C;
+}
+
+// out[n, y, x] = init (the bias; zeros when null) + the sum over taps (ky, kx), in that order, of
+// source[n, y + d(ky), x + d(kx)] * taps[ky, kx] with d(t) = t - pad; `mirrored`: d(t) =
+// pad - t, the forward's taps seen from the input's side (its gradient).
+template <typename scalar_t>
+void correlate(const scalar_t* source, const scalar_t* taps, const scalar_t* init, scalar_t* out,
+               const Shape& s, bool mirrored) {
+  at::parallel_for(0, s.B, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t n = b0; n < b1; ++n)
+      for (int64_t y = 0; y < s.H; ++y)
+        for (int64_t x = 0; x < s.W; ++x) {
+          scalar_t* row = out + pixel(s, n, y, x);
+          if (init)
+            std::copy(init, init + s.C, row);
+          else
+            std::fill(row, row + s.C, scalar_t(0));
+          for (int64_t ky = 0; ky < s.k; ++ky) {
+            const int64_t sy = y + (mirrored ? s.pad - ky : ky - s.pad);
+            if (sy < 0 || sy >= s.H) continue;
+            for (int64_t kx = 0; kx < s.k; ++kx) {
+              const int64_t sx = x + (mirrored ? s.pad - kx : kx - s.pad);
+              if (sx < 0 || sx >= s.W) continue;
+              multiply_add(row, source + pixel(s, n, sy, sx), taps + (ky * s.k + kx) * s.C, s.C);
+            }
+          }
+        }
+  });
+}
+
 Tensor forward_cpu(const Tensor& input_any, const Tensor& weight,
                    const c10::optional<Tensor>& bias) {
   const Shape s = check(input_any, weight, "depthwise_conv2d_nhwc");
@@ -74,31 +107,9 @@ Tensor forward_cpu(const Tensor& input_any, const Tensor& weight,
   const Tensor b = has_bias ? bias->contiguous() : Tensor();
   Tensor out = at::empty({s.B, s.H, s.W, s.C}, input.options());
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "depthwise_conv2d_nhwc", [&] {
-    const scalar_t* in = input.data_ptr<scalar_t>();
-    const scalar_t* w = taps.data_ptr<scalar_t>();
-    const scalar_t* bias_values = has_bias ? b.data_ptr<scalar_t>() : nullptr;
-    scalar_t* o = out.data_ptr<scalar_t>();
-    at::parallel_for(0, s.B, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t n = b0; n < b1; ++n)
-        for (int64_t y = 0; y < s.H; ++y)
-          for (int64_t x = 0; x < s.W; ++x) {
-            scalar_t* row = o + ((n * s.H + y) * s.W + x) * s.C;
-            if (bias_values)
-              std::copy(bias_values, bias_values + s.C, row);
-            else
-              std::fill(row, row + s.C, scalar_t(0));
-            for (int64_t ky = 0; ky < s.k; ++ky) {
-              const int64_t iy = y + ky - s.pad;
-              if (iy < 0 || iy >= s.H) continue;
-              for (int64_t kx = 0; kx < s.k; ++kx) {
-                const int64_t ix = x + kx - s.pad;
-                if (ix < 0 || ix >= s.W) continue;
-                multiply_add(row, in + ((n * s.H + iy) * s.W + ix) * s.C, w + (ky * s.k + kx) * s.C,
-                             s.C);
-              }
-            }
-          }
-    });
+    correlate(input.data_ptr<scalar_t>(), taps.data_ptr<scalar_t>(),
+              has_bias ? b.data_ptr<scalar_t>() : nullptr, out.data_ptr<scalar_t>(), s,
+              /*mirrored=*/false);
   });
   return out;
 }
@@ -118,27 +129,9 @@ std::tuple<Tensor, Tensor, Tensor> backward_cpu(const Tensor& grad_any, const Te
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "depthwise_conv2d_nhwc_backward", [&] {
     const scalar_t* g = grad.data_ptr<scalar_t>();
     const scalar_t* in = input.data_ptr<scalar_t>();
-    const scalar_t* w = taps.data_ptr<scalar_t>();
-    scalar_t* gi = grad_input.data_ptr<scalar_t>();
     // d input[iy, ix] = sum over taps of grad[iy - ky + pad, ix - kx + pad] * w[ky, kx].
-    at::parallel_for(0, s.B, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t n = b0; n < b1; ++n)
-        for (int64_t iy = 0; iy < s.H; ++iy)
-          for (int64_t ix = 0; ix < s.W; ++ix) {
-            scalar_t* row = gi + ((n * s.H + iy) * s.W + ix) * s.C;
-            std::fill(row, row + s.C, scalar_t(0));
-            for (int64_t ky = 0; ky < s.k; ++ky) {
-              const int64_t y = iy - ky + s.pad;
-              if (y < 0 || y >= s.H) continue;
-              for (int64_t kx = 0; kx < s.k; ++kx) {
-                const int64_t x = ix - kx + s.pad;
-                if (x < 0 || x >= s.W) continue;
-                multiply_add(row, g + ((n * s.H + y) * s.W + x) * s.C, w + (ky * s.k + kx) * s.C,
-                             s.C);
-              }
-            }
-          }
-    });
+    correlate<scalar_t>(g, taps.data_ptr<scalar_t>(), nullptr, grad_input.data_ptr<scalar_t>(), s,
+                        /*mirrored=*/true);
     // d w[ky, kx] = sum over pixels of grad[y, x] * input[y + ky - pad, x + kx - pad], per
     // chunk of images.
     scalar_t* gt = grad_taps.data_ptr<scalar_t>();
@@ -151,7 +144,7 @@ std::tuple<Tensor, Tensor, Tensor> backward_cpu(const Tensor& grad_any, const Te
         for (int64_t n = chunk * kChunk; n < last; ++n)
           for (int64_t y = 0; y < s.H; ++y)
             for (int64_t x = 0; x < s.W; ++x) {
-              const scalar_t* grad_row = g + ((n * s.H + y) * s.W + x) * s.C;
+              const scalar_t* grad_row = g + pixel(s, n, y, x);
               if (has_bias) add(chunk_bias, grad_row, s.C);
               for (int64_t ky = 0; ky < s.k; ++ky) {
                 const int64_t iy = y + ky - s.pad;
@@ -160,7 +153,7 @@ std::tuple<Tensor, Tensor, Tensor> backward_cpu(const Tensor& grad_any, const Te
                   const int64_t ix = x + kx - s.pad;
                   if (ix < 0 || ix >= s.W) continue;
                   multiply_add(chunk_taps + (ky * s.k + kx) * s.C, grad_row,
-                               in + ((n * s.H + iy) * s.W + ix) * s.C, s.C);
+                               in + pixel(s, n, iy, ix), s.C);
                 }
               }
             }

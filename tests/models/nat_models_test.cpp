@@ -23,6 +23,39 @@ struct OfficialCount {
   int64_t params;
 };
 
+// Checks that the model's tokenizer maps `images` to layer_norm(`before_norm`) with its own norm
+// (the tokenizer written out up to the norm by the caller).
+void expect_stem_output(const std::shared_ptr<NAT>& model, const at::Tensor& images,
+                        const at::Tensor& before_norm) {
+  auto params = model->named_parameters();
+  const at::Tensor expected =
+      at::layer_norm(before_norm.permute({0, 2, 3, 1}), {before_norm.size(1)},
+                     params["patch_embed.norm.weight"], params["patch_embed.norm.bias"], 1e-5);
+  auto stem = std::dynamic_pointer_cast<Stem>(model->named_children()["patch_embed"]);
+  ASSERT_TRUE(stem);
+  const at::Tensor tokens = stem->forward(images);
+  EXPECT_TRUE(at::allclose(tokens, expected, 1e-5, 1e-5)) << (tokens - expected).abs().max();
+}
+
+// torch's grouped conv on a channels-last map (stride 1, same padding): the reference the
+// depthwise convs of the layers are written out with.
+at::Tensor depthwise_reference(const at::Tensor& map, const at::Tensor& weight,
+                               const at::Tensor& bias) {
+  return at::conv2d(map.permute({0, 3, 1, 2}), weight, bias, 1, (weight.size(2) - 1) / 2, 1,
+                    map.size(3))
+      .permute({0, 2, 3, 1});
+}
+
+// One small NA layer with 3x3 windows.
+NATLayerOptions small_layer(int64_t dim, int64_t heads) {
+  NATLayerOptions o;
+  o.dim = dim;
+  o.num_heads = heads;
+  o.kernel_size = 3;
+  o.mlp_ratio = 2;
+  return o;
+}
+
 void PrintTo(const OfficialCount& c, std::ostream* os) {
   *os << c.name;
 }
@@ -136,12 +169,7 @@ TEST(NatModels, StemActivationPutsAGeluBetweenTheTokenizerConvs) {
                             params["patch_embed.proj.0.bias"], 2, 1);
   x = at::gelu(x);
   x = at::conv2d(x, params["patch_embed.proj.2.weight"], params["patch_embed.proj.2.bias"], 2, 1);
-  x = at::layer_norm(x.permute({0, 2, 3, 1}), {32}, params["patch_embed.norm.weight"],
-                     params["patch_embed.norm.bias"], 1e-5);
-  auto stem = std::dynamic_pointer_cast<Stem>(model->named_children()["patch_embed"]);
-  ASSERT_TRUE(stem);
-  const at::Tensor tokens = stem->forward(images);
-  EXPECT_TRUE(at::allclose(tokens, x, 1e-5, 1e-5)) << (tokens - x).abs().max();
+  expect_stem_output(model, images, x);
   auto plain = std::dynamic_pointer_cast<NAT>(create("dinat_nano"));
   EXPECT_EQ(count_parameters(*plain), count_parameters(*model));
 }
@@ -172,13 +200,7 @@ TEST(NatModels, StemWidthAndConvsAddAConvStageBeforeTheTokens) {
   at::Tensor x = at::gelu(conv(images, 0, 2));
   x = at::gelu(conv(x, 2, 1));
   x = at::gelu(conv(x, 4, 1));
-  x = conv(x, 6, 2);
-  x = at::layer_norm(x.permute({0, 2, 3, 1}), {32}, params["patch_embed.norm.weight"],
-                     params["patch_embed.norm.bias"], 1e-5);
-  auto stem = std::dynamic_pointer_cast<Stem>(model->named_children()["patch_embed"]);
-  ASSERT_TRUE(stem);
-  const at::Tensor tokens = stem->forward(images);
-  EXPECT_TRUE(at::allclose(tokens, x, 1e-5, 1e-5)) << (tokens - x).abs().max();
+  expect_stem_output(model, images, conv(x, 6, 2));
   // Each extra conv costs its MACs at 14x14 in the FLOP count.
   config::Node fewer = o;
   fewer.set("stem_convs", 1);
@@ -198,11 +220,7 @@ TEST(NatModels, StemWidthAndConvsAddAConvStageBeforeTheTokens) {
 // square (a transposed map would differ).
 TEST(NatModels, MlpDwconvRunsADepthwiseConvOnTheTokenMap) {
   torch::manual_seed(6);
-  NATLayerOptions o;
-  o.dim = 32;
-  o.num_heads = 2;
-  o.kernel_size = 3;
-  o.mlp_ratio = 2;
+  NATLayerOptions o = small_layer(32, 2);
   o.mlp_dwconv = 3;
   NATLayer layer(o);
   auto params = layer->named_parameters();
@@ -214,10 +232,8 @@ TEST(NatModels, MlpDwconvRunsADepthwiseConvOnTheTokenMap) {
   const at::Tensor y = x + layer->attn(layer->norm1(x));
   const at::Tensor z = layer->norm2(y);
   const at::Tensor h = at::gelu(at::linear(z, params["mlp.fc1.weight"], params["mlp.fc1.bias"]));
-  const at::Tensor local =
-      at::gelu(at::conv2d(h.permute({0, 3, 1, 2}), params["mlp.dwconv.depthwise_conv.0.weight"],
-                          params["mlp.dwconv.depthwise_conv.0.bias"], 1, 1, 1, 64))
-          .permute({0, 2, 3, 1});
+  const at::Tensor local = at::gelu(depthwise_reference(
+      h, params["mlp.dwconv.depthwise_conv.0.weight"], params["mlp.dwconv.depthwise_conv.0.bias"]));
   const at::Tensor expected =
       y + at::linear(h + local, params["mlp.fc2.weight"], params["mlp.fc2.bias"]);
   const at::Tensor out = layer->forward(x);
@@ -238,11 +254,7 @@ TEST(NatModels, MlpDwconvRunsADepthwiseConvOnTheTokenMap) {
 // encoding), written out with torch's grouped conv on a map that is not square.
 TEST(NatModels, CpeAddsADepthwiseConvBeforeTheAttention) {
   torch::manual_seed(7);
-  NATLayerOptions o;
-  o.dim = 16;
-  o.num_heads = 1;
-  o.kernel_size = 3;
-  o.mlp_ratio = 2;
+  NATLayerOptions o = small_layer(16, 1);
   o.cpe = 3;
   NATLayer layer(o);
   auto params = layer->named_parameters();
@@ -250,9 +262,7 @@ TEST(NatModels, CpeAddsADepthwiseConvBeforeTheAttention) {
   EXPECT_EQ(params["cpe.weight"].sizes(), (std::vector<int64_t>{16, 1, 3, 3}));
   torch::NoGradGuard no_grad;
   const at::Tensor input = torch::randn({2, 4, 6, 16});
-  const at::Tensor x = input + at::conv2d(input.permute({0, 3, 1, 2}), params["cpe.weight"],
-                                          params["cpe.bias"], 1, 1, 1, 16)
-                                   .permute({0, 2, 3, 1});
+  const at::Tensor x = input + depthwise_reference(input, params["cpe.weight"], params["cpe.bias"]);
   const at::Tensor y = x + layer->attn(layer->norm1(x));
   const at::Tensor expected = y + layer->mlp(layer->norm2(y));
   const at::Tensor out = layer->forward(input);

@@ -24,10 +24,12 @@ void NATConfig::validate(const std::string& where) const {
     fail(
         "stem_convs needs stem_activation: true (without activations the convs are one linear "
         "map)");
-  if (mlp_dwconv < 0 || (mlp_dwconv > 0 && mlp_dwconv % 2 == 0))
-    fail("mlp_dwconv must be 0 (off) or an odd kernel size, got " + std::to_string(mlp_dwconv));
-  if (cpe < 0 || (cpe > 0 && cpe % 2 == 0))
-    fail("cpe must be 0 (off) or an odd kernel size, got " + std::to_string(cpe));
+  auto odd_kernel_or_off = [&](const char* key, int64_t k) {
+    if (k < 0 || (k > 0 && k % 2 == 0))
+      fail(std::string(key) + " must be 0 (off) or an odd kernel size, got " + std::to_string(k));
+  };
+  odd_kernel_or_off("mlp_dwconv", mlp_dwconv);
+  odd_kernel_or_off("cpe", cpe);
   if (mlp_dwconv > 0 && drop_rate > 0) fail("mlp_dwconv has no dropout (drop_rate must be 0)");
   if (kernel_size < 1 || kernel_size % 2 == 0)
     fail("kernel_size must be odd and positive, got " + std::to_string(kernel_size));
