@@ -213,6 +213,10 @@ TEST(NatModels, StemWidthAndConvsAddAConvStageBeforeTheTokens) {
   config::Node negative = o;
   negative.set("stem_width", -1);
   EXPECT_THROW(create("dinat_nano", negative), ConfigError);
+  // DiNAT_s tokenizes with Swin's patch embedding, which has no hidden convs.
+  config::Node swin_layout = config::Node::dict();
+  swin_layout.set("stem_width", 24);
+  EXPECT_THROW(create("dinat_s_tiny", swin_layout), ConfigError);
 }
 
 // mlp_dwconv (ours): the layer's MLP becomes the convolutional feed-forward, fc1 -> GELU ->
@@ -247,6 +251,10 @@ TEST(NatModels, MlpDwconvRunsADepthwiseConvOnTheTokenMap) {
   auto plain = std::dynamic_pointer_cast<NAT>(create("dinat_nano"));
   EXPECT_GT(model->flops(28), plain->flops(28));
   options.set("mlp_dwconv", 4);
+  EXPECT_THROW(create("dinat_nano", options), ConfigError);
+  // ConvFFN has no dropout: a drop_rate it would ignore is refused.
+  options.set("mlp_dwconv", 3);
+  options.set("drop_rate", 0.1);
   EXPECT_THROW(create("dinat_nano", options), ConfigError);
 }
 
