@@ -8,10 +8,12 @@
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "attention/ops/na_reference.h"
+#include "na/cuda/na_fna_plan.h"
 #include "na/cuda/na_fused_tiled.cuh"
 #include "na/cuda/na_naive_elements.cuh"
 #include "support/na_cases.h"
@@ -323,4 +325,63 @@ TEST(NaCudaLogic, TiledKernelsMatchTheReferenceHeadDim64) {
 TEST(NaCudaLogic, TiledKernelsMatchTheReferenceHeadDim128) {
   for (int axes = 1; axes <= 2; ++axes)
     for (const Case& c : random_cases(axes, 4, 110 + axes)) check_tiled<128>(c);
+}
+
+// The tensor-core forward's plan (cuda/na_fna_plan.h): over random 1-D/2-D/3-D problems with
+// dilation and causal axes, every query of every (batch, head) lands in exactly one CTA's tile,
+// in the dilation group of its residue, and each of its window keys is inside that CTA's key
+// box, exactly once; the box holds no key that no query of the tile attends along an axis.
+TEST(NaCudaLogic, TensorCorePlanCoversEveryQueryAndWindowOnce) {
+  namespace fna = vitrine::cuda::fna;
+  for (int axes = 1; axes <= 3; ++axes)
+    for (const Case& c : random_cases(axes, 25, 500 + axes)) {
+      SCOPED_TRACE(c.describe());
+      const na::Geometry g = geometry_of(c, 32, 32);
+      const fna::TileShape shape = fna::tile_shape(g);
+      ASSERT_EQ(shape.extent[0] * shape.extent[1] * shape.extent[2], fna::kQueryTile);
+      std::vector<int> seen(static_cast<size_t>(g.batch_heads() * g.tokens()), 0);
+      for (int64_t cta = 0; cta < fna::cta_count(g, shape); ++cta) {
+        const fna::CtaPlan p = fna::plan_cta(g, shape, cta);
+        if (p.empty) continue;
+        for (int a = 0; a < 3; ++a) {
+          // Tight box: its ends are the first query's window start and the last query's end.
+          const na::Span head = na::axis_window(
+              g, a, na::from_group(p.queries.first[a], p.residue[a], g.dilation[a]));
+          const int64_t last = p.queries.first[a] + p.queries.extent[a] - 1;
+          const na::Span tail =
+              na::axis_window(g, a, na::from_group(last, p.residue[a], g.dilation[a]));
+          ASSERT_EQ(na::from_group(p.keys.first[a], p.residue[a], g.dilation[a]), head.first);
+          ASSERT_EQ(
+              na::from_group(p.keys.first[a] + p.keys.extent[a] - 1, p.residue[a], g.dilation[a]),
+              tail.first + (tail.count - 1) * g.dilation[a]);
+        }
+        for (int64_t row = 0; row < fna::kQueryTile; ++row) {
+          const fna::QueryWindow w = fna::query_window(g, shape, p, row);
+          if (!w.valid) continue;
+          const int64_t token = fna::token_of(g, p, w.at);
+          ++seen[static_cast<size_t>(p.bh * g.tokens() + token)];
+          // The window keys found in the box, chunk by chunk, against the query's own window.
+          std::vector<int64_t> found;
+          for (int64_t u = 0; u < p.chunks() * fna::kKeyChunk; ++u) {
+            int64_t kc[3];
+            if (fna::key_of_index(p, u, kc) && fna::attends(w, kc)) {
+              found.push_back(fna::token_of(g, p, kc));
+              const na::Coord3 qi = na::token_coord(g, token),
+                               kj = na::token_coord(g, found.back());
+              ASSERT_EQ(fna::bias_cell(g, w, kc), na::bias_offset(g, qi, kj));
+            }
+          }
+          std::vector<int64_t> want;
+          const na::Coord3 qi = na::token_coord(g, token);
+          for (int64_t slot = 0; slot < g.window_size(); ++slot) {
+            na::Coord3 kj;
+            if (na::slot_key(g, qi, slot, kj)) want.push_back(na::token_index(g, kj));
+          }
+          std::sort(found.begin(), found.end());
+          std::sort(want.begin(), want.end());
+          ASSERT_EQ(found, want) << "query token " << token;
+        }
+      }
+      for (int v : seen) ASSERT_EQ(v, 1);
+    }
 }

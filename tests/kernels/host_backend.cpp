@@ -15,7 +15,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "host_cta.h"
 #include "na/cuda/na_dtype.cuh"
+#include "na/cuda/na_fna_forward.cuh"
 #include "na/cuda/na_fused_tiled.cuh"
 #include "na/cuda/na_kernels.h"
 #include "na/cuda/na_naive_elements.cuh"
@@ -201,6 +203,44 @@ cudaError_t na_fused_backward(DType dtype, const Geometry& g, const void* grad_o
     run_grid(tiled::QueryGradKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kQueryGrad)}, false);
     run_grid(tiled::KeyGradKernel<T, D>{g, t, layout<D>(g, tiled::Pass::kKeyGrad)}, true);
     return cudaSuccess;
+  });
+}
+
+bool fna_supported(DType dtype, const Geometry& g, int) {
+  return (dtype == DType::kFloat16 || dtype == DType::kBFloat16) && g.dim == g.value_dim &&
+         (g.dim == 32 || g.dim == 64 || g.dim == 128);
+}
+
+// How often the stand-in ran the tensor-core forward (lets tests see which path the op took).
+int64_t host_fna_forward_calls = 0;
+
+// Every CTA of the grid, each as a block of fibers (host_cta.h).
+cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const void* k,
+                           const void* v, const void* rpb, float scale, void* out, float* lse,
+                           cudaStream_t) {
+  if (!fna_supported(dtype, g, 0)) return cudaErrorInvalidValue;
+  ++host_fna_forward_calls;
+  return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) {
+    using T = decltype(tag);
+    constexpr int D = decltype(dim)::value;
+    if constexpr (std::is_same_v<T, float>) {
+      return cudaErrorInvalidValue;
+    } else {
+      fna::ForwardArgs<T> args;
+      args.q = in<T>(q);
+      args.k = in<T>(k);
+      args.v = in<T>(v);
+      args.rpb = in<T>(rpb);
+      args.out = static_cast<T*>(out);
+      args.lse = lse;
+      args.scale = scale;
+      const fna::TileShape shape = fna::tile_shape(g);
+      std::vector<T> smem(fna::SharedTiles<D>::kElements);
+      vitrine::testing::HostCta cta(fna::kThreads);
+      for (int64_t c = 0; c < fna::cta_count(g, shape); ++c)
+        cta.run([&](auto& ctx) { fna::forward_cta<T, D>(ctx, g, args, shape, c, smem.data()); });
+      return cudaSuccess;
+    }
   });
 }
 

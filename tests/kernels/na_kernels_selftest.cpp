@@ -346,6 +346,16 @@ void run_case(const Case& c, DType t, int device, std::mt19937& rng) {
     return;
   compare(tag + " fused out", decode(t, fout.download()), want_out, tol);
   compare(tag + " fused lse", decode(DType::kFloat32, flse.download()), lse, tol * 4);
+  if (vitrine::cuda::fna_supported(t, g, device)) {
+    // The tensor-core forward: its own outputs, against the same reference.
+    Buffer tout(n_v * size_of(t)), tlse(n_t * 4);
+    if (ok(vitrine::cuda::na_fna_forward(t, g, dq_->ptr, dk_->ptr, dv_->ptr, rpb_d,
+                                         static_cast<float>(scale), tout.ptr, tlse.f32(), stream),
+           "fna_forward")) {
+      compare(tag + " fna out", decode(t, tout.download()), want_out, tol);
+      compare(tag + " fna lse", decode(DType::kFloat32, tlse.download()), lse, tol * 4);
+    }
+  }
   Host ds(static_cast<size_t>(n_a));
   for (int64_t i = 0; i < n_a; ++i) {
     const int64_t row = i / g.window_size();
@@ -402,7 +412,9 @@ int main(int argc, char** argv) {
       run_case(c, t, 0, rng);
       ++checked;
       std::printf("%s %s %s%s\n", failures == before ? "ok  " : "FAIL", c.name.c_str(), name_of(t),
-                  vitrine::cuda::fused_supported(t, c.g, 0) ? " (+fused)" : "");
+                  vitrine::cuda::fna_supported(t, c.g, 0)     ? " (+fused, +fna)"
+                  : vitrine::cuda::fused_supported(t, c.g, 0) ? " (+fused)"
+                                                              : "");
     }
   std::printf("%d problem/dtype pairs, %d failures\n", checked, failures);
   return failures == 0 ? 0 : 1;

@@ -58,4 +58,17 @@ cudaError_t na_fused_backward(DType dtype, const Geometry& g, const void* grad_o
                               const float* lse, float scale, float* delta, void* grad_q,
                               void* grad_k, void* grad_v, float* grad_rpb, cudaStream_t stream);
 
+// ---------------------------------------------------------------- tensor-core forward (FNA)
+
+// Whether the tensor-core fused forward (cuda/na_fna_forward.cuh) serves this problem on
+// `device`: float16/bfloat16, head dim 32/64/128 equal to the value dim, compute capability
+// 8.0 or newer, its shared memory within the device's per-block limit.
+bool fna_supported(DType dtype, const Geometry& g, int device);
+
+// The same contract as na_fused_forward (out and the float32 log-sum-exp the fused backward
+// reads), computed on the tensor cores.
+cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const void* k,
+                           const void* v, const void* rpb, float scale, void* out, float* lse,
+                           cudaStream_t stream);
+
 }  // namespace vitrine::cuda

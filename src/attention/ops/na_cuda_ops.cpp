@@ -6,7 +6,8 @@
 // Dtypes: float32, float16 and bfloat16 run in their own type with float32 accumulation;
 // float64 runs the naive kernels in float64. The fused op uses the tiled kernels where
 // cuda::fused_supported() says so (head dim 32/64/128), and otherwise composes naive qk,
-// softmax and av in float32 (float64) — the same numbers, more memory.
+// softmax and av in float32 (float64) — the same numbers, more memory. Its float16/bfloat16
+// forward can run on the tensor cores instead (VITRINE_NA_CUDA_FORWARD=fna).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 #if !defined(VITRINE_CUDA_OPS_ON_HOST)
@@ -14,6 +15,8 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <cstdlib>
+#include <string>
 #include <tuple>
 
 #include "attention/ops/na_backend.h"
@@ -151,6 +154,18 @@ bool use_fused_kernels(const Problem& p) {
          cuda::fused_supported(kernel_type(p), geometry(p), p.device.index());
 }
 
+// Which fused forward serves float16/bfloat16 problems, from VITRINE_NA_CUDA_FORWARD: "tiled"
+// (the default: the SIMT kernels of na_fused_tiled.cuh) or "fna" (the tensor-core forward,
+// na_fna_forward.cuh, where cuda::fna_supported() says so). Read on every call, so a process
+// can compare both; the default changes once the GPU benchmarks have spoken.
+bool use_fna_forward(const Problem& p) {
+  const char* env = std::getenv("VITRINE_NA_CUDA_FORWARD");
+  const std::string choice = env == nullptr ? "" : env;
+  TORCH_CHECK(choice.empty() || choice == "tiled" || choice == "fna",
+              "VITRINE_NA_CUDA_FORWARD must be 'tiled' or 'fna', got '", choice, "'");
+  return choice == "fna" && cuda::fna_supported(kernel_type(p), geometry(p), p.device.index());
+}
+
 // Problem `p` recast to the accumulation type, for the unfused fallback.
 Problem widened(Problem p) {
   p.dtype = accumulate_type(p);
@@ -172,9 +187,10 @@ std::tuple<Tensor, Tensor> fused_forward_cuda(const Tensor& q, const Tensor& k, 
     const Tensor bias = bias_of(p, rpb);
     Tensor out = at::empty_like(v_c);
     Tensor lse = at::empty(lse_shape, q.options().dtype(at::kFloat));
-    check(cuda::na_fused_forward(kernel_type(p), geometry(p), q_c.data_ptr(), k_c.data_ptr(),
-                                 v_c.data_ptr(), data_or_null(bias), static_cast<float>(scale),
-                                 out.data_ptr(), lse.data_ptr<float>(), stream_of(p)),
+    auto* forward = use_fna_forward(p) ? &cuda::na_fna_forward : &cuda::na_fused_forward;
+    check(forward(kernel_type(p), geometry(p), q_c.data_ptr(), k_c.data_ptr(), v_c.data_ptr(),
+                  data_or_null(bias), static_cast<float>(scale), out.data_ptr(),
+                  lse.data_ptr<float>(), stream_of(p)),
           p, "fused_forward");
     return {finish(p, out, p.value_dim), lse};
   }

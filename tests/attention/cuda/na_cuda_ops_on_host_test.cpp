@@ -8,12 +8,17 @@
 #include <torch/autograd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "attention/ops/na_backend.h"
 #include "attention/ops/na_functional.h"
 #include "support/na_cases.h"
+
+namespace vitrine::cuda {
+extern int64_t host_fna_forward_calls;  // tests/kernels/host_backend.cpp
+}
 
 namespace {
 
@@ -130,4 +135,39 @@ TEST(NaCudaOpsOnHost, TiledPathMatchesTheCpuOps) {
         check_case(c, at::kHalf, 1e-2, dim);
         check_case(c, at::kBFloat16, 5e-2, dim);
       }
+}
+
+// The tensor-core forward behind VITRINE_NA_CUDA_FORWARD=fna (its CTAs run as fibers on the
+// host, host_cta.h), feeding the tiled backward as on the GPU; float32 stays on the tiled path.
+TEST(NaCudaOpsOnHost, TensorCoreForwardMatchesTheCpuOps) {
+  ASSERT_EQ(setenv("VITRINE_NA_CUDA_FORWARD", "fna", 1), 0);
+  const int64_t calls_before = vitrine::cuda::host_fna_forward_calls;
+  for (int64_t dim : {32, 128})
+    for (int axes = 1; axes <= 3; ++axes)
+      for (Case c : random_cases(axes, 2, 330 + axes + static_cast<uint32_t>(dim))) {
+        c.dim = dim;
+        check_case(c, at::kHalf, 1e-2, dim);
+        check_case(c, at::kBFloat16, 5e-2, dim);
+      }
+  // Two dtypes x 2 head dims x 3 axis counts x 2 cases, one forward each.
+  EXPECT_EQ(vitrine::cuda::host_fna_forward_calls - calls_before, 24);
+  unsetenv("VITRINE_NA_CUDA_FORWARD");
+}
+
+TEST(NaCudaOpsOnHost, UnknownForwardChoiceIsRefusedByName) {
+  ASSERT_EQ(setenv("VITRINE_NA_CUDA_FORWARD", "fast", 1), 0);
+  const na::BackendImpls cuda = na::cuda_impls_on_host();
+  const Case c{{9}, {3}, {1}, {false}, false, 1, 1, 32};
+  const Tensor x = at::randn(c.shape(32)).to(at::kHalf);
+  c10::List<bool> causal;
+  causal.push_back(false);
+  try {
+    cuda.fused_forward(x, x, x, c10::nullopt, c.kernel, c.dilation, causal, 1.0);
+    ADD_FAILURE() << "an unknown VITRINE_NA_CUDA_FORWARD was accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("VITRINE_NA_CUDA_FORWARD must be 'tiled' or 'fna'"),
+              std::string::npos)
+        << e.what();
+  }
+  unsetenv("VITRINE_NA_CUDA_FORWARD");
 }

@@ -1,0 +1,137 @@
+// The tensor-core fused forward on the GPU: one CTA of fna::kThreads per query tile, running
+// fna::forward_cta (na_fna_forward.cuh) with the device's barrier, quad shuffles and
+// mma.sync.m16n8k16 (sm_80 and newer). The CPU tests run the same CTA code through
+// tests/kernels/host_cta.h.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <type_traits>
+#include <unordered_map>
+
+#include "na/cuda/na_dtype.cuh"
+#include "na/cuda/na_fna_forward.cuh"
+#include "na/cuda/na_kernels.h"
+
+namespace vitrine::cuda {
+namespace {
+
+struct DeviceCtx {
+  __device__ int thread() const { return static_cast<int>(threadIdx.x); }
+  __device__ void sync() const { __syncthreads(); }
+  __device__ float exp(float x) const { return __expf(x); }
+  __device__ float log(float x) const { return __logf(x); }
+  __device__ float quad_max(float v) const {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+  }
+  __device__ float quad_sum(float v) const {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+  }
+  template <typename E>
+  __device__ void mma(float c[4], const uint32_t a[4], const uint32_t b[2]) const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if constexpr (std::is_same_v<E, __half>) {
+      asm volatile(
+          "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+          "{%8, %9}, {%0, %1, %2, %3};\n"
+          : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    } else {
+      static_assert(std::is_same_v<E, __nv_bfloat16>, "mma takes float16 or bfloat16");
+      asm volatile(
+          "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, "
+          "%7}, {%8, %9}, {%0, %1, %2, %3};\n"
+          : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+          : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    }
+#else
+    // fna_supported() refuses devices below compute capability 8.0.
+    __trap();
+#endif
+  }
+};
+
+template <typename E, int D>
+__global__ void __launch_bounds__(fna::kThreads)
+    fna_forward_kernel(Geometry g, fna::ForwardArgs<E> args, fna::TileShape shape) {
+  extern __shared__ __align__(16) unsigned char fna_shared[];
+  DeviceCtx ctx;
+  fna::forward_cta<E, D>(ctx, g, args, shape, static_cast<int64_t>(blockIdx.x),
+                         reinterpret_cast<E*>(fna_shared));
+}
+
+template <typename E, int D>
+constexpr size_t shared_bytes() {
+  return static_cast<size_t>(fna::SharedTiles<D>::kElements) * sizeof(E);
+}
+
+size_t shared_bytes_for(int64_t dim) {
+  return dim == 32 ? shared_bytes<__half, 32>()
+         : dim == 64 ? shared_bytes<__half, 64>()
+                     : shared_bytes<__half, 128>();
+}
+
+struct DeviceFacts {
+  int major = 0;
+  int shared_limit = 0;
+};
+
+}  // namespace
+
+bool fna_supported(DType dtype, const Geometry& g, int device) {
+  if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return false;
+  if (g.dim != g.value_dim || (g.dim != 32 && g.dim != 64 && g.dim != 128)) return false;
+  // Asked on every call: query each device once (per thread, no locks).
+  thread_local std::unordered_map<int, DeviceFacts> facts;
+  auto it = facts.find(device);
+  if (it == facts.end()) {
+    DeviceFacts f;
+    if (cudaDeviceGetAttribute(&f.major, cudaDevAttrComputeCapabilityMajor, device) !=
+            cudaSuccess ||
+        cudaDeviceGetAttribute(&f.shared_limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) !=
+            cudaSuccess)
+      return false;
+    it = facts.emplace(device, f).first;
+  }
+  return it->second.major >= 8 &&
+         shared_bytes_for(g.dim) <= static_cast<size_t>(it->second.shared_limit);
+}
+
+cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const void* k,
+                           const void* v, const void* rpb, float scale, void* out, float* lse,
+                           cudaStream_t stream) {
+  if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return cudaErrorInvalidValue;
+  return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) -> cudaError_t {
+    using E = decltype(tag);
+    constexpr int D = decltype(dim)::value;
+    if constexpr (std::is_same_v<E, float>) {
+      return cudaErrorInvalidValue;
+    } else {
+      fna::ForwardArgs<E> args;
+      args.q = static_cast<const E*>(q);
+      args.k = static_cast<const E*>(k);
+      args.v = static_cast<const E*>(v);
+      args.rpb = static_cast<const E*>(rpb);
+      args.out = static_cast<E*>(out);
+      args.lse = lse;
+      args.scale = scale;
+      const fna::TileShape shape = fna::tile_shape(g);
+      const int64_t ctas = fna::cta_count(g, shape);
+      if (ctas <= 0) return cudaSuccess;
+      if (ctas > 0x7fffffff) return cudaErrorInvalidConfiguration;
+      constexpr size_t bytes = shared_bytes<E, D>();
+      if (bytes > 48 * 1024) {
+        const cudaError_t e =
+            cudaFuncSetAttribute(fna_forward_kernel<E, D>,
+                                 cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+        if (e != cudaSuccess) return e;
+      }
+      fna_forward_kernel<E, D>
+          <<<static_cast<unsigned>(ctas), fna::kThreads, bytes, stream>>>(g, args, shape);
+      return cudaGetLastError();
+    }
+  });
+}
+
+}  // namespace vitrine::cuda
