@@ -3,8 +3,11 @@
 # with CUDA but none of Debian's libraries (the `device` machine): builds the ops library,
 # the CUDA kernels, their self-test, the GPU tests and the ops benchmark against PyTorch's
 # libtorch (ops-only configuration; CLI11 and GoogleTest come from the folder that
-# tools/gpu_bundle.sh makes), then runs them. Logs and benchmark tables go to $OUT (default
-# gpu-out/). Exit status: non-zero when the build or any test failed.
+# tools/gpu_bundle.sh makes), then runs them: the self-test (tiled and tensor-core kernels),
+# the flex_attention/SDPA baseline beside both fused forwards (bench/flex_na_baseline.py),
+# the ops benchmark, Nsight Compute on the tensor-core forward, the GPU tests with either
+# forward (VITRINE_NA_CUDA_FORWARD), and the PyTorch checks. Logs and benchmark tables go to
+# $OUT (default gpu-out/). Exit status: non-zero when the build or any test failed.
 #   tools/gpu_bundle.sh            # on a Debian machine, once: fills .gpu/
 #   tools/gpu_check.sh [quick]     # on the GPU machine; "quick" skips the benchmark
 set -uo pipefail
@@ -46,31 +49,51 @@ run() {  # name, command...: runs with a log in $out, records failure
   shift
   step "$name"
   local start=$SECONDS
-  timeout 900 "$@" >"$out/$name.txt" 2>&1
+  timeout "${VITRINE_STEP_TIMEOUT:-300}" "$@" >"$out/$name.txt" 2>&1
   local rc=$?
   tail -25 "$out/$name.txt"
   echo "-- $name: exit $rc in $((SECONDS - start)) s"
   [[ $rc -eq 0 ]] || status=1
 }
 run cuda_selftest build-gpu/vitrine_cuda_selftest
+if [[ ${1:-} != quick ]]; then
+  # Issue 21's table first (a run cut short by the device's time limit keeps what matters):
+  # flex_attention, SDPA and both of Vitrine's forwards in one PyTorch process, then the ops
+  # benchmark's fused rows (tiled and fna forward) with their roofline and memory-floor shares.
+  run flex_float16 python3 bench/flex_na_baseline.py build-gpu/libvitrine_ops.so \
+    --dtype float16 --results-file "$out/flex_baseline.md"
+  run bench_float16 build-gpu/vitrine-bench-ops --device cuda --dtype float16 \
+    --impl "vitrine fused" --results-file "$out/bench_cuda.md"
+  if command -v ncu >/dev/null; then
+    # Nsight Compute on one call of the tensor-core forward at 56x56 K7 d1.
+    run ncu_fna ncu --clock-control none -k regex:fna_forward --launch-count 1 \
+      --section SpeedOfLight --section Occupancy --section MemoryWorkloadAnalysis \
+      --section WarpStateStats --section ComputeWorkloadAnalysis \
+      build-gpu/vitrine-bench-ops --device cuda --dtype float16 --only "56x56 K7 d1" \
+      --impl "fna" --pass fwd --warmup 1 --repeats 1 --no-baselines
+  fi
+fi
 run gpu_tests build-gpu/vitrine_gpu_tests
-run pytorch_loads_ops python3 tests/python/pytorch_loads_ops.py build-gpu/libvitrine_ops.so
-if ! grep -q "all checks passed" "$out/pytorch_loads_ops.txt" && command -v cuda-gdb >/dev/null; then
-  # The 2026-12-01 run crashed (SIGSEGV) where an op must raise: keep a backtrace.
-  step "pytorch_loads_ops backtrace"
-  timeout 300 cuda-gdb -q -batch -ex run -ex bt --args python3 tests/python/pytorch_loads_ops.py \
-    build-gpu/libvitrine_ops.so >"$out/pytorch_loads_ops_backtrace.txt" 2>&1
-  grep -A30 "SIGSEGV" "$out/pytorch_loads_ops_backtrace.txt" | head -40
+VITRINE_NA_CUDA_FORWARD=fna run gpu_tests_fna build-gpu/vitrine_gpu_tests
+run pytorch_loads_ops python3 -X faulthandler tests/python/pytorch_loads_ops.py \
+  build-gpu/libvitrine_ops.so
+if ! grep -q "all checks passed" "$out/pytorch_loads_ops.txt"; then
+  # The 2026-12-01 run crashed (SIGSEGV) where an op must raise: keep a native backtrace.
+  debugger=$(command -v gdb || command -v cuda-gdb)
+  if [[ -n $debugger ]]; then
+    step "pytorch_loads_ops backtrace ($debugger)"
+    timeout 300 "$debugger" -q -batch -ex run -ex bt --args python3 tests/python/pytorch_loads_ops.py \
+      build-gpu/libvitrine_ops.so >"$out/pytorch_loads_ops_backtrace.txt" 2>&1
+    grep -A30 "SIGSEGV" "$out/pytorch_loads_ops_backtrace.txt" | head -40
+  fi
 fi
 run pytorch_cuda_gradcheck python3 tests/python/cuda_ops_gradcheck.py build-gpu/libvitrine_ops.so
 
 if [[ ${1:-} != quick ]]; then
-  run bench_float16 build-gpu/vitrine-bench-ops --device cuda --dtype float16 \
-    --results-file "$out/bench_cuda.md"
-  run bench_bfloat16 build-gpu/vitrine-bench-ops --device cuda --dtype bfloat16 --no-baselines \
-    --results-file "$out/bench_cuda.md"
-  run bench_float32 build-gpu/vitrine-bench-ops --device cuda --dtype float32 --no-baselines \
-    --results-file "$out/bench_cuda.md"
+  run flex_bfloat16 python3 bench/flex_na_baseline.py build-gpu/libvitrine_ops.so \
+    --dtype bfloat16 --results-file "$out/flex_baseline.md"
+  run bench_bfloat16 build-gpu/vitrine-bench-ops --device cuda --dtype bfloat16 \
+    --impl "vitrine fused" --results-file "$out/bench_cuda.md"
 fi
 step "done: status $status"
 exit $status

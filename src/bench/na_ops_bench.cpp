@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -53,17 +54,43 @@ const std::vector<Case>& cpu_cases() {
   return all;
 }
 
-// NATTEN's problem set for GPUs: batch 128, 16 heads, head dim 32, K = 7.
+// NATTEN's problem set for GPUs: batch 128, 16 heads, head dim 32, K = 7 (3-D: K = 3), the
+// rows of the "Fast CUDA neighborhood attention" issues.
 const std::vector<Case>& cuda_cases() {
   static const std::vector<Case> all{
       {"14x14 K7 d1", 128, 16, {14, 14}, 32, 7, 1},
+      {"28x28 K7 d1", 128, 16, {28, 28}, 32, 7, 1},
+      {"28x28 K7 d2", 128, 16, {28, 28}, 32, 7, 2},
       {"56x56 K7 d1", 128, 16, {56, 56}, 32, 7, 1},
       {"56x56 K7 d4", 128, 16, {56, 56}, 32, 7, 4},
+      {"56x56 K7 d8", 128, 16, {56, 56}, 32, 7, 8},
       {"1-D 4096 K7", 128, 16, {4096}, 32, 7, 1},
-      {"3-D 16x32x32 K7", 128, 16, {16, 32, 32}, 32, 7, 1},
+      {"3-D 16x32x32 K3", 128, 16, {16, 32, 32}, 32, 3, 1},
   };
   return all;
 }
+
+// Sets an environment variable for a scope (the CUDA op layer reads its kernel choice per call).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
+    if (!value.empty()) setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (had_)
+      setenv(name_, old_.c_str(), 1);
+    else
+      unsetenv(name_);
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+  std::string old_;
+  bool had_ = false;
+};
 
 struct Timing {
   double ms = 0;
@@ -108,6 +135,13 @@ double matmul_gflops(const at::TensorOptions& options, const std::function<void(
   return 2.0 * n * n * n / (t.ms * 1e6);
 }
 
+// Device memory bandwidth of this run: a 1 GiB device-to-device copy (read + write).
+double copy_gb_per_s(const at::TensorOptions& options, const std::function<void()>& sync) {
+  Tensor a = at::empty({int64_t{1} << 30}, options.dtype(at::kByte)), b = at::empty_like(a);
+  Timing t = measure([&] { b.copy_(a); }, 3, 11, sync);
+  return 2.0 * static_cast<double>(a.numel()) / (t.ms * 1e6);
+}
+
 // Full self-attention: fused SDPA where libtorch has it (2.x), else matmul-softmax-matmul.
 Tensor full_attention(const Tensor& q, const Tensor& k, const Tensor& v, double scale) {
 #if TORCH_VERSION_MAJOR >= 2
@@ -120,7 +154,7 @@ Tensor full_attention(const Tensor& q, const Tensor& k, const Tensor& v, double 
 
 struct Row {
   std::string problem, impl, pass;
-  double ms, gflops, roofline_pct, peak_mb, speedup;  // speedup: baseline time / this time
+  double ms, gflops, roofline_pct, floor_pct, peak_mb, speedup;  // speedup: this time / fused
 };
 
 }  // namespace
@@ -155,9 +189,12 @@ int run_ops_bench(const OpsBenchOptions& options) {
   };
 
   const double roofline = matmul_gflops(topt, sync);
+  // The memory floor of a row: its tensors (q, k, v, out; backward adds dO read and dq, dk, dv,
+  // and reads q, k, v, out again) moved once at this run's copy rate. GPU only.
+  const double bandwidth = cuda ? copy_gb_per_s(topt, sync) : 0;
   if (cuda)
-    std::printf("vitrine bench ops: cuda, %s; %s matmul %.1f TFLOP/s\n", options.dtype.c_str(),
-                "8192^3", roofline / 1000);
+    std::printf("vitrine bench ops: cuda, %s; %s matmul %.1f TFLOP/s; copy %.0f GB/s\n",
+                options.dtype.c_str(), "8192^3", roofline / 1000, bandwidth);
   else
     std::printf("vitrine bench ops: %s, %d threads, %u cores; 1024^3 matmul %.1f GFLOP/s\n",
                 options.dtype.c_str(), at::get_num_threads(), std::thread::hardware_concurrency(),
@@ -191,6 +228,7 @@ int run_ops_bench(const OpsBenchOptions& options) {
       Forward forward;
       double flops;
       bool baseline;
+      std::string forward_kernel = "";  // VITRINE_NA_CUDA_FORWARD while it runs
     };
     // On the GPU the fused op runs the tiled kernels (head dim 32 here) and the unfused
     // pair the naive ones.
@@ -207,6 +245,14 @@ int run_ops_bench(const OpsBenchOptions& options) {
          },
          na_flops, false},
     };
+    // The tensor-core forward (issue 21), where the op layer takes it: float16/bfloat16.
+    if (cuda && (dtype == at::kHalf || dtype == at::kBFloat16))
+      impls.insert(impls.begin() + 1,
+                   {"vitrine fused, fna forward",
+                    [&](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& b_) {
+                      return attention::neighborhood_attention(q_, k_, v_, b_, na_options, scale);
+                    },
+                    na_flops, false, "fna"});
     attention::reference::NeighborTable table;  // outlives the lambdas that use it
     if (options.baselines) {
       // The gather reference materialises every window (tens of GB at the GPU sizes).
@@ -237,6 +283,7 @@ int run_ops_bench(const OpsBenchOptions& options) {
         if (options.pass != "both" && options.pass != pass) continue;
         const bool backward = std::string(pass) == "fwd+bwd";
         Timing t;
+        const ScopedEnv kernel_choice("VITRINE_NA_CUDA_FORWARD", impl.forward_kernel);
         try {
           if (!backward) {
             at::NoGradGuard no_grad;
@@ -266,12 +313,18 @@ int run_ops_bench(const OpsBenchOptions& options) {
         if (impl.name == "vitrine fused") (backward ? fused_fb_ms : fused_fwd_ms) = t.ms;
         const double ours = backward ? fused_fb_ms : fused_fwd_ms;
         if (cuda) t.peak_mb = 0;  // the tracker sees the CPU allocator only
-        rows.push_back({c.name, impl.name, pass, t.ms, gflops, 100.0 * gflops / roofline, t.peak_mb,
-                        ours > 0 ? t.ms / ours : 0});
-        std::printf("  %-16s %-30s %-8s %9.2f ms %9.2f %s %5.1f%% roof %8.1f MB  x%.2f\n",
-                    c.name.c_str(), impl.name.c_str(), pass, t.ms, cuda ? gflops / 1000 : gflops,
-                    cuda ? "TFLOP/s" : "GFLOP/s", 100.0 * gflops / roofline, t.peak_mb,
-                    ours > 0 ? t.ms / ours : 0);
+        const double tensors = backward ? 12.0 : 4.0;
+        const double floor_ms =
+            cuda ? tensors * static_cast<double>(q.numel()) * q.element_size() / (bandwidth * 1e6)
+                 : 0;
+        rows.push_back({c.name, impl.name, pass, t.ms, gflops, 100.0 * gflops / roofline,
+                        100.0 * floor_ms / t.ms, t.peak_mb, ours > 0 ? t.ms / ours : 0});
+        std::printf(
+            "  %-16s %-30s %-8s %9.2f ms %9.2f %s %5.1f%% roof %5.1f%% floor %8.1f MB  "
+            "x%.2f\n",
+            c.name.c_str(), impl.name.c_str(), pass, t.ms, cuda ? gflops / 1000 : gflops,
+            cuda ? "TFLOP/s" : "GFLOP/s", 100.0 * gflops / roofline, 100.0 * floor_ms / t.ms,
+            t.peak_mb, ours > 0 ? t.ms / ours : 0);
         std::fflush(stdout);
       }
     }
@@ -281,13 +334,16 @@ int run_ops_bench(const OpsBenchOptions& options) {
   // GPUs are reported in TFLOP/s and without the (CPU-only) memory column's meaning.
   const double unit = cuda ? 1000.0 : 1.0;
   md << "| problem | implementation | pass | ms | " << (cuda ? "TFLOP/s" : "GFLOP/s")
-     << " | % of matmul | peak MB | time / vitrine fused |\n"
-     << "|---|---|---|---:|---:|---:|---:|---:|\n";
+     << " | % of matmul |" << (cuda ? " % of memory floor |" : "")
+     << " peak MB | time / vitrine fused |\n"
+     << "|---|---|---|---:|---:|---:|" << (cuda ? "---:|" : "") << "---:|---:|\n";
   char line[512];
   for (const Row& r : rows) {
-    std::snprintf(line, sizeof(line), "| %s | %s | %s | %.2f | %.*f | %.1f%% | %.1f | %.2f |\n",
+    char floor[32] = "";
+    if (cuda) std::snprintf(floor, sizeof(floor), " %.1f%% |", r.floor_pct);
+    std::snprintf(line, sizeof(line), "| %s | %s | %s | %.2f | %.*f | %.1f%% |%s %.1f | %.2f |\n",
                   r.problem.c_str(), r.impl.c_str(), r.pass.c_str(), r.ms, cuda ? 2 : 1,
-                  r.gflops / unit, r.roofline_pct, r.peak_mb, r.speedup);
+                  r.gflops / unit, r.roofline_pct, floor, r.peak_mb, r.speedup);
     md << line;
   }
   std::printf("\n%s", md.str().c_str());
@@ -296,8 +352,9 @@ int run_ops_bench(const OpsBenchOptions& options) {
     if (!out) throw std::runtime_error("cannot write '" + options.results_file + "'");
     out << "Matmul roofline (" << (cuda ? "8192^3 on " : "1024^3, ") << options.device << ", "
         << options.dtype << "): " << roofline << " GFLOP/s, " << at::get_num_threads()
-        << " CPU threads\n\n"
-        << md.str() << "\n";
+        << " CPU threads";
+    if (cuda) out << "; copy rate " << bandwidth << " GB/s (the memory floor's)";
+    out << "\n\n" << md.str() << "\n";
   }
   return kExitOk;
 }

@@ -235,10 +235,12 @@ cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const 
       args.lse = lse;
       args.scale = scale;
       const fna::TileShape shape = fna::tile_shape(g);
-      std::vector<T> smem(fna::SharedTiles<D>::kElements);
+      // Typed as the GPU's dynamic shared memory is: raw, 16-byte aligned bytes.
+      std::vector<float4> raw((fna::SharedTiles<D>::template bytes<T>() + 15) / 16);
+      T* smem = reinterpret_cast<T*>(raw.data());
       vitrine::testing::HostCta cta(fna::kThreads);
       for (int64_t c = 0; c < fna::cta_count(g, shape); ++c)
-        cta.run([&](auto& ctx) { fna::forward_cta<T, D>(ctx, g, args, shape, c, smem.data()); });
+        cta.run([&](auto& ctx) { fna::forward_cta<T, D>(ctx, g, args, shape, c, smem); });
       return cudaSuccess;
     }
   });

@@ -23,8 +23,11 @@ namespace vitrine::testing {
 class HostCta {
  public:
   explicit HostCta(int threads, size_t stack_bytes = 256 * 1024)
-      : threads_(threads), stacks_(static_cast<size_t>(threads)), fibers_(threads),
-        done_(threads), slots_(2 * static_cast<size_t>(threads)) {
+      : threads_(threads),
+        stacks_(static_cast<size_t>(threads)),
+        fibers_(threads),
+        done_(threads),
+        slots_(2 * static_cast<size_t>(threads)) {
     for (auto& s : stacks_) s.resize(stack_bytes);
   }
 
@@ -101,7 +104,8 @@ class HostCta {
       for (int i = 0; i < 4; ++i) {
         const int row = lane / 4 + 8 * (i / 2), col = 2 * (lane % 4) + i % 2;
         float sum = 0;
-        for (int k = 0; k < 16; ++k) sum += a_element(warp_first, row, k) * b_element(warp_first, k, col);
+        for (int k = 0; k < 16; ++k)
+          sum += a_element(warp_first, row, k) * b_element(warp_first, k, col);
         c[i] += sum;
       }
     }
@@ -146,8 +150,8 @@ class HostCta {
   }
 
   static void trampoline(int lo, int hi) {
-    auto* self = reinterpret_cast<HostCta*>((static_cast<uintptr_t>(static_cast<uint32_t>(hi)) << 32) |
-                                            static_cast<uint32_t>(lo));
+    auto* self = reinterpret_cast<HostCta*>(
+        (static_cast<uintptr_t>(static_cast<uint32_t>(hi)) << 32) | static_cast<uint32_t>(lo));
     const int t = self->current_;
     Ctx ctx(self, t);
     self->body_(ctx);

@@ -63,11 +63,11 @@ __global__ void __launch_bounds__(fna::kThreads)
 
 template <typename E, int D>
 constexpr size_t shared_bytes() {
-  return static_cast<size_t>(fna::SharedTiles<D>::kElements) * sizeof(E);
+  return fna::SharedTiles<D>::template bytes<E>();
 }
 
 size_t shared_bytes_for(int64_t dim) {
-  return dim == 32 ? shared_bytes<__half, 32>()
+  return dim == 32   ? shared_bytes<__half, 32>()
          : dim == 64 ? shared_bytes<__half, 64>()
                      : shared_bytes<__half, 128>();
 }
@@ -82,6 +82,7 @@ struct DeviceFacts {
 bool fna_supported(DType dtype, const Geometry& g, int device) {
   if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return false;
   if (g.dim != g.value_dim || (g.dim != 32 && g.dim != 64 && g.dim != 128)) return false;
+  if (g.tokens() > 0x7fffffff) return false;  // KeySlot holds tokens as int
   // Asked on every call: query each device once (per thread, no locks).
   thread_local std::unordered_map<int, DeviceFacts> facts;
   auto it = facts.find(device);
@@ -122,9 +123,9 @@ cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const 
       if (ctas > 0x7fffffff) return cudaErrorInvalidConfiguration;
       constexpr size_t bytes = shared_bytes<E, D>();
       if (bytes > 48 * 1024) {
-        const cudaError_t e =
-            cudaFuncSetAttribute(fna_forward_kernel<E, D>,
-                                 cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+        const cudaError_t e = cudaFuncSetAttribute(fna_forward_kernel<E, D>,
+                                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                   static_cast<int>(bytes));
         if (e != cudaSuccess) return e;
       }
       fna_forward_kernel<E, D>

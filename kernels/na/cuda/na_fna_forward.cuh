@@ -35,8 +35,16 @@ struct ForwardArgs {
   float scale = 1;
 };
 
+// A key of the current chunk: group coordinates and token (-1 past the box), computed once per
+// chunk by one thread each, so that the per-element mask is compares, not divisions.
+struct KeySlot {
+  int at[3];
+  int token;
+};
+
 // Shared memory: Q, K, V tiles of 64 rows each, rows padded by 8 elements so that the eight
-// row groups of a fragment load fall in different banks (and rows stay 16-byte aligned).
+// row groups of a fragment load fall in different banks (and rows stay 16-byte aligned),
+// then the chunk's KeySlots.
 template <int D>
 struct SharedTiles {
   static constexpr int kStride = D + 8;
@@ -44,6 +52,10 @@ struct SharedTiles {
   static constexpr int kK = kQueryTile * kStride;
   static constexpr int kV = kK + kKeyChunk * kStride;
   static constexpr int kElements = kV + kKeyChunk * kStride;
+  template <typename E>
+  static constexpr size_t bytes() {
+    return kElements * sizeof(E) + kKeyChunk * sizeof(KeySlot);
+  }
 };
 
 template <typename E>
@@ -107,7 +119,7 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
   const int warp = tid / 32, lane = tid % 32, gr = lane / 4, tq = lane % 4;
   const int64_t base = plan.bh * g.tokens();
 
-  stage<E, D>(ctx, args.q, base, smem + Tiles::kQ, kQueryTile, [&](int r) -> int64_t {
+  stage<E, D>(ctx, args.q, base, smem + Tiles::kQ, kQueryTile, [=, &g](int r) -> int64_t {
     int64_t c[3];
     return query_of_row(shape, plan, r, c) ? token_of(g, plan, c) : -1;
   });
@@ -135,15 +147,21 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
   for (int n = 0; n < kDimBlocks; ++n)
     for (int i = 0; i < 4; ++i) o[n][i] = 0;
 
+  KeySlot* slots = reinterpret_cast<KeySlot*>(smem + Tiles::kElements);
   const int64_t keys = plan.keys.volume();
   const int64_t chunks = plan.chunks();
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
     const int64_t first_key = chunk * kKeyChunk;
-    ctx.sync();  // the previous chunk's K and V are no longer read
-    auto key_token = [&](int r) -> int64_t {
+    ctx.sync();  // the previous chunk's K, V and slots are no longer read
+    if (tid < kKeyChunk) {
       int64_t c[3];
-      return key_of_index(plan, first_key + r, c) ? token_of(g, plan, c) : -1;
-    };
+      const bool real = key_of_index(plan, first_key + tid, c);
+      KeySlot& slot = slots[tid];
+      for (int a = 0; a < 3; ++a) slot.at[a] = static_cast<int>(c[a]);
+      slot.token = real ? static_cast<int>(token_of(g, plan, c)) : -1;
+    }
+    ctx.sync();
+    auto key_token = [slots](int r) -> int64_t { return slots[r].token; };
     stage<E, D>(ctx, args.k, base, smem + Tiles::kK, kKeyChunk, key_token);
     stage<E, D>(ctx, args.v, base, smem + Tiles::kV, kKeyChunk, key_token);
     ctx.sync();
@@ -169,10 +187,10 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
     for (int n = 0; n < kKeyChunk / 8; ++n)
       for (int i = 0; i < 4; ++i) {
         const int h = i / 2;
-        int64_t kc[3];
-        const bool real = key_of_index(plan, first_key + n * 8 + 2 * tq + i % 2, kc);
+        const KeySlot& slot = slots[n * 8 + 2 * tq + i % 2];
+        const int64_t kc[3] = {slot.at[0], slot.at[1], slot.at[2]};
         float logit = kNegInf;
-        if (real && attends(win[h], kc)) {
+        if (slot.token >= 0 && attends(win[h], kc)) {
           logit = s[n][i] * args.scale;
           if (args.rpb != nullptr)
             logit += static_cast<float>(args.rpb[bias_base[h] + bias_cell(g, win[h], kc)]);

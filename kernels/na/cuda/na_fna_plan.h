@@ -60,12 +60,12 @@ struct Box {
 
 // What one CTA computes.
 struct CtaPlan {
-  int64_t bh = 0;                     // batch * heads + head
-  int64_t residue[3] = {0, 0, 0};     // dilation group on each axis
-  int64_t group_len[3] = {1, 1, 1};   // length of that group on each axis
-  Box queries;                        // the tile, clipped to the group
-  Box keys;                           // union of the tile's windows
-  bool empty = true;                  // a tile past the end of a shorter group
+  int64_t bh = 0;                    // batch * heads + head
+  int64_t residue[3] = {0, 0, 0};    // dilation group on each axis
+  int64_t group_len[3] = {1, 1, 1};  // length of that group on each axis
+  Box queries;                       // the tile, clipped to the group
+  Box keys;                          // union of the tile's windows
+  bool empty = true;                 // a tile past the end of a shorter group
 
   VITRINE_HD int64_t chunks() const { return (keys.volume() + kKeyChunk - 1) / kKeyChunk; }
 };

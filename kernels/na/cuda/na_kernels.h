@@ -61,8 +61,8 @@ cudaError_t na_fused_backward(DType dtype, const Geometry& g, const void* grad_o
 // ---------------------------------------------------------------- tensor-core forward (FNA)
 
 // Whether the tensor-core fused forward (cuda/na_fna_forward.cuh) serves this problem on
-// `device`: float16/bfloat16, head dim 32/64/128 equal to the value dim, compute capability
-// 8.0 or newer, its shared memory within the device's per-block limit.
+// `device`: float16/bfloat16, head dim 32/64/128 equal to the value dim, under 2^31 tokens,
+// compute capability 8.0 or newer, its shared memory within the device's per-block limit.
 bool fna_supported(DType dtype, const Geometry& g, int device);
 
 // The same contract as na_fused_forward (out and the float32 log-sum-exp the fused backward
