@@ -15,6 +15,7 @@
 #include <c10/cuda/CUDAStream.h>
 #endif
 
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <tuple>
@@ -187,7 +188,12 @@ std::tuple<Tensor, Tensor> fused_forward_cuda(const Tensor& q, const Tensor& k, 
     const Tensor bias = bias_of(p, rpb);
     Tensor out = at::empty_like(v_c);
     Tensor lse = at::empty(lse_shape, q.options().dtype(at::kFloat));
-    auto* forward = use_fna_forward(p) ? &cuda::na_fna_forward : &cuda::na_fused_forward;
+    // The tensor-core forward copies rows in 16-byte vectors: views at odd offsets stay tiled.
+    auto aligned = [](const Tensor& t) {
+      return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
+    };
+    const bool fna = use_fna_forward(p) && aligned(q_c) && aligned(k_c) && aligned(v_c);
+    auto* forward = fna ? &cuda::na_fna_forward : &cuda::na_fused_forward;
     check(forward(kernel_type(p), geometry(p), q_c.data_ptr(), k_c.data_ptr(), v_c.data_ptr(),
                   data_or_null(bias), static_cast<float>(scale), out.data_ptr(),
                   lse.data_ptr<float>(), stream_of(p)),

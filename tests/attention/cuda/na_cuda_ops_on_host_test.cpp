@@ -154,6 +154,30 @@ TEST(NaCudaOpsOnHost, TensorCoreForwardMatchesTheCpuOps) {
   unsetenv("VITRINE_NA_CUDA_FORWARD");
 }
 
+// A contiguous view 2 bytes into its storage cannot take 16-byte row copies: the op keeps the
+// tiled forward for it (same numbers), and takes the tensor cores for an aligned copy.
+TEST(NaCudaOpsOnHost, MisalignedInputsStayOnTheTiledForward) {
+  ASSERT_EQ(setenv("VITRINE_NA_CUDA_FORWARD", "fna", 1), 0);
+  const na::BackendImpls cuda = na::cuda_impls_on_host();
+  const Case c{{9}, {3}, {1}, {false}, false, 1, 1, 32};
+  const int64_t n = 9 * 32;
+  const Tensor storage = at::randn({n + 1}).to(at::kHalf);
+  const Tensor shifted = storage.narrow(0, 1, n).view(c.shape(32));
+  ASSERT_TRUE(shifted.is_contiguous());
+  c10::List<bool> causal;
+  causal.push_back(false);
+  const int64_t before = vitrine::cuda::host_fna_forward_calls;
+  auto [out, lse] = cuda.fused_forward(shifted, shifted, shifted, c10::nullopt, c.kernel,
+                                       c.dilation, causal, 0.2);
+  EXPECT_EQ(vitrine::cuda::host_fna_forward_calls, before);
+  auto [out_aligned, lse_aligned] =
+      cuda.fused_forward(shifted.clone(), shifted.clone(), shifted.clone(), c10::nullopt, c.kernel,
+                         c.dilation, causal, 0.2);
+  EXPECT_EQ(vitrine::cuda::host_fna_forward_calls, before + 1);
+  EXPECT_TRUE(at::allclose(out.to(at::kFloat), out_aligned.to(at::kFloat), 1e-2, 1e-2));
+  unsetenv("VITRINE_NA_CUDA_FORWARD");
+}
+
 TEST(NaCudaOpsOnHost, UnknownForwardChoiceIsRefusedByName) {
   ASSERT_EQ(setenv("VITRINE_NA_CUDA_FORWARD", "fast", 1), 0);
   const na::BackendImpls cuda = na::cuda_impls_on_host();
