@@ -10,7 +10,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -20,6 +19,7 @@
 #include "attention/ops/na_reference.h"
 #include "core/error.h"
 #include "core/memory_tracker.h"
+#include "core/scoped_env.h"
 
 namespace vitrine::bench {
 namespace {
@@ -69,28 +69,6 @@ const std::vector<Case>& cuda_cases() {
   };
   return all;
 }
-
-// Sets an environment variable for a scope (the CUDA op layer reads its kernel choice per call).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old, had_ = true;
-    if (!value.empty()) setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_, old_.c_str(), 1);
-    else
-      unsetenv(name_);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
 
 struct Timing {
   double ms = 0;

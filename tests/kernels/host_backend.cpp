@@ -207,8 +207,7 @@ cudaError_t na_fused_backward(DType dtype, const Geometry& g, const void* grad_o
 }
 
 bool fna_supported(DType dtype, const Geometry& g, int) {
-  return (dtype == DType::kFloat16 || dtype == DType::kBFloat16) && g.dim == g.value_dim &&
-         (g.dim == 32 || g.dim == 64 || g.dim == 128);
+  return (dtype == DType::kFloat16 || dtype == DType::kBFloat16) && fna::serves(g);
 }
 
 // How often the stand-in ran the tensor-core forward (lets tests see which path the op took).
@@ -226,14 +225,7 @@ cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const 
     if constexpr (std::is_same_v<T, float>) {
       return cudaErrorInvalidValue;
     } else {
-      fna::ForwardArgs<T> args;
-      args.q = in<T>(q);
-      args.k = in<T>(k);
-      args.v = in<T>(v);
-      args.rpb = in<T>(rpb);
-      args.out = static_cast<T*>(out);
-      args.lse = lse;
-      args.scale = scale;
+      const fna::ForwardArgs<T> args = fna::forward_args<T>(q, k, v, rpb, scale, out, lse);
       const fna::TileShape shape = fna::tile_shape(g);
       // Typed as the GPU's dynamic shared memory is: raw, 16-byte aligned bytes.
       std::vector<float4> raw((fna::SharedTiles<D>::template bytes<T>() + 15) / 16);

@@ -81,8 +81,7 @@ struct DeviceFacts {
 
 bool fna_supported(DType dtype, const Geometry& g, int device) {
   if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return false;
-  if (g.dim != g.value_dim || (g.dim != 32 && g.dim != 64 && g.dim != 128)) return false;
-  if (g.tokens() > 0x7fffffff) return false;  // KeySlot holds tokens as int
+  if (!fna::serves(g)) return false;
   // Asked on every call: query each device once (per thread, no locks).
   thread_local std::unordered_map<int, DeviceFacts> facts;
   auto it = facts.find(device);
@@ -109,14 +108,7 @@ cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const 
     if constexpr (std::is_same_v<E, float>) {
       return cudaErrorInvalidValue;
     } else {
-      fna::ForwardArgs<E> args;
-      args.q = static_cast<const E*>(q);
-      args.k = static_cast<const E*>(k);
-      args.v = static_cast<const E*>(v);
-      args.rpb = static_cast<const E*>(rpb);
-      args.out = static_cast<E*>(out);
-      args.lse = lse;
-      args.scale = scale;
+      const fna::ForwardArgs<E> args = fna::forward_args<E>(q, k, v, rpb, scale, out, lse);
       const fna::TileShape shape = fna::tile_shape(g);
       const int64_t ctas = fna::cta_count(g, shape);
       if (ctas <= 0) return cudaSuccess;

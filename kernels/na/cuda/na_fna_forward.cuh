@@ -35,6 +35,21 @@ struct ForwardArgs {
   float scale = 1;
 };
 
+// ForwardArgs from the untyped pointers of the na_kernels.h entry point.
+template <typename E>
+VITRINE_HD ForwardArgs<E> forward_args(const void* q, const void* k, const void* v, const void* rpb,
+                                       float scale, void* out, float* lse) {
+  ForwardArgs<E> a;
+  a.q = static_cast<const E*>(q);
+  a.k = static_cast<const E*>(k);
+  a.v = static_cast<const E*>(v);
+  a.rpb = static_cast<const E*>(rpb);
+  a.out = static_cast<E*>(out);
+  a.lse = lse;
+  a.scale = scale;
+  return a;
+}
+
 // A key of the current chunk: group coordinates and token (-1 past the box), computed once per
 // chunk by one thread each, so that the per-element mask is compares, not divisions.
 struct KeySlot {

@@ -26,6 +26,13 @@ constexpr int kThreads = 32 * kWarps;
 constexpr int kQueryTile = 16 * kWarps;  // one m16 row block per warp
 constexpr int kKeyChunk = 64;            // keys per Q.K^T / P.V block
 
+// The problems the kernel's code takes, whatever the device: head dim 32/64/128 equal to the
+// value dim, and token indices that fit the int of KeySlot (na_fna_forward.cuh).
+VITRINE_HD bool serves(const Geometry& g) {
+  return g.dim == g.value_dim && (g.dim == 32 || g.dim == 64 || g.dim == 128) &&
+         g.tokens() <= 0x7fffffff;
+}
+
 // Extents of the query tile on the three canonical axes (product kQueryTile).
 struct TileShape {
   int64_t extent[3] = {1, 1, kQueryTile};

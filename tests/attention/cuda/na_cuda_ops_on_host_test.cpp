@@ -8,12 +8,12 @@
 #include <torch/autograd.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "attention/ops/na_backend.h"
 #include "attention/ops/na_functional.h"
+#include "core/scoped_env.h"
 #include "support/na_cases.h"
 
 namespace vitrine::cuda {
@@ -140,7 +140,8 @@ TEST(NaCudaOpsOnHost, TiledPathMatchesTheCpuOps) {
 // The tensor-core forward behind VITRINE_NA_CUDA_FORWARD=fna (its CTAs run as fibers on the
 // host, host_cta.h), feeding the tiled backward as on the GPU; float32 stays on the tiled path.
 TEST(NaCudaOpsOnHost, TensorCoreForwardMatchesTheCpuOps) {
-  ASSERT_EQ(setenv("VITRINE_NA_CUDA_FORWARD", "fna", 1), 0);
+  const vitrine::ScopedEnv choice("VITRINE_NA_CUDA_FORWARD", "fna");
+  ASSERT_TRUE(choice.set());
   const int64_t calls_before = vitrine::cuda::host_fna_forward_calls;
   for (int64_t dim : {32, 128})
     for (int axes = 1; axes <= 3; ++axes)
@@ -151,13 +152,13 @@ TEST(NaCudaOpsOnHost, TensorCoreForwardMatchesTheCpuOps) {
       }
   // Two dtypes x 2 head dims x 3 axis counts x 2 cases, one forward each.
   EXPECT_EQ(vitrine::cuda::host_fna_forward_calls - calls_before, 24);
-  unsetenv("VITRINE_NA_CUDA_FORWARD");
 }
 
 // A contiguous view 2 bytes into its storage cannot take 16-byte row copies: the op keeps the
 // tiled forward for it (same numbers), and takes the tensor cores for an aligned copy.
 TEST(NaCudaOpsOnHost, MisalignedInputsStayOnTheTiledForward) {
-  ASSERT_EQ(setenv("VITRINE_NA_CUDA_FORWARD", "fna", 1), 0);
+  const vitrine::ScopedEnv choice("VITRINE_NA_CUDA_FORWARD", "fna");
+  ASSERT_TRUE(choice.set());
   const na::BackendImpls cuda = na::cuda_impls_on_host();
   const Case c{{9}, {3}, {1}, {false}, false, 1, 1, 32};
   const int64_t n = 9 * 32;
@@ -175,11 +176,11 @@ TEST(NaCudaOpsOnHost, MisalignedInputsStayOnTheTiledForward) {
                          c.dilation, causal, 0.2);
   EXPECT_EQ(vitrine::cuda::host_fna_forward_calls, before + 1);
   EXPECT_TRUE(at::allclose(out.to(at::kFloat), out_aligned.to(at::kFloat), 1e-2, 1e-2));
-  unsetenv("VITRINE_NA_CUDA_FORWARD");
 }
 
 TEST(NaCudaOpsOnHost, UnknownForwardChoiceIsRefusedByName) {
-  ASSERT_EQ(setenv("VITRINE_NA_CUDA_FORWARD", "fast", 1), 0);
+  const vitrine::ScopedEnv choice("VITRINE_NA_CUDA_FORWARD", "fast");
+  ASSERT_TRUE(choice.set());
   const na::BackendImpls cuda = na::cuda_impls_on_host();
   const Case c{{9}, {3}, {1}, {false}, false, 1, 1, 32};
   const Tensor x = at::randn(c.shape(32)).to(at::kHalf);
@@ -193,5 +194,4 @@ TEST(NaCudaOpsOnHost, UnknownForwardChoiceIsRefusedByName) {
               std::string::npos)
         << e.what();
   }
-  unsetenv("VITRINE_NA_CUDA_FORWARD");
 }
