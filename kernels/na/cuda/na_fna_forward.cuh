@@ -150,11 +150,8 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
       qa[s][reg] = pack(at[0], at[1]);
     }
   QueryWindow win[2];
-  int64_t bias_base[2] = {0, 0};
-  for (int h = 0; h < 2; ++h) {
-    win[h] = query_window(g, shape, plan, warp * 16 + gr + 8 * h);
-    bias_base[h] = (plan.bh % g.heads) * g.bias_size();
-  }
+  for (int h = 0; h < 2; ++h) win[h] = query_window(g, shape, plan, warp * 16 + gr + 8 * h);
+  const int64_t bias_base = (plan.bh % g.heads) * g.bias_size();  // this head's table
 
   float row_max[2] = {kNegInf, kNegInf};
   float row_sum[2] = {0, 0};  // this lane's columns only, until the end
@@ -208,7 +205,7 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
         if (slot.token >= 0 && attends(win[h], kc)) {
           logit = s[n][i] * args.scale;
           if (args.rpb != nullptr)
-            logit += static_cast<float>(args.rpb[bias_base[h] + bias_cell(g, win[h], kc)]);
+            logit += static_cast<float>(args.rpb[bias_base + bias_cell(g, win[h], kc)]);
         }
         s[n][i] = logit;
         chunk_max[h] = chunk_max[h] > logit ? chunk_max[h] : logit;
