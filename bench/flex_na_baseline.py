@@ -4,14 +4,16 @@ positional bias as a score_mod), beside full attention (SDPA) and Vitrine's own 
 into the same process -- the problems of `vitrine-bench-ops --device cuda` (batch 128, 16
 heads, head dim 32), the same kind of inputs, one run, CUDA-event medians.
 
-Before timing, every problem checks that flex and Vitrine's fused op (both of its forward
-kernels: VITRINE_NA_CUDA_FORWARD=tiled and fna) give the same outputs.
+Before timing, every problem checks that flex and Vitrine's fused op (both of its kernel
+choices: VITRINE_NA_CUDA_FORWARD/BACKWARD=tiled and =fna, the tensor cores) give the same
+outputs and the same gradients of q, k, v and the bias.
 
     python3 bench/flex_na_baseline.py build-gpu/libvitrine_ops.so [--dtype float16|bfloat16]
         [--only NAME] [--results-file FILE]
 
 Exit status: 0 all agreed; 1 a mismatch; 77 no CUDA device (nothing run)."""
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -72,6 +74,30 @@ def make_score_mod(lengths, kernel, dilation, rpb):
     return score_mod
 
 
+@contextlib.contextmanager
+def kernel_choice(choice):
+    """Vitrine's fused kernels for the forward and the backward: "tiled" or "fna"; None leaves
+    the environment alone (the other implementations)."""
+    names = ("VITRINE_NA_CUDA_FORWARD", "VITRINE_NA_CUDA_BACKWARD")
+    if choice is None:
+        yield
+        return
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update({n: choice for n in names})
+    try:
+        yield
+    finally:
+        for n, value in saved.items():
+            if value is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = value
+
+
+def relative_error(got, want):
+    return ((got.float() - want.float()).abs().max() / want.float().abs().max().clamp_min(1e-6)).item()
+
+
 def cuda_median_ms(fn, warmup=5, repeats=21):
     for _ in range(warmup):
         fn()
@@ -120,15 +146,10 @@ def main():
         flat = lambda t: t.reshape(BATCH, HEADS, tokens, DIM)
         block_mask = create_block_mask(make_mask_mod(lengths, kernel, dilation), None, None,
                                        tokens, tokens, device="cuda")
-        score_mod = make_score_mod(lengths, kernel, dilation, rpb)
+        # The bias flex reads, as a leaf: flex differentiates the tensors score_mod captures.
+        rpb_leaf = rpb.clone().requires_grad_(True)
+        score_mod = make_score_mod(lengths, kernel, dilation, rpb_leaf)
         op = getattr(vitrine, f"na{axes}d")
-
-        def run_vitrine(choice, qq, kk, vv, bias):
-            os.environ["VITRINE_NA_CUDA_FORWARD"] = choice
-            try:
-                return op(qq, kk, vv, bias, [kernel], [dilation], [False], scale)
-            finally:
-                os.environ.pop("VITRINE_NA_CUDA_FORWARD", None)
 
         impls = {
             "flex NA mask": lambda qq, kk, vv, bias: flex(
@@ -136,26 +157,51 @@ def main():
             "flex NA mask + rpb": lambda qq, kk, vv, bias: flex(
                 flat(qq), flat(kk), flat(vv), score_mod=score_mod, block_mask=block_mask,
                 scale=scale).view(shape),
-            "vitrine op (tiled fwd) in PyTorch": lambda qq, kk, vv, bias: run_vitrine(
-                "tiled", qq, kk, vv, bias),
-            "vitrine op (fna fwd) in PyTorch": lambda qq, kk, vv, bias: run_vitrine(
-                "fna", qq, kk, vv, bias),
+            "vitrine op (tiled) in PyTorch": lambda qq, kk, vv, bias: op(
+                qq, kk, vv, bias, [kernel], [dilation], [False], scale),
+            "vitrine op (fna) in PyTorch": lambda qq, kk, vv, bias: op(
+                qq, kk, vv, bias, [kernel], [dilation], [False], scale),
             "SDPA full attention": lambda qq, kk, vv, bias: F.scaled_dot_product_attention(
                 flat(qq), flat(kk), flat(vv), scale=scale).view(shape),
         }
-        # Agreement first: flex with the bias is the same function as Vitrine's op.
-        with torch.no_grad():
-            want = impls["flex NA mask + rpb"](q, k, v, rpb).float()
-            for impl in ("vitrine op (tiled fwd) in PyTorch", "vitrine op (fna fwd) in PyTorch"):
-                diff = (impls[impl](q, k, v, rpb).float() - want).abs().max().item()
-                ok = diff < (2e-2 if dtype == torch.float16 else 1e-1)
+        choice_of = lambda impl: ("fna" if "(fna)" in impl else "tiled" if "vitrine" in impl
+                                  else None)
+        tol = 2e-2 if dtype == torch.float16 else 1e-1
+
+        def bias_leaf(impl, fresh):
+            return rpb_leaf if impl.startswith("flex") else fresh
+
+        def outputs_and_grads(impl):
+            leaves = [t.clone().requires_grad_(True) for t in (q, k, v, rpb)]
+            leaves[3] = bias_leaf(impl, leaves[3])
+            with kernel_choice(choice_of(impl)):
+                out = impls[impl](*leaves)
+                grads = torch.autograd.grad(out, leaves, grad, allow_unused=True)
+                return [out.detach()] + list(grads)
+
+        # Agreement first: flex with the bias is the same function as Vitrine's op, forward and
+        # backward (q, k, v and bias gradients).
+        try:
+            want = outputs_and_grads("flex NA mask + rpb")
+        except Exception as e:  # not Vitrine's failure: report it and time what runs
+            print(f"  {name}: flex reference failed, nothing compared: {str(e).splitlines()[0]}")
+            want = None
+        for impl in ("vitrine op (tiled) in PyTorch", "vitrine op (fna) in PyTorch") if want else ():
+            got = outputs_and_grads(impl)
+            for what, g, w in zip(("out", "dq", "dk", "dv", "drpb"), got, want):
+                if w is None:  # a PyTorch whose flex does not differentiate captured tensors
+                    print(f"  {name}: flex gave no {what}: not compared")
+                    continue
+                err = relative_error(g, w)
+                ok = err < tol
                 failures += not ok
-                print(f"  {name}: {impl} vs flex: max |diff| {diff:.2e} {'ok' if ok else 'MISMATCH'}")
+                print(f"  {name}: {impl} {what} vs flex: max relative error {err:.2e} "
+                      f"{'ok' if ok else 'MISMATCH'}")
         for impl, fn in impls.items():
-            with torch.no_grad():
+            with kernel_choice(choice_of(impl)), torch.no_grad():
                 fwd = cuda_median_ms(lambda: fn(q, k, v, rpb))
             qg, kg, vg = (t.clone().requires_grad_(True) for t in (q, k, v))
-            bg = rpb.clone().requires_grad_(True)
+            bg = bias_leaf(impl, rpb.clone().requires_grad_(True))
             needs = [qg, kg, vg] + ([bg] if "rpb" in impl or "vitrine" in impl else [])
 
             def step():
@@ -163,7 +209,8 @@ def main():
                 torch.autograd.grad(out, needs, grad)
 
             try:
-                both = cuda_median_ms(step)
+                with kernel_choice(choice_of(impl)):
+                    both = cuda_median_ms(step)
             except Exception as e:  # an implementation without a backward here: say so
                 print(f"  {name}: {impl} fwd+bwd failed: {str(e).splitlines()[0]}")
                 both = float("nan")

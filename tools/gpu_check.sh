@@ -4,9 +4,11 @@
 # the CUDA kernels, their self-test, the GPU tests and the ops benchmark against PyTorch's
 # libtorch (ops-only configuration; CLI11 and GoogleTest come from the folder that
 # tools/gpu_bundle.sh makes), then runs them: the self-test (tiled and tensor-core kernels),
-# the flex_attention/SDPA baseline beside both fused forwards (bench/flex_na_baseline.py),
-# the ops benchmark, Nsight Compute on the tensor-core forward, the GPU tests with either
-# forward (VITRINE_NA_CUDA_FORWARD), and the PyTorch checks. Logs and benchmark tables go to
+# the flex_attention/SDPA baseline beside both kernel choices of the fused op, outputs and
+# gradients checked against flex first (bench/flex_na_baseline.py), the ops benchmark, Nsight
+# Compute on the tensor-core forward and on both passes of the tensor-core backward, the GPU
+# tests with either choice (VITRINE_NA_CUDA_FORWARD, VITRINE_NA_CUDA_BACKWARD), and the
+# PyTorch checks. Logs and benchmark tables go to
 # $OUT (default gpu-out/). Exit status: non-zero when the build or any test failed.
 #   tools/gpu_bundle.sh            # on a Debian machine, once: fills .gpu/
 #   tools/gpu_check.sh [quick]     # on the GPU machine; "quick" skips the benchmark
@@ -57,9 +59,10 @@ run() {  # name, command...: runs with a log in $out, records failure
 }
 run cuda_selftest build-gpu/vitrine_cuda_selftest
 if [[ ${1:-} != quick ]]; then
-  # Issue 21's table first (a run cut short by the device's time limit keeps what matters):
-  # flex_attention, SDPA and both of Vitrine's forwards in one PyTorch process, then the ops
-  # benchmark's fused rows (tiled and fna forward) with their roofline and memory-floor shares.
+  # Issues 21/22's table first (a run cut short by the device's time limit keeps what
+  # matters): flex_attention, SDPA and both of Vitrine's kernel choices in one PyTorch process,
+  # then the ops benchmark's fused rows (tiled and fna) with their roofline and memory-floor
+  # shares.
   run flex_float16 python3 bench/flex_na_baseline.py build-gpu/libvitrine_ops.so \
     --dtype float16 --results-file "$out/flex_baseline.md"
   run bench_float16 build-gpu/vitrine-bench-ops --device cuda --dtype float16 \
@@ -71,10 +74,17 @@ if [[ ${1:-} != quick ]]; then
       --section WarpStateStats --section ComputeWorkloadAnalysis \
       build-gpu/vitrine-bench-ops --device cuda --dtype float16 --only "56x56 K7 d1" \
       --impl "fna" --pass fwd --warmup 1 --repeats 1 --no-baselines
+    # ... and on the two passes of the tensor-core backward (dQ/drpb, then dK/dV).
+    run ncu_fna_backward ncu --clock-control none -k regex:"fna_(query|key)_grad" \
+      --launch-count 2 --section SpeedOfLight --section Occupancy \
+      --section MemoryWorkloadAnalysis --section WarpStateStats --section ComputeWorkloadAnalysis \
+      build-gpu/vitrine-bench-ops --device cuda --dtype float16 --only "56x56 K7 d1" \
+      --impl "fna" --pass fwd+bwd --warmup 0 --repeats 1 --no-baselines
   fi
 fi
 run gpu_tests build-gpu/vitrine_gpu_tests
-VITRINE_NA_CUDA_FORWARD=fna run gpu_tests_fna build-gpu/vitrine_gpu_tests
+VITRINE_NA_CUDA_FORWARD=fna VITRINE_NA_CUDA_BACKWARD=fna run gpu_tests_fna \
+  build-gpu/vitrine_gpu_tests
 run pytorch_loads_ops python3 -X faulthandler tests/python/pytorch_loads_ops.py \
   build-gpu/libvitrine_ops.so
 if ! grep -q "all checks passed" "$out/pytorch_loads_ops.txt"; then

@@ -206,7 +206,7 @@ int run_ops_bench(const OpsBenchOptions& options) {
       Forward forward;
       double flops;
       bool baseline;
-      std::string forward_kernel = "";  // VITRINE_NA_CUDA_FORWARD while it runs
+      std::string kernels = "";  // VITRINE_NA_CUDA_FORWARD and _BACKWARD while it runs
     };
     // On the GPU the fused op runs the tiled kernels (head dim 32 here) and the unfused
     // pair the naive ones.
@@ -223,10 +223,11 @@ int run_ops_bench(const OpsBenchOptions& options) {
          },
          na_flops, false},
     };
-    // The tensor-core forward (issue 21), where the op layer takes it: float16/bfloat16.
+    // The tensor-core forward and backward (issues 21, 22), where the op layer takes them:
+    // float16/bfloat16.
     if (cuda && (dtype == at::kHalf || dtype == at::kBFloat16))
       impls.insert(impls.begin() + 1,
-                   {"vitrine fused, fna forward",
+                   {"vitrine fused, fna",
                     [&](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& b_) {
                       return attention::neighborhood_attention(q_, k_, v_, b_, na_options, scale);
                     },
@@ -261,7 +262,8 @@ int run_ops_bench(const OpsBenchOptions& options) {
         if (options.pass != "both" && options.pass != pass) continue;
         const bool backward = std::string(pass) == "fwd+bwd";
         Timing t;
-        const ScopedEnv kernel_choice("VITRINE_NA_CUDA_FORWARD", impl.forward_kernel);
+        const ScopedEnv forward_choice("VITRINE_NA_CUDA_FORWARD", impl.kernels);
+        const ScopedEnv backward_choice("VITRINE_NA_CUDA_BACKWARD", impl.kernels);
         try {
           if (!backward) {
             at::NoGradGuard no_grad;

@@ -338,33 +338,33 @@ TEST(NaCudaLogic, TensorCorePlanCoversEveryQueryAndWindowOnce) {
       SCOPED_TRACE(c.describe());
       const na::Geometry g = geometry_of(c, 32, 32);
       const fna::TileShape shape = fna::tile_shape(g);
-      ASSERT_EQ(shape.extent[0] * shape.extent[1] * shape.extent[2], fna::kQueryTile);
+      ASSERT_EQ(shape.extent[0] * shape.extent[1] * shape.extent[2], fna::kTile);
       std::vector<int> seen(static_cast<size_t>(g.batch_heads() * g.tokens()), 0);
       for (int64_t cta = 0; cta < fna::cta_count(g, shape); ++cta) {
         const fna::CtaPlan p = fna::plan_cta(g, shape, cta);
         if (p.empty) continue;
         for (int a = 0; a < 3; ++a) {
           // Tight box: its ends are the first query's window start and the last query's end.
-          const na::Span head = na::axis_window(
-              g, a, na::from_group(p.queries.first[a], p.residue[a], g.dilation[a]));
-          const int64_t last = p.queries.first[a] + p.queries.extent[a] - 1;
+          const na::Span head =
+              na::axis_window(g, a, na::from_group(p.tile.first[a], p.residue[a], g.dilation[a]));
+          const int64_t last = p.tile.first[a] + p.tile.extent[a] - 1;
           const na::Span tail =
               na::axis_window(g, a, na::from_group(last, p.residue[a], g.dilation[a]));
-          ASSERT_EQ(na::from_group(p.keys.first[a], p.residue[a], g.dilation[a]), head.first);
+          ASSERT_EQ(na::from_group(p.reach.first[a], p.residue[a], g.dilation[a]), head.first);
           ASSERT_EQ(
-              na::from_group(p.keys.first[a] + p.keys.extent[a] - 1, p.residue[a], g.dilation[a]),
+              na::from_group(p.reach.first[a] + p.reach.extent[a] - 1, p.residue[a], g.dilation[a]),
               tail.first + (tail.count - 1) * g.dilation[a]);
         }
-        for (int64_t row = 0; row < fna::kQueryTile; ++row) {
+        for (int64_t row = 0; row < fna::kTile; ++row) {
           const fna::QueryWindow w = fna::query_window(g, shape, p, row);
           if (!w.valid) continue;
           const int64_t token = fna::token_of(g, p, w.at);
           ++seen[static_cast<size_t>(p.bh * g.tokens() + token)];
           // The window keys found in the box, chunk by chunk, against the query's own window.
           std::vector<int64_t> found;
-          for (int64_t u = 0; u < p.chunks() * fna::kKeyChunk; ++u) {
+          for (int64_t u = 0; u < p.chunks() * fna::kChunk; ++u) {
             int64_t kc[3];
-            if (fna::key_of_index(p, u, kc) && fna::attends(w, kc)) {
+            if (fna::reach_member(p, u, kc) && fna::attends(w, kc)) {
               found.push_back(fna::token_of(g, p, kc));
               const na::Coord3 qi = na::token_coord(g, token),
                                kj = na::token_coord(g, found.back());
@@ -380,6 +380,57 @@ TEST(NaCudaLogic, TensorCorePlanCoversEveryQueryAndWindowOnce) {
           std::sort(found.begin(), found.end());
           std::sort(want.begin(), want.end());
           ASSERT_EQ(found, want) << "query token " << token;
+        }
+      }
+      for (int v : seen) ASSERT_EQ(v, 1);
+    }
+}
+
+// The tensor-core backward's key-side plan (Side::kKeys): every key lands in exactly one CTA's
+// tile, and the queries of that CTA's reach whose windows hold the key (as the dK/dV pass masks
+// them) are exactly the queries that attend the key, found here by inverting every query's
+// window slot by slot; the bias cell of each pair is the reference's.
+TEST(NaCudaLogic, TensorCoreKeyPlanCoversEveryKeyAndItsQueriesOnce) {
+  namespace fna = vitrine::cuda::fna;
+  for (int axes = 1; axes <= 3; ++axes)
+    for (const Case& c : random_cases(axes, 25, 520 + axes)) {
+      SCOPED_TRACE(c.describe());
+      const na::Geometry g = geometry_of(c, 32, 32);
+      const fna::TileShape shape = fna::tile_shape(g);
+      // attended_by[key] = the query tokens whose windows hold it (one head).
+      std::vector<std::vector<int64_t>> attended_by(static_cast<size_t>(g.tokens()));
+      for (int64_t query = 0; query < g.tokens(); ++query) {
+        const na::Coord3 qi = na::token_coord(g, query);
+        for (int64_t slot = 0; slot < g.window_size(); ++slot) {
+          na::Coord3 kj;
+          if (na::slot_key(g, qi, slot, kj))
+            attended_by[static_cast<size_t>(na::token_index(g, kj))].push_back(query);
+        }
+      }
+      std::vector<int> seen(static_cast<size_t>(g.batch_heads() * g.tokens()), 0);
+      for (int64_t cta = 0; cta < fna::cta_count(g, shape); ++cta) {
+        const fna::CtaPlan p = fna::plan_cta(g, shape, cta, fna::Side::kKeys);
+        if (p.empty) continue;
+        for (int64_t row = 0; row < fna::kTile; ++row) {
+          int64_t kc[3];
+          if (!fna::tile_member(shape, p, row, kc)) continue;
+          const int64_t key = fna::token_of(g, p, kc);
+          ++seen[static_cast<size_t>(p.bh * g.tokens() + key)];
+          std::vector<int64_t> found;
+          for (int64_t u = 0; u < p.chunks() * fna::kChunk; ++u) {
+            int64_t qc[3];
+            const bool real = fna::reach_member(p, u, qc);
+            const fna::QueryWindow w = fna::window_at(g, p, qc, real);
+            if (!fna::attends(w, kc)) continue;
+            found.push_back(fna::token_of(g, p, qc));
+            ASSERT_EQ(
+                fna::relative_cell(g, qc, kc),
+                na::bias_offset(g, na::token_coord(g, found.back()), na::token_coord(g, key)));
+          }
+          std::vector<int64_t> want = attended_by[static_cast<size_t>(key)];
+          std::sort(found.begin(), found.end());
+          std::sort(want.begin(), want.end());
+          ASSERT_EQ(found, want) << "key token " << key;
         }
       }
       for (int v : seen) ASSERT_EQ(v, 1);

@@ -9,6 +9,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -17,6 +18,7 @@
 
 #include "host_cta.h"
 #include "na/cuda/na_dtype.cuh"
+#include "na/cuda/na_fna_backward.cuh"
 #include "na/cuda/na_fna_forward.cuh"
 #include "na/cuda/na_fused_tiled.cuh"
 #include "na/cuda/na_kernels.h"
@@ -233,6 +235,49 @@ cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const 
       vitrine::testing::HostCta cta(fna::kThreads);
       for (int64_t c = 0; c < fna::cta_count(g, shape); ++c)
         cta.run([&](auto& ctx) { fna::forward_cta<T, D>(ctx, g, args, shape, c, smem); });
+      return cudaSuccess;
+    }
+  });
+}
+
+bool fna_backward_supported(DType dtype, const Geometry& g, bool, int) {
+  return fna_supported(dtype, g, 0);
+}
+
+// How often the stand-in ran the tensor-core backward.
+int64_t host_fna_backward_calls = 0;
+
+// Both passes, every CTA of each grid, in launch order.
+cudaError_t na_fna_backward(DType dtype, const Geometry& g, const void* grad_out, const void* q,
+                            const void* k, const void* v, const void* rpb, const void* out,
+                            const float* lse, float scale, float* delta, void* grad_q, void* grad_k,
+                            void* grad_v, float* grad_rpb, cudaStream_t stream) {
+  if (!fna_backward_supported(dtype, g, rpb != nullptr, 0)) return cudaErrorInvalidValue;
+  ++host_fna_backward_calls;
+  const cudaError_t e = na_row_dot(dtype, g, grad_out, out, delta, stream);
+  if (e != cudaSuccess) return e;
+  if (rpb != nullptr && grad_rpb != nullptr)
+    std::fill(grad_rpb, grad_rpb + g.heads * g.bias_size(), 0.0f);
+  return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) {
+    using T = decltype(tag);
+    constexpr int D = decltype(dim)::value;
+    if constexpr (std::is_same_v<T, float>) {
+      return cudaErrorInvalidValue;
+    } else {
+      const fna::BackwardArgs<T> args = fna::backward_args<T>(
+          grad_out, q, k, v, rpb, lse, delta, scale, grad_q, grad_k, grad_v, grad_rpb);
+      const fna::TileShape shape = fna::tile_shape(g);
+      const size_t bytes =
+          std::max(fna::QueryGradTiles<D>::template bytes<T>(g, args.grad_rpb != nullptr),
+                   fna::KeyGradTiles<D>::template bytes<T>());
+      std::vector<float4> raw((bytes + 15) / 16);  // raw, 16-byte aligned, as on the GPU
+      unsigned char* smem = reinterpret_cast<unsigned char*>(raw.data());
+      vitrine::testing::HostCta cta(fna::kThreads);
+      const int64_t ctas = fna::cta_count(g, shape);
+      for (int64_t c = 0; c < ctas; ++c)
+        cta.run([&](auto& ctx) { fna::query_grad_cta<T, D>(ctx, g, args, shape, c, smem); });
+      for (int64_t c = 0; c < ctas; ++c)
+        cta.run([&](auto& ctx) { fna::key_grad_cta<T, D>(ctx, g, args, shape, c, smem); });
       return cudaSuccess;
     }
   });

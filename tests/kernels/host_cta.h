@@ -74,6 +74,8 @@ class HostCta {
     void sync() { cta_->barrier(); }
     float exp(float x) const { return std::exp(x); }
     float log(float x) const { return std::log(x); }
+    // Fibers share one OS thread and switch only at barriers: a plain add is atomic here.
+    void atomic_add(float* at, float v) const { *at += v; }
     float quad_max(float v) {
       float* s = exchange();
       s[0] = v;

@@ -364,35 +364,43 @@ void run_case(const Case& c, DType t, int device, std::mt19937& rng) {
       d += grad_out[row * g.value_dim + c2] * want_out[row * g.value_dim + c2];
     ds[i] = p[i] * (naive::attn_grad<double>(g, grad_out.data(), v.data(), i) - d);
   }
-  if (!ok(vitrine::cuda::na_fused_backward(t, g, dgo->ptr, dq_->ptr, dk_->ptr, dv_->ptr, rpb_d,
-                                           fout.ptr, flse.f32(), static_cast<float>(scale),
-                                           delta.f32(), gq_.ptr, gk_.ptr, gv_.ptr,
-                                           c.rpb ? fgrpb.f32() : nullptr, stream),
-          "fused_backward"))
-    return;
-  compare(tag + " fused dq", decode(t, gq_.download()),
-          host_fill(n_q,
-                    [&](int64_t i) {
-                      return scale * naive::gather_grad<double>(gq, ds.data(), k.data(), g.dim, i);
-                    }),
-          tol * 2);
-  compare(tag + " fused dk", decode(t, gk_.download()),
-          host_fill(n_q,
-                    [&](int64_t i) {
-                      return scale * naive::scatter_grad<double>(gq, ds.data(), q.data(), g.dim, i);
-                    }),
-          tol * 2);
-  compare(tag + " fused dv", decode(t, gv_.download()),
-          host_fill(n_v,
-                    [&](int64_t i) {
-                      return naive::scatter_grad<double>(g, p.data(), grad_out.data(), g.value_dim,
-                                                         i);
-                    }),
-          tol * 2);
-  if (c.rpb) {
-    const Host want = host_bias_grad(gq, ds);
-    compare(tag + " fused drpb", decode(DType::kFloat32, fgrpb.download()), want, tol * 8);
-  }
+  const Host want_dq = host_fill(n_q, [&](int64_t i) {
+    return scale * naive::gather_grad<double>(gq, ds.data(), k.data(), g.dim, i);
+  });
+  const Host want_dk = host_fill(n_q, [&](int64_t i) {
+    return scale * naive::scatter_grad<double>(gq, ds.data(), q.data(), g.dim, i);
+  });
+  const Host want_dv = host_fill(n_v, [&](int64_t i) {
+    return naive::scatter_grad<double>(g, p.data(), grad_out.data(), g.value_dim, i);
+  });
+  const Host want_drpb = c.rpb ? host_bias_grad(gq, ds) : Host();
+  // Both backward kernels take the tiled forward's out and lse (the lse contract is shared).
+  auto check_backward = [&](const char* kernel, const std::string& label, auto&& run) {
+    // NaN bytes in every output, so a kernel that leaves one unwritten (or the bias gradient
+    // unzeroed) fails instead of passing on the previous kernel's results.
+    for (Buffer* b : {&gq_, &gk_, &gv_, &fgrpb})
+      b->upload(std::vector<unsigned char>(b->bytes, 0xff));
+    if (!ok(run(), kernel)) return;
+    compare(tag + " " + label + " dq", decode(t, gq_.download()), want_dq, tol * 2);
+    compare(tag + " " + label + " dk", decode(t, gk_.download()), want_dk, tol * 2);
+    compare(tag + " " + label + " dv", decode(t, gv_.download()), want_dv, tol * 2);
+    if (c.rpb)
+      compare(tag + " " + label + " drpb", decode(DType::kFloat32, fgrpb.download()), want_drpb,
+              tol * 8);
+  };
+  check_backward("fused_backward", "fused", [&] {
+    return vitrine::cuda::na_fused_backward(t, g, dgo->ptr, dq_->ptr, dk_->ptr, dv_->ptr, rpb_d,
+                                            fout.ptr, flse.f32(), static_cast<float>(scale),
+                                            delta.f32(), gq_.ptr, gk_.ptr, gv_.ptr,
+                                            c.rpb ? fgrpb.f32() : nullptr, stream);
+  });
+  if (vitrine::cuda::fna_backward_supported(t, g, c.rpb, device))
+    check_backward("fna_backward", "fna", [&] {
+      return vitrine::cuda::na_fna_backward(t, g, dgo->ptr, dq_->ptr, dk_->ptr, dv_->ptr, rpb_d,
+                                            fout.ptr, flse.f32(), static_cast<float>(scale),
+                                            delta.f32(), gq_.ptr, gk_.ptr, gv_.ptr,
+                                            c.rpb ? fgrpb.f32() : nullptr, stream);
+    });
 }
 
 }  // namespace
@@ -412,9 +420,9 @@ int main(int argc, char** argv) {
       run_case(c, t, 0, rng);
       ++checked;
       std::printf("%s %s %s%s\n", failures == before ? "ok  " : "FAIL", c.name.c_str(), name_of(t),
-                  vitrine::cuda::fna_supported(t, c.g, 0)     ? " (+fused, +fna)"
-                  : vitrine::cuda::fused_supported(t, c.g, 0) ? " (+fused)"
-                                                              : "");
+                  vitrine::cuda::fna_backward_supported(t, c.g, c.rpb, 0) ? " (+fused, +fna)"
+                  : vitrine::cuda::fused_supported(t, c.g, 0)             ? " (+fused)"
+                                                                          : "");
     }
   std::printf("%d problem/dtype pairs, %d failures\n", checked, failures);
   return failures == 0 ? 0 : 1;

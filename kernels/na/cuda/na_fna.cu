@@ -1,5 +1,6 @@
-// The tensor-core fused forward on the GPU: one CTA of fna::kThreads per query tile, running
-// fna::forward_cta (na_fna_forward.cuh) with the device's barrier, quad shuffles and
+// The tensor-core fused forward and backward on the GPU: one CTA of fna::kThreads per tile,
+// running fna::forward_cta (na_fna_forward.cuh), fna::query_grad_cta and fna::key_grad_cta
+// (na_fna_backward.cuh) with the device's barrier, quad shuffles, atomics and
 // mma.sync.m16n8k16 (sm_80 and newer). The CPU tests run the same CTA code through
 // tests/kernels/host_cta.h.
 #include <cuda_bf16.h>
@@ -9,6 +10,7 @@
 #include <unordered_map>
 
 #include "na/cuda/na_dtype.cuh"
+#include "na/cuda/na_fna_backward.cuh"
 #include "na/cuda/na_fna_forward.cuh"
 #include "na/cuda/na_kernels.h"
 
@@ -20,6 +22,7 @@ struct DeviceCtx {
   __device__ void sync() const { __syncthreads(); }
   __device__ float exp(float x) const { return __expf(x); }
   __device__ float log(float x) const { return __logf(x); }
+  __device__ void atomic_add(float* at, float v) const { atomicAdd(at, v); }
   __device__ float quad_max(float v) const {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
     return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
@@ -62,14 +65,41 @@ __global__ void __launch_bounds__(fna::kThreads)
 }
 
 template <typename E, int D>
+__global__ void __launch_bounds__(fna::kThreads)
+    fna_query_grad_kernel(Geometry g, fna::BackwardArgs<E> args, fna::TileShape shape) {
+  extern __shared__ __align__(16) unsigned char fna_shared[];
+  DeviceCtx ctx;
+  fna::query_grad_cta<E, D>(ctx, g, args, shape, static_cast<int64_t>(blockIdx.x), fna_shared);
+}
+
+template <typename E, int D>
+__global__ void __launch_bounds__(fna::kThreads)
+    fna_key_grad_kernel(Geometry g, fna::BackwardArgs<E> args, fna::TileShape shape) {
+  extern __shared__ __align__(16) unsigned char fna_shared[];
+  DeviceCtx ctx;
+  fna::key_grad_cta<E, D>(ctx, g, args, shape, static_cast<int64_t>(blockIdx.x), fna_shared);
+}
+
+template <typename E, int D>
 constexpr size_t shared_bytes() {
   return fna::SharedTiles<D>::template bytes<E>();
 }
 
-size_t shared_bytes_for(int64_t dim) {
-  return dim == 32   ? shared_bytes<__half, 32>()
-         : dim == 64 ? shared_bytes<__half, 64>()
-                     : shared_bytes<__half, 128>();
+// The most shared memory any of the kernels takes for `g` (2-byte types: the same for both).
+size_t shared_bytes_for(const Geometry& g, bool backward, bool has_rpb) {
+  auto most = [&](auto dim) {
+    constexpr int D = decltype(dim)::value;
+    size_t bytes = shared_bytes<__half, D>();
+    if (backward) {
+      const size_t query = fna::QueryGradTiles<D>::template bytes<__half>(g, has_rpb);
+      const size_t key = fna::KeyGradTiles<D>::template bytes<__half>();
+      bytes = query > key ? query : key;
+    }
+    return bytes;
+  };
+  return g.dim == 32   ? most(std::integral_constant<int, 32>{})
+         : g.dim == 64 ? most(std::integral_constant<int, 64>{})
+                       : most(std::integral_constant<int, 128>{});
 }
 
 struct DeviceFacts {
@@ -77,9 +107,7 @@ struct DeviceFacts {
   int shared_limit = 0;
 };
 
-}  // namespace
-
-bool fna_supported(DType dtype, const Geometry& g, int device) {
+bool supported(DType dtype, const Geometry& g, int device, bool backward, bool has_rpb) {
   if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return false;
   if (!fna::serves(g)) return false;
   // Asked on every call: query each device once (per thread, no locks).
@@ -95,7 +123,32 @@ bool fna_supported(DType dtype, const Geometry& g, int device) {
     it = facts.emplace(device, f).first;
   }
   return it->second.major >= 8 &&
-         shared_bytes_for(g.dim) <= static_cast<size_t>(it->second.shared_limit);
+         shared_bytes_for(g, backward, has_rpb) <= static_cast<size_t>(it->second.shared_limit);
+}
+
+// Launches `kernel` over `ctas` CTAs with `bytes` of dynamic shared memory.
+template <class Kernel, class... Args>
+cudaError_t launch(Kernel kernel, int64_t ctas, size_t bytes, cudaStream_t stream,
+                   const Args&... args) {
+  if (ctas <= 0) return cudaSuccess;
+  if (ctas > 0x7fffffff) return cudaErrorInvalidConfiguration;
+  if (bytes > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               static_cast<int>(bytes));
+    if (e != cudaSuccess) return e;
+  }
+  kernel<<<static_cast<unsigned>(ctas), fna::kThreads, bytes, stream>>>(args...);
+  return cudaGetLastError();
+}
+
+}  // namespace
+
+bool fna_supported(DType dtype, const Geometry& g, int device) {
+  return supported(dtype, g, device, false, false);
+}
+
+bool fna_backward_supported(DType dtype, const Geometry& g, bool has_rpb, int device) {
+  return supported(dtype, g, device, true, has_rpb);
 }
 
 cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const void* k,
@@ -110,19 +163,38 @@ cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const 
     } else {
       const fna::ForwardArgs<E> args = fna::forward_args<E>(q, k, v, rpb, scale, out, lse);
       const fna::TileShape shape = fna::tile_shape(g);
+      return launch(fna_forward_kernel<E, D>, fna::cta_count(g, shape), shared_bytes<E, D>(),
+                    stream, g, args, shape);
+    }
+  });
+}
+
+cudaError_t na_fna_backward(DType dtype, const Geometry& g, const void* grad_out, const void* q,
+                            const void* k, const void* v, const void* rpb, const void* out,
+                            const float* lse, float scale, float* delta, void* grad_q, void* grad_k,
+                            void* grad_v, float* grad_rpb, cudaStream_t stream) {
+  if (dtype != DType::kFloat16 && dtype != DType::kBFloat16) return cudaErrorInvalidValue;
+  cudaError_t e = na_row_dot(dtype, g, grad_out, out, delta, stream);
+  if (e == cudaSuccess && rpb != nullptr && grad_rpb != nullptr)
+    e = cudaMemsetAsync(grad_rpb, 0, sizeof(float) * g.heads * g.bias_size(), stream);
+  if (e != cudaSuccess) return e;
+  return dispatch_tiled(dtype, g.dim, [&](auto tag, auto dim) -> cudaError_t {
+    using E = decltype(tag);
+    constexpr int D = decltype(dim)::value;
+    if constexpr (std::is_same_v<E, float>) {
+      return cudaErrorInvalidValue;
+    } else {
+      const fna::BackwardArgs<E> args = fna::backward_args<E>(
+          grad_out, q, k, v, rpb, lse, delta, scale, grad_q, grad_k, grad_v, grad_rpb);
+      const fna::TileShape shape = fna::tile_shape(g);
       const int64_t ctas = fna::cta_count(g, shape);
-      if (ctas <= 0) return cudaSuccess;
-      if (ctas > 0x7fffffff) return cudaErrorInvalidConfiguration;
-      constexpr size_t bytes = shared_bytes<E, D>();
-      if (bytes > 48 * 1024) {
-        const cudaError_t e = cudaFuncSetAttribute(fna_forward_kernel<E, D>,
-                                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                   static_cast<int>(bytes));
-        if (e != cudaSuccess) return e;
-      }
-      fna_forward_kernel<E, D>
-          <<<static_cast<unsigned>(ctas), fna::kThreads, bytes, stream>>>(g, args, shape);
-      return cudaGetLastError();
+      const cudaError_t status =
+          launch(fna_query_grad_kernel<E, D>, ctas,
+                 fna::QueryGradTiles<D>::template bytes<E>(g, args.grad_rpb != nullptr), stream, g,
+                 args, shape);
+      if (status != cudaSuccess) return status;
+      return launch(fna_key_grad_kernel<E, D>, ctas, fna::KeyGradTiles<D>::template bytes<E>(),
+                    stream, g, args, shape);
     }
   });
 }

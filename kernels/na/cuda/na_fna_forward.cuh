@@ -4,22 +4,20 @@
 // thread of a CTA as a fiber and emulates the warp collectives from the PTX fragment layouts).
 //
 // A Ctx provides: thread() (0..kThreads-1), sync() (the CTA barrier), quad_max/quad_sum (over
-// the 4 lanes that share an accumulator row), exp(), and mma<E>(c, a, b): c[4] += A(16x16) B(16x8)
-// with A and B as float16/bfloat16 pairs packed in 32-bit registers (PTX ISA, "Matrix Fragments
-// for mma.m16n8k16 with floating point type"; g = lane / 4, t = lane % 4):
-//   A element i (2 per register, low half first): row g + 8*((i/2)%2), column 2t + i%2 + 8*(i/4)
-//   B element i: row (k) 2t + i%2 + 8*(i/2), column (n) g
-//   C element i: row g + 8*(i/2), column 2t + i%2
-// Each warp owns 16 query rows. Per chunk of 64 keys: S = Q.K^T (8 column blocks of 8 keys),
-// scale, bias, mask, online softmax in registers (FlashAttention-2: running max and per-lane
-// partial sums, reduced over the quad once at the end), and O += P.V with P taken straight
-// from the S accumulators (the C layout of two adjacent 8-key blocks is the A layout of one
-// 16-key step). The log-sum-exp of each query's logits is stored for the backward.
+// the 4 lanes that share an accumulator row), exp(), log(), atomic_add(float*, float) (shared
+// or global memory), and mma<E>(c, a, b): c[4] += A(16x16) B(16x8) with A and B as
+// float16/bfloat16 pairs packed in 32-bit registers, in the fragment layouts that
+// na_fna_fragments.cuh spells out and loads. Each warp owns 16 query rows. Per chunk of 64 keys: S
+// = Q.K^T (8 column blocks of 8 keys), scale, bias, mask, online softmax in registers
+// (FlashAttention-2: running max and per-lane partial sums, reduced over the quad once at the end),
+// and O += P.V with P taken straight from the S accumulators (the C layout of two adjacent 8-key
+// blocks is the A layout of one 16-key step). The log-sum-exp of each query's logits is stored for
+// the backward.
 #pragma once
 
 #include <cstdint>
 
-#include "na/cuda/na_fna_plan.h"
+#include "na/cuda/na_fna_fragments.cuh"
 
 namespace vitrine::cuda::fna {
 
@@ -57,68 +55,20 @@ struct KeySlot {
   int token;
 };
 
-// Shared memory: Q, K, V tiles of 64 rows each, rows padded by 8 elements so that the eight
-// row groups of a fragment load fall in different banks (and rows stay 16-byte aligned),
-// then the chunk's KeySlots.
+// Shared memory: Q, K, V tiles of 64 rows each (rows of kRowStride<D>), then the chunk's
+// KeySlots.
 template <int D>
 struct SharedTiles {
-  static constexpr int kStride = D + 8;
+  static constexpr int kStride = kRowStride<D>;
   static constexpr int kQ = 0;
-  static constexpr int kK = kQueryTile * kStride;
-  static constexpr int kV = kK + kKeyChunk * kStride;
-  static constexpr int kElements = kV + kKeyChunk * kStride;
+  static constexpr int kK = kTile * kStride;
+  static constexpr int kV = kK + kChunk * kStride;
+  static constexpr int kElements = kV + kChunk * kStride;
   template <typename E>
   static constexpr size_t bytes() {
-    return kElements * sizeof(E) + kKeyChunk * sizeof(KeySlot);
+    return kElements * sizeof(E) + kChunk * sizeof(KeySlot);
   }
 };
-
-template <typename E>
-VITRINE_HD uint32_t pack(E lo, E hi) {
-  static_assert(sizeof(E) == 2, "tensor-core fragments hold 16-bit elements");
-  uint16_t a, b;
-  __builtin_memcpy(&a, static_cast<const void*>(&lo), 2);
-  __builtin_memcpy(&b, static_cast<const void*>(&hi), 2);
-  return static_cast<uint32_t>(a) | (static_cast<uint32_t>(b) << 16);
-}
-
-// Copies 8 consecutive elements (16 bytes on both sides: rows are 16-byte aligned).
-template <typename E>
-VITRINE_HD void copy8(E* dst, const E* src) {
-#if defined(__CUDA_ARCH__)
-  *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
-#else
-  for (int i = 0; i < 8; ++i) dst[i] = src[i];
-#endif
-}
-
-template <typename E>
-VITRINE_HD void zero8(E* dst) {
-#if defined(__CUDA_ARCH__)
-  *reinterpret_cast<uint4*>(dst) = make_uint4(0, 0, 0, 0);
-#else
-  for (int i = 0; i < 8; ++i) dst[i] = static_cast<E>(0.0f);
-#endif
-}
-
-// Stages `rows` rows of one (batch, head) into shared rows of SharedTiles::kStride; row r comes
-// from token token_of(r), or is zero where that returns -1.
-template <typename E, int D, class Ctx, class TokenOf>
-VITRINE_HD void stage(Ctx& ctx, const E* src, int64_t bh_base, E* dst, int rows,
-                      const TokenOf& token_of_row) {
-  constexpr int kVectors = D / 8;
-  for (int e = ctx.thread(); e < rows * kVectors; e += kThreads) {
-    const int r = e / kVectors, c = (e % kVectors) * 8;
-    const int64_t token = token_of_row(r);
-    E* to = dst + r * SharedTiles<D>::kStride + c;
-    if (token >= 0)
-      copy8(to, src + (bh_base + token) * D + c);
-    else
-      zero8(to);
-  }
-}
-
-constexpr float kNegInf = -__builtin_huge_valf();
 
 // The whole CTA `cta` of the forward (every thread of the CTA calls this).
 template <typename E, int D, class Ctx>
@@ -134,69 +84,68 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
   const int warp = tid / 32, lane = tid % 32, gr = lane / 4, tq = lane % 4;
   const int64_t base = plan.bh * g.tokens();
 
-  stage<E, D>(ctx, args.q, base, smem + Tiles::kQ, kQueryTile, [=, &g](int r) -> int64_t {
+  stage<E, D>(ctx, args.q, base, smem + Tiles::kQ, kTile, [=, &g](int r) -> int64_t {
     int64_t c[3];
-    return query_of_row(shape, plan, r, c) ? token_of(g, plan, c) : -1;
+    return tile_member(shape, plan, r, c) ? token_of(g, plan, c) : -1;
   });
   ctx.sync();
 
   // This warp's 16 query rows as A fragments, and the windows of the two rows this lane holds.
   uint32_t qa[kSteps][4];
+  VITRINE_UNROLL
   for (int s = 0; s < kSteps; ++s)
-    for (int reg = 0; reg < 4; ++reg) {
-      const int row = warp * 16 + gr + 8 * (reg % 2);
-      const int col = s * 16 + 2 * tq + 8 * (reg / 2);
-      const E* at = smem + Tiles::kQ + row * Tiles::kStride + col;
-      qa[s][reg] = pack(at[0], at[1]);
-    }
+    load_a(qa[s], smem + Tiles::kQ, Tiles::kStride, warp * 16, s * 16, lane);
   QueryWindow win[2];
+  VITRINE_UNROLL
   for (int h = 0; h < 2; ++h) win[h] = query_window(g, shape, plan, warp * 16 + gr + 8 * h);
   const int64_t bias_base = (plan.bh % g.heads) * g.bias_size();  // this head's table
 
   float row_max[2] = {kNegInf, kNegInf};
   float row_sum[2] = {0, 0};  // this lane's columns only, until the end
   float o[kDimBlocks][4];
+  VITRINE_UNROLL
   for (int n = 0; n < kDimBlocks; ++n)
     for (int i = 0; i < 4; ++i) o[n][i] = 0;
 
   KeySlot* slots = reinterpret_cast<KeySlot*>(smem + Tiles::kElements);
-  const int64_t keys = plan.keys.volume();
+  const int64_t keys = plan.reach.volume();
   const int64_t chunks = plan.chunks();
   for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-    const int64_t first_key = chunk * kKeyChunk;
+    const int64_t first_key = chunk * kChunk;
     ctx.sync();  // the previous chunk's K, V and slots are no longer read
-    if (tid < kKeyChunk) {
+    if (tid < kChunk) {
       int64_t c[3];
-      const bool real = key_of_index(plan, first_key + tid, c);
+      const bool real = reach_member(plan, first_key + tid, c);
       KeySlot& slot = slots[tid];
+      VITRINE_UNROLL
       for (int a = 0; a < 3; ++a) slot.at[a] = static_cast<int>(c[a]);
       slot.token = real ? static_cast<int>(token_of(g, plan, c)) : -1;
     }
     ctx.sync();
     auto key_token = [slots](int r) -> int64_t { return slots[r].token; };
-    stage<E, D>(ctx, args.k, base, smem + Tiles::kK, kKeyChunk, key_token);
-    stage<E, D>(ctx, args.v, base, smem + Tiles::kV, kKeyChunk, key_token);
+    stage<E, D>(ctx, args.k, base, smem + Tiles::kK, kChunk, key_token);
+    stage<E, D>(ctx, args.v, base, smem + Tiles::kV, kChunk, key_token);
     ctx.sync();
 
     // S = Q.K^T for 8 blocks of 8 keys; blocks wholly past the box are skipped (uniform).
-    float s[kKeyChunk / 8][4];
-    for (int n = 0; n < kKeyChunk / 8; ++n) {
+    float s[kChunk / 8][4];
+    VITRINE_UNROLL
+    for (int n = 0; n < kChunk / 8; ++n) {
+      VITRINE_UNROLL
       for (int i = 0; i < 4; ++i) s[n][i] = 0;
       if (first_key + n * 8 >= keys) continue;
-      const E* krow = smem + Tiles::kK + (n * 8 + gr) * Tiles::kStride;
+      VITRINE_UNROLL
       for (int st = 0; st < kSteps; ++st) {
         uint32_t b[2];
-        for (int reg = 0; reg < 2; ++reg) {
-          const E* at = krow + st * 16 + 2 * tq + 8 * reg;
-          b[reg] = pack(at[0], at[1]);
-        }
+        load_b_from_rows(b, smem + Tiles::kK, Tiles::kStride, n * 8, st * 16, lane);
         ctx.template mma<E>(s[n], qa[st], b);
       }
     }
 
     // Logits: scale, bias, mask; then the running max and the rescale of earlier chunks.
     float chunk_max[2] = {kNegInf, kNegInf};
-    for (int n = 0; n < kKeyChunk / 8; ++n)
+    VITRINE_UNROLL
+    for (int n = 0; n < kChunk / 8; ++n)
       for (int i = 0; i < 4; ++i) {
         const int h = i / 2;
         const KeySlot& slot = slots[n * 8 + 2 * tq + i % 2];
@@ -211,6 +160,7 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
         chunk_max[h] = chunk_max[h] > logit ? chunk_max[h] : logit;
       }
     float alpha[2];
+    VITRINE_UNROLL
     for (int h = 0; h < 2; ++h) {
       const float m = ctx.quad_max(chunk_max[h]);
       const float updated = row_max[h] > m ? row_max[h] : m;
@@ -219,41 +169,40 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
       alpha[h] = ctx.exp(row_max[h] - ref);
       row_max[h] = updated;
       row_sum[h] *= alpha[h];
-      for (int n = 0; n < kKeyChunk / 8; ++n)
+      VITRINE_UNROLL
+      for (int n = 0; n < kChunk / 8; ++n)
         for (int i = 2 * h; i < 2 * h + 2; ++i) {
           s[n][i] = ctx.exp(s[n][i] - ref);
           row_sum[h] += s[n][i];
         }
     }
+    VITRINE_UNROLL
     for (int n = 0; n < kDimBlocks; ++n)
       for (int i = 0; i < 4; ++i) o[n][i] *= alpha[i / 2];
 
     // O += P.V, 16 keys per step; P rounded to the storage type as the tensor cores take it.
-    for (int ks = 0; ks < kKeyChunk / 16; ++ks) {
+    VITRINE_UNROLL
+    for (int ks = 0; ks < kChunk / 16; ++ks) {
       if (first_key + ks * 16 >= keys) continue;
       uint32_t pa[4];
-      for (int reg = 0; reg < 4; ++reg) {
-        const float* c = s[2 * ks + reg / 2] + 2 * (reg % 2);
-        pa[reg] = pack(static_cast<E>(c[0]), static_cast<E>(c[1]));
-      }
+      a_from_accumulators<E>(pa, s[2 * ks], s[2 * ks + 1]);
+      VITRINE_UNROLL
       for (int n = 0; n < kDimBlocks; ++n) {
         uint32_t b[2];
-        for (int reg = 0; reg < 2; ++reg) {
-          const int key = ks * 16 + 2 * tq + 8 * reg;
-          const E* at = smem + Tiles::kV + key * Tiles::kStride + n * 8 + gr;
-          b[reg] = pack(at[0], at[Tiles::kStride]);
-        }
+        load_b_from_columns(b, smem + Tiles::kV, Tiles::kStride, ks * 16, n * 8, lane);
         ctx.template mma<E>(o[n], pa, b);
       }
     }
   }
 
   // Normalise and store the rows this lane holds; lse = max + log(sum) of the logits.
+  VITRINE_UNROLL
   for (int h = 0; h < 2; ++h) {
     const float total = ctx.quad_sum(row_sum[h]);
     if (!win[h].valid) continue;
     const int64_t token = base + token_of(g, plan, win[h].at);
     const float inv = 1.0f / total;
+    VITRINE_UNROLL
     for (int n = 0; n < kDimBlocks; ++n)
       for (int i = 2 * h; i < 2 * h + 2; ++i)
         args.out[token * D + n * 8 + 2 * tq + i % 2] = static_cast<E>(o[n][i] * inv);

@@ -58,7 +58,7 @@ cudaError_t na_fused_backward(DType dtype, const Geometry& g, const void* grad_o
                               const float* lse, float scale, float* delta, void* grad_q,
                               void* grad_k, void* grad_v, float* grad_rpb, cudaStream_t stream);
 
-// ---------------------------------------------------------------- tensor-core forward (FNA)
+// ---------------------------------------------------------------- tensor cores (FNA)
 
 // Whether the tensor-core fused forward (cuda/na_fna_forward.cuh) serves this problem on
 // `device`: float16/bfloat16, head dim 32/64/128 equal to the value dim, under 2^31 tokens,
@@ -70,5 +70,18 @@ bool fna_supported(DType dtype, const Geometry& g, int device);
 cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const void* k,
                            const void* v, const void* rpb, float scale, void* out, float* lse,
                            cudaStream_t stream);
+
+// Whether the tensor-core fused backward (cuda/na_fna_backward.cuh) serves this problem on
+// `device`: as fna_supported(), with the backward's shared memory (which holds the bias
+// gradient table when `has_rpb` and the table is small).
+bool fna_backward_supported(DType dtype, const Geometry& g, bool has_rpb, int device);
+
+// The same contract as na_fused_backward, computed on the tensor cores; inputs 16-byte
+// aligned (whole rows are copied as vectors). Any forward's lse serves: both store the
+// natural-log log-sum-exp of each query's logits.
+cudaError_t na_fna_backward(DType dtype, const Geometry& g, const void* grad_out, const void* q,
+                            const void* k, const void* v, const void* rpb, const void* out,
+                            const float* lse, float scale, float* delta, void* grad_q, void* grad_k,
+                            void* grad_v, float* grad_rpb, cudaStream_t stream);
 
 }  // namespace vitrine::cuda

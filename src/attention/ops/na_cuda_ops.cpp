@@ -7,7 +7,8 @@
 // float64 runs the naive kernels in float64. The fused op uses the tiled kernels where
 // cuda::fused_supported() says so (head dim 32/64/128), and otherwise composes naive qk,
 // softmax and av in float32 (float64) — the same numbers, more memory. Its float16/bfloat16
-// forward can run on the tensor cores instead (VITRINE_NA_CUDA_FORWARD=fna).
+// forward and backward can run on the tensor cores instead (VITRINE_NA_CUDA_FORWARD=fna,
+// VITRINE_NA_CUDA_BACKWARD=fna).
 #include <ATen/ATen.h>
 #include <torch/library.h>
 #if !defined(VITRINE_CUDA_OPS_ON_HOST)
@@ -17,6 +18,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <tuple>
 
@@ -155,16 +157,24 @@ bool use_fused_kernels(const Problem& p) {
          cuda::fused_supported(kernel_type(p), geometry(p), p.device.index());
 }
 
-// Which fused forward serves float16/bfloat16 problems, from VITRINE_NA_CUDA_FORWARD: "tiled"
-// (the default: the SIMT kernels of na_fused_tiled.cuh) or "fna" (the tensor-core forward,
-// na_fna_forward.cuh, where cuda::fna_supported() says so). Read on every call, so a process
-// can compare both; the default changes once the GPU benchmarks have spoken.
-bool use_fna_forward(const Problem& p) {
-  const char* env = std::getenv("VITRINE_NA_CUDA_FORWARD");
+// Whether the float16/bfloat16 fused kernels of one direction run on the tensor cores, from
+// the environment variable `name` (VITRINE_NA_CUDA_FORWARD, VITRINE_NA_CUDA_BACKWARD): "tiled"
+// (the default: the SIMT kernels of na_fused_tiled.cuh) or "fna" (na_fna_forward.cuh,
+// na_fna_backward.cuh). Read on every call, so a process can compare both; the defaults change
+// once the GPU benchmarks have spoken.
+bool tensor_cores_chosen(const char* name) {
+  const char* env = std::getenv(name);
   const std::string choice = env == nullptr ? "" : env;
-  TORCH_CHECK(choice.empty() || choice == "tiled" || choice == "fna",
-              "VITRINE_NA_CUDA_FORWARD must be 'tiled' or 'fna', got '", choice, "'");
-  return choice == "fna" && cuda::fna_supported(kernel_type(p), geometry(p), p.device.index());
+  TORCH_CHECK(choice.empty() || choice == "tiled" || choice == "fna", name,
+              " must be 'tiled' or 'fna', got '", choice, "'");
+  return choice == "fna";
+}
+
+// The tensor-core kernels copy rows in 16-byte vectors: views at odd offsets stay tiled.
+bool aligned(std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors)
+    if (reinterpret_cast<uintptr_t>(t->data_ptr()) % 16 != 0) return false;
+  return true;
 }
 
 // Problem `p` recast to the accumulation type, for the unfused fallback.
@@ -188,11 +198,9 @@ std::tuple<Tensor, Tensor> fused_forward_cuda(const Tensor& q, const Tensor& k, 
     const Tensor bias = bias_of(p, rpb);
     Tensor out = at::empty_like(v_c);
     Tensor lse = at::empty(lse_shape, q.options().dtype(at::kFloat));
-    // The tensor-core forward copies rows in 16-byte vectors: views at odd offsets stay tiled.
-    auto aligned = [](const Tensor& t) {
-      return reinterpret_cast<uintptr_t>(t.data_ptr()) % 16 == 0;
-    };
-    const bool fna = use_fna_forward(p) && aligned(q_c) && aligned(k_c) && aligned(v_c);
+    const bool fna = tensor_cores_chosen("VITRINE_NA_CUDA_FORWARD") &&
+                     cuda::fna_supported(kernel_type(p), geometry(p), p.device.index()) &&
+                     aligned({&q_c, &k_c, &v_c});
     auto* forward = fna ? &cuda::na_fna_forward : &cuda::na_fused_forward;
     check(forward(kernel_type(p), geometry(p), q_c.data_ptr(), k_c.data_ptr(), v_c.data_ptr(),
                   data_or_null(bias), static_cast<float>(scale), out.data_ptr(),
@@ -254,11 +262,15 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fused_backward_cuda(
     Tensor dq = at::empty_like(q_c), dk = at::empty_like(k_c), dv = at::empty_like(v_c);
     Tensor delta = at::empty(lse_c.sizes(), lse_c.options());
     Tensor drpb = has_rpb ? at::empty(rpb_shape(p), lse_c.options()) : Tensor();
-    check(cuda::na_fused_backward(
-              kernel_type(p), geometry(p), go.data_ptr(), q_c.data_ptr(), k_c.data_ptr(),
-              v_c.data_ptr(), data_or_null(bias), o.data_ptr(), lse_c.data_ptr<float>(),
-              static_cast<float>(scale), delta.data_ptr<float>(), dq.data_ptr(), dk.data_ptr(),
-              dv.data_ptr(), has_rpb ? drpb.data_ptr<float>() : nullptr, stream_of(p)),
+    const bool fna =
+        tensor_cores_chosen("VITRINE_NA_CUDA_BACKWARD") &&
+        cuda::fna_backward_supported(kernel_type(p), geometry(p), has_rpb, p.device.index()) &&
+        aligned({&q_c, &k_c, &v_c, &go});
+    auto* backward = fna ? &cuda::na_fna_backward : &cuda::na_fused_backward;
+    check(backward(kernel_type(p), geometry(p), go.data_ptr(), q_c.data_ptr(), k_c.data_ptr(),
+                   v_c.data_ptr(), data_or_null(bias), o.data_ptr(), lse_c.data_ptr<float>(),
+                   static_cast<float>(scale), delta.data_ptr<float>(), dq.data_ptr(), dk.data_ptr(),
+                   dv.data_ptr(), has_rpb ? drpb.data_ptr<float>() : nullptr, stream_of(p)),
           p, "fused_backward");
     return {finish(p, dq, p.dim), finish(p, dk, p.dim), finish(p, dv, p.value_dim),
             has_rpb ? drpb.to(p.dtype) : at::zeros({0}, q.options())};

@@ -17,8 +17,9 @@
 #include "support/na_cases.h"
 
 namespace vitrine::cuda {
-extern int64_t host_fna_forward_calls;  // tests/kernels/host_backend.cpp
-}
+extern int64_t host_fna_forward_calls;   // tests/kernels/host_backend.cpp
+extern int64_t host_fna_backward_calls;  // tests/kernels/host_backend.cpp
+}  // namespace vitrine::cuda
 
 namespace {
 
@@ -178,20 +179,75 @@ TEST(NaCudaOpsOnHost, MisalignedInputsStayOnTheTiledForward) {
   EXPECT_TRUE(at::allclose(out.to(at::kFloat), out_aligned.to(at::kFloat), 1e-2, 1e-2));
 }
 
-TEST(NaCudaOpsOnHost, UnknownForwardChoiceIsRefusedByName) {
-  const vitrine::ScopedEnv choice("VITRINE_NA_CUDA_FORWARD", "fast");
+// The tensor-core backward behind VITRINE_NA_CUDA_BACKWARD=fna, after the tensor-core forward
+// (a whole training step on the tensor cores), against the CPU ops' autograd over random
+// 1-D/2-D/3-D problems with dilation, causal axes and rpb, at every head dim it serves.
+TEST(NaCudaOpsOnHost, TensorCoreBackwardMatchesTheCpuOps) {
+  const vitrine::ScopedEnv forward("VITRINE_NA_CUDA_FORWARD", "fna");
+  const vitrine::ScopedEnv backward("VITRINE_NA_CUDA_BACKWARD", "fna");
+  ASSERT_TRUE(forward.set() && backward.set());
+  const int64_t calls_before = vitrine::cuda::host_fna_backward_calls;
+  int64_t cases = 0;
+  for (int64_t dim : {32, 64, 128})
+    for (int axes = 1; axes <= 3; ++axes)
+      for (Case c : random_cases(axes, 2, 350 + axes + static_cast<uint32_t>(dim))) {
+        c.dim = dim;
+        check_case(c, at::kHalf, 1e-2, dim);
+        check_case(c, at::kBFloat16, 5e-2, dim);
+        cases += 2;
+      }
+  EXPECT_EQ(vitrine::cuda::host_fna_backward_calls - calls_before, cases);
+}
+
+// The backward's inputs as views 2 bytes into their storage stay on the tiled backward.
+TEST(NaCudaOpsOnHost, MisalignedInputsStayOnTheTiledBackward) {
+  const vitrine::ScopedEnv choice("VITRINE_NA_CUDA_BACKWARD", "fna");
   ASSERT_TRUE(choice.set());
+  const na::BackendImpls cuda = na::cuda_impls_on_host();
+  const Case c{{9}, {3}, {1}, {false}, false, 1, 1, 32};
+  const int64_t n = 9 * 32;
+  const Tensor storage = at::randn({n + 1}).to(at::kHalf);
+  const Tensor shifted = storage.narrow(0, 1, n).view(c.shape(32));
+  ASSERT_TRUE(shifted.is_contiguous());
+  c10::List<bool> causal;
+  causal.push_back(false);
+  auto [out, lse] = cuda.fused_forward(shifted.clone(), shifted.clone(), shifted.clone(),
+                                       c10::nullopt, c.kernel, c.dilation, causal, 0.2);
+  const int64_t before = vitrine::cuda::host_fna_backward_calls;
+  auto tiled = cuda.fused_backward(shifted, shifted, shifted, shifted, c10::nullopt, out, lse,
+                                   c.kernel, c.dilation, causal, 0.2);
+  EXPECT_EQ(vitrine::cuda::host_fna_backward_calls, before);
+  const Tensor x = shifted.clone();
+  auto tensor_cores =
+      cuda.fused_backward(x, x, x, x, c10::nullopt, out, lse, c.kernel, c.dilation, causal, 0.2);
+  EXPECT_EQ(vitrine::cuda::host_fna_backward_calls, before + 1);
+  EXPECT_TRUE(at::allclose(std::get<0>(tiled).to(at::kFloat),
+                           std::get<0>(tensor_cores).to(at::kFloat), 2e-2, 2e-2));
+  EXPECT_TRUE(at::allclose(std::get<1>(tiled).to(at::kFloat),
+                           std::get<1>(tensor_cores).to(at::kFloat), 2e-2, 2e-2));
+}
+
+// Unknown values of either switch are refused with a message that names the variable.
+TEST(NaCudaOpsOnHost, UnknownKernelChoiceIsRefusedByName) {
   const na::BackendImpls cuda = na::cuda_impls_on_host();
   const Case c{{9}, {3}, {1}, {false}, false, 1, 1, 32};
   const Tensor x = at::randn(c.shape(32)).to(at::kHalf);
   c10::List<bool> causal;
   causal.push_back(false);
-  try {
-    cuda.fused_forward(x, x, x, c10::nullopt, c.kernel, c.dilation, causal, 1.0);
-    ADD_FAILURE() << "an unknown VITRINE_NA_CUDA_FORWARD was accepted";
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find("VITRINE_NA_CUDA_FORWARD must be 'tiled' or 'fna'"),
-              std::string::npos)
-        << e.what();
+  auto [out, lse] = cuda.fused_forward(x, x, x, c10::nullopt, c.kernel, c.dilation, causal, 1.0);
+  for (const std::string name : {"VITRINE_NA_CUDA_FORWARD", "VITRINE_NA_CUDA_BACKWARD"}) {
+    SCOPED_TRACE(name);
+    const vitrine::ScopedEnv choice(name.c_str(), "fast");
+    ASSERT_TRUE(choice.set());
+    try {
+      if (name == "VITRINE_NA_CUDA_FORWARD")
+        cuda.fused_forward(x, x, x, c10::nullopt, c.kernel, c.dilation, causal, 1.0);
+      else
+        cuda.fused_backward(x, x, x, x, c10::nullopt, out, lse, c.kernel, c.dilation, causal, 1.0);
+      ADD_FAILURE() << "an unknown " << name << " was accepted";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name + " must be 'tiled' or 'fna'"), std::string::npos)
+          << e.what();
+    }
   }
 }
