@@ -10,8 +10,13 @@
 # tests with either choice (VITRINE_NA_CUDA_FORWARD, VITRINE_NA_CUDA_BACKWARD), and the
 # PyTorch checks. Logs and benchmark tables go to
 # $OUT (default gpu-out/). Exit status: non-zero when the build or any test failed.
-#   tools/gpu_bundle.sh            # on a Debian machine, once: fills .gpu/
+#   tools/gpu_bundle.sh [--full]   # on a Debian machine, once: fills .gpu/
 #   tools/gpu_check.sh [quick]     # on the GPU machine; "quick" skips the benchmark
+#   tools/gpu_check.sh full        # the FULL project instead (needs the --full bundle): the CLI,
+#                                  # trainer, data and every test against PyTorch's CUDA
+#                                  # libtorch; the whole ctest suite; then training on the GPU
+#                                  # (the embedded default with device=cuda) and the model
+#                                  # benchmark with bf16 autocast
 set -uo pipefail
 out=${OUT:-gpu-out}
 mkdir -p "$out"
@@ -30,11 +35,21 @@ step environment
   echo "cores $(nproc)"
 } 2>&1 | tee "$out/environment.txt"
 
+mode=${1:-}
+build=build-gpu
+ops_only=ON
+if [[ $mode == full ]]; then
+  build=build-gpu-full
+  ops_only=OFF
+  [[ -d $bundle/usr && -d $bundle/opencv ]] ||
+    { echo "gpu_check: $bundle lacks the full bundle: run tools/gpu_bundle.sh --full first"; exit 2; }
+fi
+
 step configure
 prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
-cmake -S . -B build-gpu "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DVITRINE_OPS_ONLY=ON \
+cmake -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DVITRINE_OPS_ONLY=$ops_only \
   -DVITRINE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${VITRINE_CUDA_ARCH:-90}" \
   -DCMAKE_PREFIX_PATH="$prefix" -DVITRINE_BUNDLE_DIR="$bundle" -DVITRINE_WERROR=OFF >"$out/configure.txt" 2>&1 ||
   { tail -40 "$out/configure.txt"; exit 2; }
@@ -42,7 +57,7 @@ grep -E "vitrine:|Torch|CUDA" "$out/configure.txt"
 
 step build
 start=$SECONDS
-cmake --build build-gpu -j "$(nproc)" >"$out/build.txt" 2>&1 ||
+cmake --build "$build" -j "$(nproc)" >"$out/build.txt" 2>&1 ||
   { grep -E -B2 -A12 "error" "$out/build.txt" | head -150; exit 3; }
 echo "built in $((SECONDS - start)) s"
 
@@ -57,8 +72,50 @@ run() {  # name, command...: runs with a log in $out, records failure
   echo "-- $name: exit $rc in $((SECONDS - start)) s"
   [[ $rc -eq 0 ]] || status=1
 }
+if [[ $mode == full ]]; then
+  # The tests that read Fashion-MNIST look in Debian's place; the bundle carries the files.
+  if [[ ! -e /usr/share/datasets/fashion-mnist && -w /usr/share ]]; then
+    mkdir -p /usr/share/datasets && ln -s "$bundle/datasets/fashion-mnist" /usr/share/datasets/
+  fi
+  export VITRINE_FASHION_MNIST=$bundle/datasets/fashion-mnist
+  VITRINE_STEP_TIMEOUT=540 run ctest_full ctest --test-dir "$build" -j "$(nproc)" --output-on-failure
+  grep -E "tests passed|tests failed" "$out/ctest_full.txt"
+  # The main job on the GPU: the embedded default, then the same with bf16 autocast.
+  run train_cuda "$build/vitrine" train device=cuda run.dir="$out/run-cuda" trainer.replace_run=true
+  run train_cuda_bf16 "$build/vitrine" train device=cuda trainer.amp=bf16 \
+    run.dir="$out/run-cuda-bf16" trainer.replace_run=true
+  # The loader alone with the ImageNet recipe's augmentation at 224 (a PNG fixture made from
+  # Fashion-MNIST), on every core; then a short DiNAT-T run on it: loss, checkpoint, eval and
+  # export of the backbone, all on the GPU.
+  fixture=$out/fixture224
+  run make_fixture "$build/vitrine-make-image-folder" --out "$fixture" \
+    --idx-root "$VITRINE_FASHION_MNIST" --size 224 --rgb --train-per-class 260 --val-per-class 20
+  run bench_loader "$build/vitrine" bench loader +experiment=dinat_tiny_imagenet \
+    data.root="$fixture" data.workers="$(nproc)" --batches 30 --results-file "$out/bench_loader.csv"
+  run dinat_tiny_fixture "$build/vitrine" train +experiment=dinat_tiny_imagenet \
+    data.root="$fixture" data.num_classes=10 device=cuda trainer.amp=bf16 trainer.epochs=3 \
+    trainer.replace_run=true run.dir="$out/run-dinat-tiny"
+  run dinat_tiny_eval "$build/vitrine" eval checkpoint="$out/run-dinat-tiny/last.pt" device=cuda
+  run dinat_tiny_export "$build/vitrine" export checkpoint="$out/run-dinat-tiny/last.pt" \
+    part=backbone out="$out/dinat_tiny_backbone.pt"
+  # Training and inference throughput of the issue's three models, bf16 autocast.
+  for model in dinat_tiny halonet26t resnet50; do
+    run "bench_$model" "$build/vitrine" bench model "$model" --device cuda --amp bf16 \
+      --batch 128 --warmup 5 --iters 20 --results-file "$out/bench_models.csv"
+    run "bench_${model}_channels_last" "$build/vitrine" bench model "$model" --device cuda \
+      --amp bf16 --channels-last --batch 128 --warmup 5 --iters 20 \
+      --results-file "$out/bench_models.csv"
+  done
+  # The PyTorch peers in the same session: timm halonet26t, torchvision resnet50, DiNAT-T with
+  # flex_attention NA and with Vitrine's op, same batch, bf16, both memory formats.
+  run peer_models python3 bench/pytorch_peer_models.py --ops-library "$build/libvitrine_ops.so" \
+    --results-file "$out/peer_models.md"
+  step "done: status $status"
+  exit $status
+fi
+
 run cuda_selftest build-gpu/vitrine_cuda_selftest
-if [[ ${1:-} != quick ]]; then
+if [[ $mode != quick ]]; then
   # Issues 21/22's table first (a run cut short by the device's time limit keeps what
   # matters): flex_attention, SDPA and both of Vitrine's kernel choices in one PyTorch process,
   # then the ops benchmark's fused rows (tiled and fna) with their roofline and memory-floor
@@ -99,7 +156,7 @@ if ! grep -q "all checks passed" "$out/pytorch_loads_ops.txt"; then
 fi
 run pytorch_cuda_gradcheck python3 tests/python/cuda_ops_gradcheck.py build-gpu/libvitrine_ops.so
 
-if [[ ${1:-} != quick ]]; then
+if [[ $mode != quick ]]; then
   run flex_bfloat16 python3 bench/flex_na_baseline.py build-gpu/libvitrine_ops.so \
     --dtype bfloat16 --results-file "$out/flex_baseline.md"
   run bench_bfloat16 build-gpu/vitrine-bench-ops --device cuda --dtype bfloat16 \

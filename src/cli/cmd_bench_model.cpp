@@ -18,6 +18,8 @@
 #include "config/view.h"
 #include "core/error.h"
 #include "models/registry.h"
+#include "train/autocast_scope.h"
+#include "train/memory_format.h"
 
 namespace vitrine::cli {
 namespace {
@@ -86,11 +88,20 @@ int run_bench_model(const ModelBenchOptions& o) {
   if (o.device == "cuda" && !at::hasCUDA())
     throw UsageError("--device cuda: no CUDA device is visible (or this libtorch has no CUDA)");
   const at::Device device(o.device == "cuda" ? at::kCUDA : at::kCPU);
+  if (o.amp != "none" && o.amp != "bf16" && o.amp != "fp16")
+    throw UsageError("--amp must be none, bf16 or fp16, got '" + o.amp + "'");
+  if (o.amp == "fp16" && o.device != "cuda")
+    throw UsageError("--amp fp16 needs --device cuda (CPU autocast supports bf16 only)");
+  if (o.amp != "none" && dtype != at::kFloat)
+    throw UsageError("--amp autocasts a float32 model: use it with --dtype float32, not " +
+                     o.dtype);
+  const std::string amp = o.amp == "none" ? "" : o.amp;  // AutocastScope's spelling
   const std::vector<const models::ModelEntry*> selected = select_models(o.model);
 
-  std::printf("vitrine bench model: %s, %s, batch %lld, %d threads, %u cores\n", o.device.c_str(),
-              o.dtype.c_str(), static_cast<long long>(o.batch), at::get_num_threads(),
-              std::thread::hardware_concurrency());
+  std::printf("vitrine bench model: %s, %s, amp %s, %s, batch %lld, %d threads, %u cores\n",
+              o.device.c_str(), o.dtype.c_str(), o.amp.c_str(),
+              o.channels_last ? "channels-last" : "contiguous", static_cast<long long>(o.batch),
+              at::get_num_threads(), std::thread::hardware_concurrency());
   std::printf("%-24s %6s %5s %12s %8s %14s %12s\n", "model", "mode", "img", "params", "GMACs",
               "samples/s", "step ms");
   std::vector<ResultRow> rows;
@@ -104,15 +115,22 @@ int run_bench_model(const ModelBenchOptions& o) {
       try {
         models::ModelPtr model = build(*entry, img);
         model->to(device, dtype);
+        if (o.channels_last) train::to_channels_last(*model);
         const int64_t params = models::count_parameters(*model);
         const double gmacs = model->flops(img) / 1e9;
-        const at::Tensor images =
+        at::Tensor images =
             at::randn({o.batch, entry->in_chans, img, img}, at::TensorOptions(device).dtype(dtype));
+        if (o.channels_last) images = train::channels_last_images(images);
         double step_s = 0;
         if (mode == "infer") {
           model->eval();
           c10::InferenceMode guard;
-          step_s = time_steps([&] { model->forward(images); }, o.warmup, o.iters, device);
+          step_s = time_steps(
+              [&] {
+                train::AutocastScope autocast(amp, device);
+                model->forward(images);
+              },
+              o.warmup, o.iters, device);
         } else {
           model->train();
           // Classifiers (2-D logits): cross-entropy on random labels; others (super-resolution,
@@ -120,6 +138,7 @@ int run_bench_model(const ModelBenchOptions& o) {
           at::Tensor target;
           {
             c10::InferenceMode shape_only;
+            train::AutocastScope autocast(amp, device);
             target = at::rand_like(model->forward(images));
           }
           const bool classifier = target.dim() == 2 && entry->num_classes > 0;
@@ -131,10 +150,16 @@ int run_bench_model(const ModelBenchOptions& o) {
           step_s = time_steps(
               [&] {
                 for (auto& p : parameters) p.mutable_grad() = at::Tensor();
-                const at::Tensor out = model->forward(images).to(at::kFloat);
-                (classifier ? at::cross_entropy_loss(out, labels)
-                            : (out - target.to(at::kFloat)).abs().mean())
-                    .backward();
+                at::Tensor loss;
+                {
+                  // Forward and loss under autocast, backward outside it (torch.autocast's
+                  // recipe; fp16 would add loss scaling, which costs nothing measurable).
+                  train::AutocastScope autocast(amp, device);
+                  const at::Tensor out = model->forward(images).to(at::kFloat);
+                  loss = classifier ? at::cross_entropy_loss(out, labels)
+                                    : (out - target.to(at::kFloat)).abs().mean();
+                }
+                loss.backward();
                 at::NoGradGuard no_grad;
                 for (auto& p : parameters)
                   if (p.grad().defined()) p.add_(p.grad(), -1e-4);
@@ -155,6 +180,8 @@ int run_bench_model(const ModelBenchOptions& o) {
                         {"samples_per_sec", format_number(rate, 2), true},
                         {"step_time_ms", format_number(step_s * 1e3, 2), true},
                         {"dtype", o.dtype, false},
+                        {"amp", o.amp, false},
+                        {"memory_format", o.channels_last ? "channels_last" : "contiguous", false},
                         {"device", o.device, false},
                         {"threads", std::to_string(at::get_num_threads()), true}});
       } catch (const std::exception& e) {

@@ -39,11 +39,20 @@ struct ModelBenchOptions {
   std::string mode = "both";      // infer | train | both
   std::string dtype = "float32";  // float32 | float64 | bfloat16
   std::string device = "cpu";     // cpu | cuda
+  std::string amp = "none";       // none | bf16 | fp16: autocast around forward and backward
+  bool channels_last = false;     // 4-D parameters and inputs in NHWC memory order
   int warmup = 3;
   int iters = 10;
   std::string results_file;  // .csv or .json
 };
 int run_bench_model(const ModelBenchOptions& options);
+// `vitrine bench loader [overrides] [--batches N]`: the training loader's own images/s.
+struct LoaderBenchOptions {
+  int batches = 50;  // timed batches
+  int warmup = 5;    // untimed batches first (the workers fill their queues)
+  std::string results_file;
+};
+int run_bench_loader(const HydraFlags& flags, const LoaderBenchOptions& options);
 // For subcommands whose issue has not landed yet: says so plainly and fails.
 // `vitrine launch [--nproc N] [--nnodes M --node-rank R] [--master-addr A] [--master-port P]
 // -- <vitrine command>`: the local ranks of a distributed run.

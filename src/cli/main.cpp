@@ -82,10 +82,28 @@ int dispatch(int argc, char** argv) {
   bench_model->add_option("--dtype", model_bench.dtype, "float32, float64 or bfloat16")
       ->capture_default_str();
   bench_model->add_option("--device", model_bench.device, "cpu or cuda")->capture_default_str();
+  bench_model
+      ->add_option("--amp", model_bench.amp,
+                   "Autocast: none, bf16 (CPU or CUDA) or fp16 (CUDA), as trainer.amp")
+      ->capture_default_str();
+  bench_model->add_flag("--channels-last", model_bench.channels_last,
+                        "Parameters and inputs in channels-last (NHWC) memory order");
   bench_model->add_option("--warmup", model_bench.warmup, "Untimed steps")->capture_default_str();
   bench_model->add_option("--iters", model_bench.iters, "Timed steps")->capture_default_str();
   bench_model->add_option("--results-file", model_bench.results_file,
                           "Write the rows as CSV (.csv) or JSON (.json)");
+  HydraFlags loader_flags;
+  loader_flags.request.job_name = "train";
+  LoaderBenchOptions loader_bench;
+  auto* bench_loader = bench->add_subcommand(
+      "loader", "The training data loader alone: decode, augment, collate; images/s");
+  add_hydra_flags(*bench_loader, loader_flags);
+  bench_loader->add_option("--batches", loader_bench.batches, "Timed batches")
+      ->capture_default_str();
+  bench_loader->add_option("--warmup", loader_bench.warmup, "Untimed batches first")
+      ->capture_default_str();
+  bench_loader->add_option("--results-file", loader_bench.results_file,
+                           "Write the row as CSV (.csv) or JSON (.json)");
   auto* models = app.add_subcommand("models", "List registered models with params and FLOPs");
   std::string model_filter;
   models->add_option("filter", model_filter, "Show only names or families containing this");
@@ -109,6 +127,7 @@ int dispatch(int argc, char** argv) {
   if (launch->parsed()) return run_launch(launch_options, launch_command);
   if (bench_ops->parsed()) return vitrine::bench::run_ops_bench(ops_options);
   if (bench_model->parsed()) return run_bench_model(model_bench);
+  if (bench_loader->parsed()) return run_bench_loader(loader_flags, loader_bench);
   if (models->parsed()) return run_models(model_filter, models_markdown);
   if (config->parsed()) return run_config(config_flags);
   return vitrine::kExitUsage;

@@ -142,6 +142,11 @@ Batch DataLoader::load_batch(int64_t batch_index) const {
       batch.targets =
           pads ? pad_and_stack(targets, source_->target_pad_value()) : at::stack(targets);
     if (!metas.empty()) batch.meta = at::stack(metas);
+    if (options_.pin_memory) {
+      batch.images = batch.images.pin_memory();
+      batch.labels = batch.labels.pin_memory();
+      if (batch.targets.defined()) batch.targets = batch.targets.pin_memory();
+    }
   }
   batch.index = batch_index;
   return batch;

@@ -37,6 +37,9 @@ struct LoaderOptions {
   // Unreadable samples: false = the batch fails with the file and reason; true = the sample
   // is left out of its batch and reported through `on_skip`.
   bool skip_bad_samples = false;
+  // Collated batches in page-locked memory (the worker threads pin them), so that a CUDA
+  // trainer copies them to the GPU asynchronously. Needs a libtorch with CUDA.
+  bool pin_memory = false;
 };
 
 struct Batch {

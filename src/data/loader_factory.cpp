@@ -129,7 +129,7 @@ SampleSourcePtr make_ade20k_source(const config::ConfigView& data, bool train) {
 }  // namespace
 
 std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool train, uint64_t seed,
-                                        int rank, int world_size) {
+                                        int rank, int world_size, bool pin_memory) {
   const std::string format = data.get_string("format");
   const bool sr = format == "sr_pairs", coco = format == "coco", ade = format == "ade20k";
   if (!sr && !coco && !ade)  // idx, image_folder, file_list
@@ -146,6 +146,7 @@ std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool tra
   options.rank = rank;
   options.world_size = world_size;
   options.exact_shards = !train;
+  options.pin_memory = pin_memory;
   // Checked here, where it is read, for every data format.
   const std::string on_bad = data.get_string("on_bad_image", "error");
   if (on_bad != "error" && on_bad != "skip")

@@ -1,9 +1,17 @@
 #include "train/trainer_settings.h"
 
+#include <limits>
+
+#include "config/node.h"
 #include "config/option_table.h"
 #include "core/error.h"
 
 namespace vitrine::train {
+
+namespace {
+// trainer.batch_split: auto (a value no one can write in the config)
+constexpr int64_t kAutoSplit = std::numeric_limits<int64_t>::min();
+}  // namespace
 
 TrainerSettings read_trainer_settings(const config::ConfigView& trainer,
                                       const c10::Device& device) {
@@ -38,8 +46,22 @@ TrainerSettings read_trainer_settings(const config::ConfigView& trainer,
           .field("resume", &S::resume)
           .required()
           .field("tensorboard", &S::tensorboard)
-          .field("batch_split", &S::batch_split)
+          .custom("batch_split",
+                  [](S& s, const config::ConfigView& v, const std::string& key) {
+                    const config::Node* node = v.node().find(key);
+                    if (node != nullptr && node->is_string()) {
+                      if (node->as_string() != "auto")
+                        throw ConfigError(
+                            "trainer.batch_split must be auto or a number of slices, got '" +
+                            node->as_string() + "'");
+                      s.batch_split = kAutoSplit;  // resolved below, by device
+                    } else {
+                      config::read_value(v, key, s.batch_split);
+                    }
+                  })
           .field("replace_run", &S::replace_run)
+          .field("channels_last", &S::channels_last)
+          .field("cudnn_benchmark", &S::cudnn_benchmark)
           .custom("ema",
                   [](S& s, const config::ConfigView& v, const std::string& key) {
                     s.ema = ema_table.apply(v.child(key), s.ema);
@@ -60,6 +82,8 @@ TrainerSettings read_trainer_settings(const config::ConfigView& trainer,
     throw ConfigError("trainer.amp must be null, bf16 or fp16, got '" + s.amp + "'");
   if (s.amp == "fp16" && !device.is_cuda())
     throw ConfigError("trainer.amp=fp16 needs device=cuda (CPU autocast supports bf16 only)");
+  // auto: slices feed a CPU's cores; a GPU runs the whole batch at once.
+  if (s.batch_split == kAutoSplit) s.batch_split = device.is_cpu() ? 2 : 1;
   if (s.batch_split < 1 || s.batch_split > 256)
     throw ConfigError("trainer.batch_split must be between 1 and 256, got " +
                       std::to_string(s.batch_split));

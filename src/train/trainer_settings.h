@@ -25,8 +25,11 @@ struct TrainerSettings {
   std::string amp;                             // "" (off), bf16 or fp16
   std::optional<std::string> resume;           // auto, a checkpoint path, or none
   bool tensorboard = true;
-  int64_t batch_split = 1;   // slices of a batch run on their own CPU threads
-  bool replace_run = false;  // move an earlier run in the run directory aside (run_directory.h)
+  int64_t batch_split = 1;      // slices of a batch run on their own CPU threads ("auto": 2 on
+                                // the CPU, 1 on a GPU)
+  bool replace_run = false;     // move an earlier run in the run directory aside (run_directory.h)
+  bool channels_last = false;   // 4-D weights and image batches in NHWC memory order
+  bool cudnn_benchmark = true;  // cuDNN picks convolution algorithms by timing (CUDA only)
   EmaSettings ema;
 };
 

@@ -167,6 +167,52 @@ TEST_F(Cli, BenchModelWritesOneRowPerModelAndMode) {
   EXPECT_NE(bad_size.out.find("skipped: HaloAttention"), std::string::npos) << bad_size.out;
 }
 
+// The training loader alone, composed as `train` composes it: one row with the batch shape the
+// config asks for and a positive rate; bad counts and sweeps are usage errors.
+TEST_F(Cli, BenchLoaderTimesTheTrainingLoader) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist"))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  Result r =
+      run("bench loader data.batch_size=16 --batches 3 --warmup 1 --results-file loader.csv");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  const std::string csv = vitrine::testing::slurp(dir_ / "loader.csv");
+  std::istringstream lines(csv);
+  std::string header, row;
+  std::getline(lines, header);
+  std::getline(lines, row);
+  EXPECT_EQ(header, "data,batch_shape,workers,batches,images_per_sec,batch_ms") << csv;
+  EXPECT_EQ(row.rfind("fashion_mnist,16x1x28x28,1,3,", 0), 0u) << row;
+  EXPECT_GT(std::stod(row.substr(std::string("fashion_mnist,16x1x28x28,1,3,").size())), 0.0);
+
+  Result none = run("bench loader --batches 0");
+  EXPECT_EQ(none.code, 2);
+  EXPECT_NE(none.err.find("--batches must be positive"), std::string::npos) << none.err;
+  EXPECT_EQ(run("bench loader -m data.batch_size=8,16").code, 2);
+}
+
+// --amp autocasts forward and loss (bf16 runs on the CPU too), --channels-last reorders weights
+// and inputs; both are recorded in the row. What cannot work is refused by name.
+TEST_F(Cli, BenchModelTakesAutocastAndChannelsLast) {
+  Result r =
+      run("bench model halonet_nano --batch 4 --warmup 1 --iters 1 --amp bf16 --channels-last "
+          "--results-file amp.csv");
+  ASSERT_EQ(r.code, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("amp bf16, channels-last"), std::string::npos) << r.out;
+  const std::string csv = vitrine::testing::slurp(dir_ / "amp.csv");
+  EXPECT_NE(csv.find(",float32,bf16,channels_last,cpu,"), std::string::npos) << csv;
+
+  Result fp16 = run("bench model halonet_nano --amp fp16");
+  EXPECT_EQ(fp16.code, 2);
+  EXPECT_NE(fp16.err.find("--amp fp16 needs --device cuda"), std::string::npos) << fp16.err;
+  Result unknown = run("bench model halonet_nano --amp fp8");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("--amp must be none, bf16 or fp16, got 'fp8'"), std::string::npos)
+      << unknown.err;
+  Result twice = run("bench model halonet_nano --amp bf16 --dtype bfloat16");
+  EXPECT_EQ(twice.code, 2);
+  EXPECT_NE(twice.err.find("--amp autocasts a float32 model"), std::string::npos) << twice.err;
+}
+
 // docs/zoo.md carries the `vitrine models --markdown` table between markers; it must be what
 // the registry prints today (regenerate it with build/vitrine models --markdown).
 TEST_F(Cli, ZooPageHoldsTheModelsTable) {

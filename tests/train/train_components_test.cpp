@@ -3,6 +3,7 @@
 // tables, losses against their definitions, checkpoints and TensorBoard records round-trips.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/optim/adam.h>
@@ -15,6 +16,7 @@
 #include <fstream>
 #include <map>
 
+#include "config/embedded.h"
 #include "config/node.h"
 #include "config/yaml_io.h"
 #include "core/error.h"
@@ -25,8 +27,10 @@
 #include "train/grad_scaler.h"
 #include "train/losses.h"
 #include "train/lr_schedule.h"
+#include "train/memory_format.h"
 #include "train/optimizer.h"
 #include "train/tensorboard.h"
+#include "train/trainer_settings.h"
 
 namespace vitrine::train {
 namespace {
@@ -502,6 +506,61 @@ TEST(TensorBoard, Crc32cKnownAnswerAndReadableRecords) {
   EXPECT_NE(
       payloads[1].find(std::string("\x15", 1) + std::string(reinterpret_cast<char*>(&value), 4)),
       std::string::npos);
+}
+
+// The embedded trainer defaults per device: batch_split auto is 2 slices on the CPU and whole
+// batches on a GPU (where a number above 1 is refused), channels-last off, cuDNN benchmark on.
+TEST(TrainerSettings, BatchSplitAutoFollowsTheDevice) {
+  const std::string defaults = config::embedded_config_files().at("trainer/default.yaml");
+  const TrainerSettings cpu = read_trainer_settings(view(defaults, "trainer"), c10::Device("cpu"));
+  EXPECT_EQ(cpu.batch_split, 2);
+  EXPECT_FALSE(cpu.channels_last);
+  EXPECT_TRUE(cpu.cudnn_benchmark);
+  const c10::Device cuda("cuda:0");
+  EXPECT_EQ(read_trainer_settings(view(defaults, "trainer"), cuda).batch_split, 1);
+
+  // The defaults with batch_split set to `value`.
+  auto with = [&](const std::string& value) {
+    std::string text = defaults;
+    const size_t at = text.find("batch_split: auto");
+    EXPECT_NE(at, std::string::npos) << text;
+    text.replace(at, std::string("batch_split: auto").size(), "batch_split: " + value);
+    return view(text, "trainer");
+  };
+  EXPECT_EQ(read_trainer_settings(with("3"), c10::Device("cpu")).batch_split, 3);
+  try {
+    read_trainer_settings(with("3"), cuda);
+    ADD_FAILURE() << "batch_split 3 on cuda was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("leave it at 1"), std::string::npos) << e.what();
+  }
+  try {
+    read_trainer_settings(with("many"), c10::Device("cpu"));
+    ADD_FAILURE() << "batch_split 'many' was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("trainer.batch_split must be auto or a number of slices, "
+                                         "got 'many'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Channels-last moves strides only: a convolution gives the same output, its weight (and a
+// 4-D batch) now in NHWC order, other tensors untouched.
+TEST(MemoryFormat, ChannelsLastKeepsValuesAndMovesStrides) {
+  torch::manual_seed(3);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(3, 8, 3).padding(1));
+  const at::Tensor images = at::randn({2, 3, 9, 9});
+  const at::Tensor before = conv->forward(images).detach();
+  to_channels_last(*conv);
+  EXPECT_TRUE(conv->weight.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_FALSE(conv->weight.is_contiguous());
+  EXPECT_TRUE(conv->bias.is_contiguous());
+  const at::Tensor nhwc = channels_last_images(images);
+  EXPECT_TRUE(nhwc.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_TRUE(at::allclose(conv->forward(nhwc), before, 1e-5, 1e-6));
+  const at::Tensor flat = at::randn({4, 5});
+  EXPECT_TRUE(channels_last_images(flat).is_same(flat));
 }
 
 }  // namespace
