@@ -44,7 +44,8 @@ endmacro()
 
 # OpenCV: the bundle's static build, when present, as OpenCV_INCLUDE_DIRS / OpenCV_LIBS.
 set(VITRINE_BUNDLE_OPENCV OFF)
-if(VITRINE_BUNDLE_DIR AND EXISTS ${VITRINE_BUNDLE_DIR}/opencv/lib/libopencv_core.a)
+if(NOT VITRINE_OPS_ONLY AND VITRINE_BUNDLE_DIR
+   AND EXISTS ${VITRINE_BUNDLE_DIR}/opencv/lib/libopencv_core.a)
   set(VITRINE_BUNDLE_OPENCV ON)
   set(_cv ${VITRINE_BUNDLE_DIR}/opencv/lib)
   set(OpenCV_INCLUDE_DIRS ${VITRINE_BUNDLE_DIR}/opencv/include/opencv4)
