@@ -86,6 +86,12 @@ void run_grid(const Kernel& kernel, bool inverse) {
   }
 }
 
+// Shared memory as a CTA finds it on a GPU: not zero, not the previous CTA's. NaN bytes, so a
+// read before a write shows in the outputs.
+void poison(std::vector<float4>& shared) {
+  std::memset(static_cast<void*>(shared.data()), 0xff, shared.size() * sizeof(float4));
+}
+
 template <int D>
 tiled::SharedLayout layout(const Geometry& g, tiled::Pass pass) {
   return tiled::shared_layout(g, pass, D, tiled::Tiling<D>::kTile, tiled::Tiling<D>::kLanes);
@@ -233,8 +239,10 @@ cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const 
       std::vector<float4> raw((fna::SharedTiles<D>::template bytes<T>() + 15) / 16);
       T* smem = reinterpret_cast<T*>(raw.data());
       vitrine::testing::HostCta cta(fna::kThreads);
-      for (int64_t c = 0; c < fna::cta_count(g, shape); ++c)
+      for (int64_t c = 0; c < fna::cta_count(g, shape); ++c) {
+        poison(raw);
         cta.run([&](auto& ctx) { fna::forward_cta<T, D>(ctx, g, args, shape, c, smem); });
+      }
       return cudaSuccess;
     }
   });
@@ -274,10 +282,14 @@ cudaError_t na_fna_backward(DType dtype, const Geometry& g, const void* grad_out
       unsigned char* smem = reinterpret_cast<unsigned char*>(raw.data());
       vitrine::testing::HostCta cta(fna::kThreads);
       const int64_t ctas = fna::cta_count(g, shape);
-      for (int64_t c = 0; c < ctas; ++c)
+      for (int64_t c = 0; c < ctas; ++c) {
+        poison(raw);
         cta.run([&](auto& ctx) { fna::query_grad_cta<T, D>(ctx, g, args, shape, c, smem); });
-      for (int64_t c = 0; c < ctas; ++c)
+      }
+      for (int64_t c = 0; c < ctas; ++c) {
+        poison(raw);
         cta.run([&](auto& ctx) { fna::key_grad_cta<T, D>(ctx, g, args, shape, c, smem); });
+      }
       return cudaSuccess;
     }
   });

@@ -3,13 +3,17 @@
 // each barrier, so that code which calls __syncthreads() and warp collectives between plain
 // per-thread code runs as the GPU runs it. The warp collectives are emulated from the PTX ISA's
 // definitions, written out here independently of the kernels' own fragment loads:
-// mma.m16n8k16 (float16/bfloat16 in, float32 accumulate) and the quad shuffles. Collectives
-// must be reached by every thread of the block (as the kernels guarantee by uniform control
-// flow); a deadlock aborts with a message instead of hanging.
+// mma.m16n8k16 (float16/bfloat16 in, float32 accumulate) and the quad shuffles. A collective
+// waits for its own warp only, as on the GPU, so warps drift apart between block barriers (the
+// scheduler also alternates its order every round): a shared-memory read that lacks its
+// barrier can see another warp's data, or none. Collectives must be reached by every thread
+// of the warp (as the kernels guarantee by uniform control flow); a deadlock aborts with a
+// message instead of hanging.
 #pragma once
 
 #include <ucontext.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -27,7 +31,9 @@ class HostCta {
         stacks_(static_cast<size_t>(threads)),
         fibers_(threads),
         done_(threads),
-        slots_(2 * static_cast<size_t>(threads)) {
+        slots_(2 * static_cast<size_t>(threads)),
+        warp_arrived_(static_cast<size_t>((threads + 31) / 32)),
+        warp_generation_(static_cast<size_t>((threads + 31) / 32)) {
     for (auto& s : stacks_) s.resize(stack_bytes);
   }
 
@@ -37,6 +43,8 @@ class HostCta {
     body_ = [&](Ctx& ctx) { body(ctx); };
     arrived_ = 0;
     generation_ = 0;
+    std::fill(warp_arrived_.begin(), warp_arrived_.end(), 0);
+    std::fill(warp_generation_.begin(), warp_generation_.end(), 0);
     parity_.assign(static_cast<size_t>(threads_), 0);
     for (int t = 0; t < threads_; ++t) {
       done_[t] = false;
@@ -50,9 +58,10 @@ class HostCta {
     }
     int finished = 0;
     int idle_rounds = 0;
-    while (finished < threads_) {
+    for (long round = 0; finished < threads_; ++round) {
       const long before = progress_;
-      for (int t = 0; t < threads_; ++t) {
+      for (int i = 0; i < threads_; ++i) {
+        const int t = round % 2 == 0 ? i : threads_ - 1 - i;  // alternating order
         if (done_[t]) continue;
         current_ = t;
         swapcontext(&scheduler_, &fibers_[t]);
@@ -79,7 +88,7 @@ class HostCta {
     float quad_max(float v) {
       float* s = exchange();
       s[0] = v;
-      sync();
+      cta_->warp_barrier();
       const float* quad = cta_->slot(thread_ & ~3);
       float m = v;
       for (int i = 0; i < 4; ++i) m = std::fmax(m, read(quad, i)[0]);
@@ -88,7 +97,7 @@ class HostCta {
     float quad_sum(float v) {
       float* s = exchange();
       s[0] = v;
-      sync();
+      cta_->warp_barrier();
       const int first = thread_ & ~3;
       // Butterfly order, as two xor-shuffles add: (a + b) + (c + d) on every lane.
       const float a = cta_->slot(first)[0], b = cta_->slot(first + 1)[0],
@@ -101,7 +110,7 @@ class HostCta {
       float* s = exchange();
       for (int i = 0; i < 8; ++i) s[i] = element<E>(a[i / 2], i % 2);
       for (int i = 0; i < 4; ++i) s[8 + i] = element<E>(b[i / 2], i % 2);
-      sync();
+      cta_->warp_barrier();
       const int warp_first = thread_ & ~31, lane = thread_ & 31;
       for (int i = 0; i < 4; ++i) {
         const int row = lane / 4 + 8 * (i / 2), col = 2 * (lane % 4) + i % 2;
@@ -132,8 +141,9 @@ class HostCta {
     }
     const float* read(const float* first, int lane) const { return first + lane * kSlotFloats; }
     float* exchange() {
-      // Two banks alternate, so one barrier per collective suffices: a thread writing bank
-      // b again has passed the barrier that every reader of bank b's previous use reached.
+      // Two banks alternate, so one warp barrier per collective suffices: a lane writing bank
+      // b again has passed the barrier that every reader of bank b's previous use (its own
+      // warp's lanes) reached.
       cta_->parity_[static_cast<size_t>(thread_)] ^= 1;
       return cta_->slot(thread_);
     }
@@ -161,6 +171,22 @@ class HostCta {
     ++self->progress_;
   }
 
+  // The barrier of a warp's collective: the lanes of the current thread's warp only.
+  void warp_barrier() {
+    ++progress_;
+    const size_t w = static_cast<size_t>(current_ / 32);
+    const long generation = warp_generation_[w];
+    const int lanes = std::min(32, threads_ - static_cast<int>(w) * 32);
+    if (++warp_arrived_[w] == lanes) {
+      warp_arrived_[w] = 0;
+      ++warp_generation_[w];
+      return;
+    }
+    const int me = current_;
+    while (warp_generation_[w] == generation) swapcontext(&fibers_[me], &scheduler_);
+    current_ = me;
+  }
+
   void barrier() {
     ++progress_;
     const long generation = generation_;
@@ -186,6 +212,8 @@ class HostCta {
   std::vector<int> parity_;
   ucontext_t scheduler_{};
   std::function<void(Ctx&)> body_;
+  std::vector<int> warp_arrived_;
+  std::vector<long> warp_generation_;
   int current_ = 0;
   int arrived_ = 0;
   long generation_ = 0;

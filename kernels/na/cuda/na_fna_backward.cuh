@@ -120,7 +120,9 @@ VITRINE_HD void query_grad_cta(Ctx& ctx, const Geometry& g, const BackwardArgs<E
   float* const bias_sum = reinterpret_cast<float*>(smem + Tiles::template kBiasOffset<E>);
   const int64_t head = plan.bh % g.heads;
   const int64_t bias_base = head * g.bias_size();
-  float* const bias_grad = shared_bias ? bias_sum : args.grad_rpb + bias_base;
+  float* const bias_grad = shared_bias                ? bias_sum
+                           : args.grad_rpb != nullptr ? args.grad_rpb + bias_base
+                                                      : nullptr;
 
   if (shared_bias)
     for (int64_t c = tid; c < g.bias_size(); c += kThreads) bias_sum[c] = 0;
