@@ -10,8 +10,6 @@
 #include "cli/commands.h"
 #include "cli/results_file.h"
 #include "config/compose.h"
-#include "config/job.h"
-#include "config/override.h"
 #include "config/resolve.h"
 #include "config/view.h"
 #include "core/error.h"
@@ -29,13 +27,8 @@ int run_bench_loader(const HydraFlags& flags, const LoaderBenchOptions& o) {
   if (flags.request.multirun)
     throw UsageError("bench loader times one configuration: drop -m/--multirun");
   // The job's config as `vitrine train` composes it (no run directory).
-  std::vector<config::Override> overrides = config::parse_overrides(flags.request.overrides);
-  config::ConfigRepository repo = config::make_repository(flags.request.config_dirs);
-  config::ComposeOptions compose;
-  compose.config_name = flags.request.config_name;
-  compose.job_name = "train";
-  const config::Node job = config::job_config(
-      config::Resolver(config::compose(repo, overrides, compose).config).resolve_all());
+  const config::Node job =
+      config::job_config(config::Resolver(compose_request(flags)).resolve_all());
   const config::ConfigView root(job, "");
   const config::ConfigView data = root.child("data");
   auto loader =

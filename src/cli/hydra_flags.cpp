@@ -30,16 +30,20 @@ void add_hydra_flags(CLI::App& command, HydraFlags& flags) {
       ->capture_default_str();
 }
 
-void print_config(const HydraFlags& flags, const std::string& which) {
-  // Printing composes a single run; a sweep prints its first point, as Hydra's --cfg does.
-  config::JobRequest request = flags.request;
+config::Node compose_request(const HydraFlags& flags) {
+  const config::JobRequest& request = flags.request;
   std::vector<config::Override> overrides = config::parse_overrides(request.overrides);
   if (request.multirun) overrides = config::expand_sweep(overrides).front();
   config::ConfigRepository repo = config::make_repository(request.config_dirs);
   config::ComposeOptions options;
   options.config_name = request.config_name;
   options.job_name = request.job_name;
-  config::Node tree = config::compose(repo, overrides, options).config;
+  return config::compose(repo, overrides, options).config;
+}
+
+void print_config(const HydraFlags& flags, const std::string& which) {
+  // Printing composes a single run; a sweep prints its first point, as Hydra's --cfg does.
+  config::Node tree = compose_request(flags);
   if (flags.resolve) tree = config::Resolver(tree).resolve_all();
 
   config::Node shown;

@@ -27,6 +27,10 @@ struct HydraFlags {
 
 void add_hydra_flags(CLI::App& command, HydraFlags& flags);
 
+// The config `flags`' request composes to, unresolved (a sweep's first point, as Hydra's --cfg
+// shows it).
+config::Node compose_request(const HydraFlags& flags);
+
 // Prints the composed config as `--cfg` asks (`which` = job|hydra|all) to stdout.
 void print_config(const HydraFlags& flags, const std::string& which);
 

@@ -86,10 +86,18 @@ void run_grid(const Kernel& kernel, bool inverse) {
   }
 }
 
-// Shared memory as a CTA finds it on a GPU: not zero, not the previous CTA's. NaN bytes, so a
-// read before a write shows in the outputs.
-void poison(std::vector<float4>& shared) {
-  std::memset(static_cast<void*>(shared.data()), 0xff, shared.size() * sizeof(float4));
+// Every CTA of a grid of `ctas`, in order, each as a block of fibers (host_cta.h) over `bytes`
+// of raw, 16-byte aligned shared memory that starts as NaN bytes, as a CTA finds it on a GPU:
+// not zero, not the previous CTA's; a read before a write shows in the outputs.
+template <class Body>
+void run_ctas(int64_t ctas, size_t bytes, const Body& body) {
+  std::vector<float4> raw((bytes + 15) / 16);
+  auto* smem = reinterpret_cast<unsigned char*>(raw.data());
+  vitrine::testing::HostCta cta(fna::kThreads);
+  for (int64_t c = 0; c < ctas; ++c) {
+    std::memset(smem, 0xff, raw.size() * sizeof(float4));
+    cta.run([&](auto& ctx) { body(ctx, c, smem); });
+  }
 }
 
 template <int D>
@@ -235,14 +243,10 @@ cudaError_t na_fna_forward(DType dtype, const Geometry& g, const void* q, const 
     } else {
       const fna::ForwardArgs<T> args = fna::forward_args<T>(q, k, v, rpb, scale, out, lse);
       const fna::TileShape shape = fna::tile_shape(g);
-      // Typed as the GPU's dynamic shared memory is: raw, 16-byte aligned bytes.
-      std::vector<float4> raw((fna::SharedTiles<D>::template bytes<T>() + 15) / 16);
-      T* smem = reinterpret_cast<T*>(raw.data());
-      vitrine::testing::HostCta cta(fna::kThreads);
-      for (int64_t c = 0; c < fna::cta_count(g, shape); ++c) {
-        poison(raw);
-        cta.run([&](auto& ctx) { fna::forward_cta<T, D>(ctx, g, args, shape, c, smem); });
-      }
+      run_ctas(fna::cta_count(g, shape), fna::SharedTiles<D>::template bytes<T>(),
+               [&](auto& ctx, int64_t c, unsigned char* smem) {
+                 fna::forward_cta<T, D>(ctx, g, args, shape, c, reinterpret_cast<T*>(smem));
+               });
       return cudaSuccess;
     }
   });
@@ -278,18 +282,13 @@ cudaError_t na_fna_backward(DType dtype, const Geometry& g, const void* grad_out
       const size_t bytes =
           std::max(fna::QueryGradTiles<D>::template bytes<T>(g, args.grad_rpb != nullptr),
                    fna::KeyGradTiles<D>::template bytes<T>());
-      std::vector<float4> raw((bytes + 15) / 16);  // raw, 16-byte aligned, as on the GPU
-      unsigned char* smem = reinterpret_cast<unsigned char*>(raw.data());
-      vitrine::testing::HostCta cta(fna::kThreads);
       const int64_t ctas = fna::cta_count(g, shape);
-      for (int64_t c = 0; c < ctas; ++c) {
-        poison(raw);
-        cta.run([&](auto& ctx) { fna::query_grad_cta<T, D>(ctx, g, args, shape, c, smem); });
-      }
-      for (int64_t c = 0; c < ctas; ++c) {
-        poison(raw);
-        cta.run([&](auto& ctx) { fna::key_grad_cta<T, D>(ctx, g, args, shape, c, smem); });
-      }
+      run_ctas(ctas, bytes, [&](auto& ctx, int64_t c, unsigned char* smem) {
+        fna::query_grad_cta<T, D>(ctx, g, args, shape, c, smem);
+      });
+      run_ctas(ctas, bytes, [&](auto& ctx, int64_t c, unsigned char* smem) {
+        fna::key_grad_cta<T, D>(ctx, g, args, shape, c, smem);
+      });
       return cudaSuccess;
     }
   });

@@ -106,8 +106,6 @@ VITRINE_HD void query_grad_cta(Ctx& ctx, const Geometry& g, const BackwardArgs<E
                                const TileShape& shape, int64_t cta, unsigned char* smem) {
   static_assert(D % 16 == 0, "head dim must be a multiple of 16");
   using Tiles = QueryGradTiles<D>;
-  constexpr int kStride = Tiles::kStride;
-  constexpr int kSteps = D / 16;
   constexpr int kDimBlocks = D / 8;
   const CtaPlan plan = plan_cta(g, shape, cta, Side::kQueries);
   if (plan.empty) return;  // uniform over the CTA
@@ -166,26 +164,11 @@ VITRINE_HD void query_grad_cta(Ctx& ctx, const Geometry& g, const BackwardArgs<E
     stage<E, D>(ctx, args.v, base, tiles + Tiles::kV, kChunk, key_token);
     ctx.sync();
 
-    // S = Q.K^T and dP = dO.V^T, 8 blocks of 8 keys; blocks wholly past the box are skipped.
+    // S = Q.K^T and dP = dO.V^T, 8 blocks of 8 keys.
     float s[kChunk / 8][4], dp[kChunk / 8][4];
-    VITRINE_UNROLL
-    for (int n = 0; n < kChunk / 8; ++n)
-      for (int i = 0; i < 4; ++i) s[n][i] = dp[n][i] = 0;
-    VITRINE_UNROLL
-    for (int st = 0; st < kSteps; ++st) {
-      uint32_t qa[4], ga[4];
-      load_a(qa, tiles + Tiles::kQ, kStride, warp * 16, st * 16, lane);
-      load_a(ga, tiles + Tiles::kGradOut, kStride, warp * 16, st * 16, lane);
-      VITRINE_UNROLL
-      for (int n = 0; n < kChunk / 8; ++n) {
-        if (first_key + n * 8 >= keys) continue;
-        uint32_t b[2];
-        load_b_from_rows(b, tiles + Tiles::kK, kStride, n * 8, st * 16, lane);
-        ctx.template mma<E>(s[n], qa, b);
-        load_b_from_rows(b, tiles + Tiles::kV, kStride, n * 8, st * 16, lane);
-        ctx.template mma<E>(dp[n], ga, b);
-      }
-    }
+    paired_score_products<E, D, kChunk>(ctx, s, dp, tiles + Tiles::kQ, tiles + Tiles::kK,
+                                        tiles + Tiles::kGradOut, tiles + Tiles::kV, warp * 16,
+                                        keys - first_key, lane);
 
     // dS = P * (dP - delta), 0 outside the window; its sum per relative position is drpb.
     VITRINE_UNROLL
@@ -209,18 +192,7 @@ VITRINE_HD void query_grad_cta(Ctx& ctx, const Geometry& g, const BackwardArgs<E
       }
 
     // dQ += dS.K, 16 keys per step.
-    VITRINE_UNROLL
-    for (int ks = 0; ks < kChunk / 16; ++ks) {
-      if (first_key + ks * 16 >= keys) continue;
-      uint32_t da[4];
-      a_from_accumulators<E>(da, s[2 * ks], s[2 * ks + 1]);
-      VITRINE_UNROLL
-      for (int n = 0; n < kDimBlocks; ++n) {
-        uint32_t b[2];
-        load_b_from_columns(b, tiles + Tiles::kK, kStride, ks * 16, n * 8, lane);
-        ctx.template mma<E>(dq[n], da, b);
-      }
-    }
+    accumulate_product<E, D, kChunk>(ctx, dq, s, tiles + Tiles::kK, keys - first_key, lane);
   }
 
   VITRINE_UNROLL
@@ -280,9 +252,7 @@ VITRINE_HD void key_grad_cta(Ctx& ctx, const Geometry& g, const BackwardArgs<E>&
                              const TileShape& shape, int64_t cta, unsigned char* smem) {
   static_assert(D % 16 == 0, "head dim must be a multiple of 16");
   using Tiles = KeyGradTiles<D>;
-  constexpr int kStride = Tiles::kStride;
   constexpr int kQueries = Tiles::kQueries;
-  constexpr int kSteps = D / 16;
   constexpr int kDimBlocks = D / 8;
   const CtaPlan plan = plan_cta(g, shape, cta, Side::kKeys);
   if (plan.empty) return;  // uniform over the CTA
@@ -339,26 +309,11 @@ VITRINE_HD void key_grad_cta(Ctx& ctx, const Geometry& g, const BackwardArgs<E>&
     stage<E, D>(ctx, args.grad_out, base, tiles + Tiles::kGradOut, kQueries, query_token);
     ctx.sync();
 
-    // S^T = K.Q^T and dP^T = V.dO^T, blocks of 8 queries; blocks wholly past the box skipped.
+    // S^T = K.Q^T and dP^T = V.dO^T, blocks of 8 queries.
     float s[kQueries / 8][4], dp[kQueries / 8][4];
-    VITRINE_UNROLL
-    for (int n = 0; n < kQueries / 8; ++n)
-      for (int i = 0; i < 4; ++i) s[n][i] = dp[n][i] = 0;
-    VITRINE_UNROLL
-    for (int st = 0; st < kSteps; ++st) {
-      uint32_t ka[4], va[4];
-      load_a(ka, tiles + Tiles::kK, kStride, warp * 16, st * 16, lane);
-      load_a(va, tiles + Tiles::kV, kStride, warp * 16, st * 16, lane);
-      VITRINE_UNROLL
-      for (int n = 0; n < kQueries / 8; ++n) {
-        if (first_query + n * 8 >= queries) continue;
-        uint32_t b[2];
-        load_b_from_rows(b, tiles + Tiles::kQ, kStride, n * 8, st * 16, lane);
-        ctx.template mma<E>(s[n], ka, b);
-        load_b_from_rows(b, tiles + Tiles::kGradOut, kStride, n * 8, st * 16, lane);
-        ctx.template mma<E>(dp[n], va, b);
-      }
-    }
+    paired_score_products<E, D, kQueries>(ctx, s, dp, tiles + Tiles::kK, tiles + Tiles::kQ,
+                                          tiles + Tiles::kV, tiles + Tiles::kGradOut, warp * 16,
+                                          queries - first_query, lane);
 
     // P^T and dS^T = P^T * (dP^T - delta), 0 where the key is outside the query's window.
     VITRINE_UNROLL
@@ -383,21 +338,9 @@ VITRINE_HD void key_grad_cta(Ctx& ctx, const Geometry& g, const BackwardArgs<E>&
       }
 
     // dV += P^T.dO and dK += dS^T.Q, 16 queries per step.
-    VITRINE_UNROLL
-    for (int ks = 0; ks < kQueries / 16; ++ks) {
-      if (first_query + ks * 16 >= queries) continue;
-      uint32_t pa[4], da[4];
-      a_from_accumulators<E>(pa, s[2 * ks], s[2 * ks + 1]);
-      a_from_accumulators<E>(da, dp[2 * ks], dp[2 * ks + 1]);
-      VITRINE_UNROLL
-      for (int n = 0; n < kDimBlocks; ++n) {
-        uint32_t b[2];
-        load_b_from_columns(b, tiles + Tiles::kGradOut, kStride, ks * 16, n * 8, lane);
-        ctx.template mma<E>(dv[n], pa, b);
-        load_b_from_columns(b, tiles + Tiles::kQ, kStride, ks * 16, n * 8, lane);
-        ctx.template mma<E>(dk[n], da, b);
-      }
-    }
+    accumulate_product<E, D, kQueries>(ctx, dv, s, tiles + Tiles::kGradOut, queries - first_query,
+                                       lane);
+    accumulate_product<E, D, kQueries>(ctx, dk, dp, tiles + Tiles::kQ, queries - first_query, lane);
   }
 
   VITRINE_UNROLL

@@ -181,18 +181,7 @@ VITRINE_HD void forward_cta(Ctx& ctx, const Geometry& g, const ForwardArgs<E>& a
       for (int i = 0; i < 4; ++i) o[n][i] *= alpha[i / 2];
 
     // O += P.V, 16 keys per step; P rounded to the storage type as the tensor cores take it.
-    VITRINE_UNROLL
-    for (int ks = 0; ks < kChunk / 16; ++ks) {
-      if (first_key + ks * 16 >= keys) continue;
-      uint32_t pa[4];
-      a_from_accumulators<E>(pa, s[2 * ks], s[2 * ks + 1]);
-      VITRINE_UNROLL
-      for (int n = 0; n < kDimBlocks; ++n) {
-        uint32_t b[2];
-        load_b_from_columns(b, smem + Tiles::kV, Tiles::kStride, ks * 16, n * 8, lane);
-        ctx.template mma<E>(o[n], pa, b);
-      }
-    }
+    accumulate_product<E, D, kChunk>(ctx, o, s, smem + Tiles::kV, keys - first_key, lane);
   }
 
   // Normalise and store the rows this lane holds; lse = max + log(sum) of the logits.

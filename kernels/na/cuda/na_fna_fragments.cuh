@@ -127,4 +127,52 @@ VITRINE_HD void a_from_accumulators(uint32_t a[4], const float left[4], const fl
   }
 }
 
+// The backward's two score products of one chunk, side by side: s = A1.B1^T and dp = A2.B2^T
+// in blocks of 8 columns, A's 16 rows the warp's (from `row0`) of tiles a1 and a2, B's columns
+// the rows of tiles b1 and b2 (all rows of D elements). Column blocks from `valid` on are past
+// the box: skipped (uniform over the CTA), their accumulators left at zero.
+template <typename E, int D, int Columns, class Ctx>
+VITRINE_HD void paired_score_products(Ctx& ctx, float s[][4], float dp[][4], const E* a1,
+                                      const E* b1, const E* a2, const E* b2, int row0,
+                                      int64_t valid, int lane) {
+  VITRINE_UNROLL
+  for (int n = 0; n < Columns / 8; ++n)
+    for (int i = 0; i < 4; ++i) s[n][i] = dp[n][i] = 0;
+  VITRINE_UNROLL
+  for (int st = 0; st < D / 16; ++st) {
+    uint32_t x1[4], x2[4];
+    load_a(x1, a1, kRowStride<D>, row0, st * 16, lane);
+    load_a(x2, a2, kRowStride<D>, row0, st * 16, lane);
+    VITRINE_UNROLL
+    for (int n = 0; n < Columns / 8; ++n) {
+      if (n * 8 >= valid) continue;
+      uint32_t b[2];
+      load_b_from_rows(b, b1, kRowStride<D>, n * 8, st * 16, lane);
+      ctx.template mma<E>(s[n], x1, b);
+      load_b_from_rows(b, b2, kRowStride<D>, n * 8, st * 16, lane);
+      ctx.template mma<E>(dp[n], x2, b);
+    }
+  }
+}
+
+// acc += A.tile, 16 rows of `tile` per step: A's 16 columns of each step from two adjacent
+// 8-column accumulator blocks of `left` (P, dS or their transposes), acc in D / 8 blocks of 8.
+// Steps from `valid` rows of the tile on are past the box: skipped (uniform over the CTA).
+template <typename E, int D, int Columns, class Ctx>
+VITRINE_HD void accumulate_product(Ctx& ctx, float acc[][4], const float left[][4], const E* tile,
+                                   int64_t valid, int lane) {
+  VITRINE_UNROLL
+  for (int ks = 0; ks < Columns / 16; ++ks) {
+    if (ks * 16 >= valid) continue;
+    uint32_t a[4];
+    a_from_accumulators<E>(a, left[2 * ks], left[2 * ks + 1]);
+    VITRINE_UNROLL
+    for (int n = 0; n < D / 8; ++n) {
+      uint32_t b[2];
+      load_b_from_columns(b, tile, kRowStride<D>, ks * 16, n * 8, lane);
+      ctx.template mma<E>(acc[n], a, b);
+    }
+  }
+}
+
 }  // namespace vitrine::cuda::fna
