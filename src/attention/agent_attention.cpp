@@ -93,12 +93,13 @@ at::Tensor AgentAttentionImpl::forward(const at::Tensor& x) {
       source = norm->forward(sr->forward(x.permute({0, 2, 1}).reshape({b, c, o.height, o.width}))
                                  .reshape({b, c, -1})
                                  .permute({0, 2, 1}));
-    const at::Tensor kv_out =
-        this->kv->forward(source).reshape({b, source.size(1), 2, c}).permute({2, 0, 1, 3});
+    // unbind: one stacked gradient in backward instead of a zero-filled kv-sized one per part.
+    const std::vector<at::Tensor> kv_out =
+        this->kv->forward(source).reshape({b, source.size(1), 2, c}).unbind(2);
     k = kv_out[0];
     v = kv_out[1];
   } else {
-    const at::Tensor qkv_out = qkv->forward(x).reshape({b, n, 3, c}).permute({2, 0, 1, 3});
+    const std::vector<at::Tensor> qkv_out = qkv->forward(x).reshape({b, n, 3, c}).unbind(2);
     q_all = qkv_out[0];
     k = qkv_out[1];
     v = qkv_out[2];

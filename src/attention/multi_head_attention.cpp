@@ -62,11 +62,12 @@ at::Tensor multi_head_self_attention(const at::Tensor& x, torch::nn::Linear& in,
   std::vector<int64_t> perm{r - 3};
   for (int64_t i = 0; i < r - 4; ++i) perm.push_back(i);
   perm.insert(perm.end(), {r - 2, r - 4, r - 1});
-  qkv_out = qkv_out.permute(perm);
+  // unbind: one stacked gradient in backward instead of three zero-filled qkv-sized ones.
+  const std::vector<at::Tensor> qkv_split = qkv_out.permute(perm).unbind(0);
   const at::Tensor attn = drop_attn->forward(
-      at::softmax(at::matmul(qkv_out[0], qkv_out[1].transpose(-2, -1)) * scale, -1));
+      at::softmax(at::matmul(qkv_split[0], qkv_split[1].transpose(-2, -1)) * scale, -1));
   // [..., H, T, d] -> [..., T, H*d]
-  at::Tensor y = at::matmul(attn, qkv_out[2]).transpose(-3, -2);
+  at::Tensor y = at::matmul(attn, qkv_split[2]).transpose(-3, -2);
   std::vector<int64_t> merged = lead;
   merged.insert(merged.end(), {t, c});
   return drop_out->forward(out->forward(y.reshape(merged)));

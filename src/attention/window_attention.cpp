@@ -44,8 +44,9 @@ at::Tensor WindowAttentionImpl::forward(const at::Tensor& x, const at::Tensor& m
   TORCH_CHECK(n == options_.window_size * options_.window_size && c == options_.dim,
               "WindowAttention: expected [windows, ", options_.window_size * options_.window_size,
               ", ", options_.dim, "], got shape ", x.sizes());
-  const at::Tensor qkv_out =
-      qkv->forward(x).reshape({b, n, 3, heads, c / heads}).permute({2, 0, 3, 1, 4});
+  // unbind: one stacked gradient in backward instead of three zero-filled qkv-sized ones.
+  const std::vector<at::Tensor> qkv_out =
+      qkv->forward(x).reshape({b, n, 3, heads, c / heads}).permute({2, 0, 3, 1, 4}).unbind(0);
   at::Tensor attn =
       at::matmul(qkv_out[0] * scale_, qkv_out[1].transpose(-2, -1)) + position_bias().unsqueeze(0);
   if (mask.defined()) {

@@ -108,7 +108,8 @@ Batch DataLoader::load_batch(int64_t batch_index) const {
     const int64_t index = order_[static_cast<size_t>(position)];
     // One stream per (epoch, position, rank): independent of which worker runs it.
     Rng rng(mix_seed(mix_seed(options_.seed, static_cast<uint64_t>(epoch_)),
-                     static_cast<uint64_t>(position * options_.world_size + options_.rank)));
+                     static_cast<uint64_t>(position * options_.world_size + options_.rank)),
+            SampleIdentity{options_.seed, index, epoch_});
     try {
       Sample sample = source_->load(index, rng);
       if (!pads && !images.empty() && sample.image.sizes() != images.front().sizes())

@@ -17,9 +17,19 @@ inline uint64_t mix_seed(uint64_t a, uint64_t b) {
   return z ^ (z >> 31);
 }
 
+// Which sample a stream belongs to, for transforms that are a schedule rather than a draw
+// (alternating flips): the run's seed, the sample's dataset index and the epoch. The data
+// loader sets it; a stream made without one has index -1.
+struct SampleIdentity {
+  uint64_t seed = 0;
+  int64_t index = -1;
+  int64_t epoch = 0;
+};
+
 class Rng {
  public:
   explicit Rng(uint64_t seed) : engine_(seed) {}
+  Rng(uint64_t seed, const SampleIdentity& sample) : engine_(seed), sample_(sample) {}
 
   // Uniform in [lo, hi).
   double uniform(double lo = 0.0, double hi = 1.0) {
@@ -40,9 +50,11 @@ class Rng {
     return x + y > 0 ? x / (x + y) : 0.5;
   }
   uint64_t next() { return engine_(); }
+  const SampleIdentity& sample() const { return sample_; }
 
  private:
   std::mt19937_64 engine_;
+  SampleIdentity sample_;
 };
 
 }  // namespace vitrine::data

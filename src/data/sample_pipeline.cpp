@@ -78,6 +78,7 @@ struct AugmentSettings {
   int64_t crop_padding = 0;  // random_crop
   std::vector<double> scale{0.08, 1.0}, ratio{3.0 / 4.0, 4.0 / 3.0};  // random_resized_crop
   double hflip = 0;
+  std::string hflip_mode = "random";        // random | alternate
   std::vector<double> color_jitter;         // empty: none
   std::optional<std::string> auto_augment;  // timm's RandAugment spec
   double reprob = 0;                        // random erasing
@@ -96,6 +97,7 @@ AugmentSettings read_augment(const config::ConfigView& augment) {
           .field("ratio", &S::ratio)
           .field("hflip", &S::hflip)
           .required()
+          .field("hflip_mode", &S::hflip_mode)
           .custom("color_jitter",
                   // A number x means (x, x, x, 0) as timm's --color-jitter; a list gives all
                   // four (three: hue 0); null: none.
@@ -165,7 +167,14 @@ SamplePipeline SamplePipeline::train(const config::ConfigView& data) {
     throw ConfigError(aug.path() + ".crop must be random_resized_crop, random_crop or none, got '" +
                       a.crop + "'");
   }
-  if (a.hflip > 0) transforms.push_back(std::make_shared<HorizontalFlip>(a.hflip));
+  if (a.hflip_mode != "random" && a.hflip_mode != "alternate")
+    throw ConfigError(aug.path() + ".hflip_mode must be random or alternate, got '" + a.hflip_mode +
+                      "'");
+  if (a.hflip_mode == "alternate" && a.hflip != 0.5)
+    throw ConfigError(aug.path() + ".hflip_mode: alternate flips every other epoch: it needs " +
+                      aug.path() + ".hflip: 0.5, got " + std::to_string(a.hflip));
+  if (a.hflip > 0)
+    transforms.push_back(std::make_shared<HorizontalFlip>(a.hflip, a.hflip_mode == "alternate"));
 
   if (a.auto_augment && !a.auto_augment->empty()) {
     RandAugmentSpec spec = parse_rand_augment(*a.auto_augment, aug.path() + ".auto_augment");

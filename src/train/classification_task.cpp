@@ -23,11 +23,19 @@ ClassificationSettings read_settings(const config::ConfigView& task) {
                                 .field("topk", &S::topk)
                                 .required()
                                 .field("loss", &S::loss)
-                                .field("bce_target_thresh", &S::bce_target_thresh);
+                                .field("bce_target_thresh", &S::bce_target_thresh)
+                                .field("tta", &S::tta);
   return table.apply(task, S());
 }
 
 }  // namespace
+
+at::Tensor classification_logits(const ModelForward& forward, const at::Tensor& images,
+                                 bool hflip_tta) {
+  const at::Tensor logits = forward(images);
+  if (!hflip_tta) return logits;
+  return (logits + forward(images.flip({-1}))) * 0.5;  // NCHW: the last dimension is the width
+}
 
 ClassificationTask::ClassificationTask(const config::ConfigView& task,
                                        const config::ConfigView& augment, int64_t num_classes)
@@ -42,6 +50,9 @@ ClassificationTask::ClassificationTask(const ClassificationSettings& s, const st
   if (s.loss != "ce" && s.loss != "bce")
     throw ConfigError(path + ".loss must be ce or bce, got '" + s.loss + "'");
   bce_ = s.loss == "bce";
+  if (s.tta != "none" && s.tta != "hflip")
+    throw ConfigError(path + ".tta must be none or hflip, got '" + s.tta + "'");
+  tta_hflip_ = s.tta == "hflip";
   if (s.bce_target_thresh) {
     bce_target_thresh_ = *s.bce_target_thresh;
     if (!bce_ || bce_target_thresh_ < 0 || bce_target_thresh_ >= 1)
@@ -80,7 +91,9 @@ MetricList ClassificationTask::evaluate(models::Model& model, data::DataLoader& 
   data::Batch batch;
   while (loader.next(batch)) {
     const at::Tensor images = batch.images.to(device);
-    const at::Tensor logits = forward ? forward(images) : model.forward(images);
+    const at::Tensor logits = classification_logits(
+        forward ? forward : [&](const at::Tensor& x) { return model.forward(x); }, images,
+        tta_hflip_);
     const evaluation::Accuracy acc =
         evaluation::batch_accuracy(logits, batch.labels.to(device), topk_);
     loss += acc.loss;

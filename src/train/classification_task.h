@@ -1,6 +1,7 @@
 // Image classification: cross-entropy with label smoothing, or soft-target cross-entropy when
 // Mixup/CutMix is on (smoothing folded into the targets, as timm does); evaluation reports
-// loss (plain cross-entropy, as timm's validate), top-1 and top-5 accuracy in percent.
+// loss (plain cross-entropy, as timm's validate), top-1 and top-5 accuracy in percent. With
+// task.tta: hflip the evaluation scores the mean logits of each image and its mirror image.
 #pragma once
 
 #include <optional>
@@ -19,7 +20,15 @@ struct ClassificationSettings {
   std::vector<int64_t> topk;
   std::string loss = "ce";                  // ce | bce (timm's BinaryCrossEntropy)
   std::optional<double> bce_target_thresh;  // bce only: binarise targets above it
+  std::string tta = "none";                 // none | hflip (evaluation averages the logits of
+                                            // each image and its mirror image)
 };
+
+// The logits evaluation scores for `images` [N, C, H, W]: forward(images), or with `hflip_tta`
+// the mean of forward(images) and forward(images mirrored along the width), as the fast
+// CIFAR-10 recipes' flip test-time augmentation does (airbench).
+at::Tensor classification_logits(const ModelForward& forward, const at::Tensor& images,
+                                 bool hflip_tta);
 
 class ClassificationTask : public Task {
  public:
@@ -47,6 +56,7 @@ class ClassificationTask : public Task {
   std::vector<int64_t> topk_;
   data::Mixup mixup_;
   int64_t num_classes_;
+  bool tta_hflip_ = false;  // task.tta: hflip
 };
 
 }  // namespace vitrine::train

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <opencv2/imgcodecs.hpp>
 #include <set>
 
@@ -17,6 +18,7 @@
 #include "data/mixup.h"
 #include "data/sample_source.h"
 #include "data/sampler.h"
+#include "data/transforms/geometry.h"
 
 namespace vitrine::data {
 namespace {
@@ -129,6 +131,82 @@ TEST(Loader, SameSeedSameBatchesWhateverTheWorkers) {
     for (int64_t i = 0; i < b.size(0); ++i)
       values.insert(static_cast<int>(std::lround(b[i][0][0][0].item<float>())));
   EXPECT_EQ(values.size(), 96u);
+}
+
+// Image i has the value i + 1 in its first column only, so a batch shows which sample each
+// row is and whether it was mirrored.
+class MarkedColumnDataset : public Dataset {
+ public:
+  explicit MarkedColumnDataset(int64_t n) : n_(n) {}
+  int64_t size() const override { return n_; }
+  int64_t num_classes() const override { return 10; }
+  int64_t label(int64_t i) const override { return i % 10; }
+  Example get(int64_t i) const override {
+    cv::Mat image(4, 4, CV_8UC1, cv::Scalar(0));
+    image.col(0).setTo(cv::Scalar(static_cast<double>(i + 1)));
+    return {image, i % 10};
+  }
+  std::string source(int64_t i) const override { return "sample" + std::to_string(i); }
+
+ private:
+  int64_t n_;
+};
+
+// sample index -> mirrored, for one epoch of a loader over MarkedColumnDataset.
+std::map<int64_t, bool> mirrored_samples(DataLoader& loader, int64_t epoch) {
+  std::map<int64_t, bool> out;
+  for (const at::Tensor& batch : all_batches(loader, epoch))
+    for (int64_t r = 0; r < batch.size(0); ++r) {
+      const at::Tensor image = batch[r][0];
+      const bool mirrored = image[0][3].item<float>() > 0;
+      const int64_t value = std::lround(image[0][mirrored ? 3 : 0].item<float>());
+      out[value - 1] = mirrored;
+    }
+  return out;
+}
+
+TEST(Loader, AlternatingFlipsMirrorEachImageInEveryOtherEpoch) {
+  auto dataset = std::make_shared<MarkedColumnDataset>(160);
+  const auto pipeline = [](bool alternate) {
+    return std::make_shared<SamplePipeline>(
+        std::vector<ImageTransformPtr>{std::make_shared<HorizontalFlip>(0.5, alternate)},
+        std::vector<float>{0.f}, std::vector<float>{1.f / 255.f}, std::nullopt, 1, 4, 4);
+  };
+  LoaderOptions options;
+  options.batch_size = 16;
+  options.seed = 5;
+  options.workers = 2;
+  DataLoader loader(dataset, pipeline(true), options);
+  std::vector<std::map<int64_t, bool>> epochs;
+  for (int64_t e = 0; e < 4; ++e) epochs.push_back(mirrored_samples(loader, e));
+  ASSERT_EQ(epochs[0].size(), 160u);
+  int first_mirrored = 0;
+  for (const auto& [index, mirrored] : epochs[0]) {
+    first_mirrored += mirrored;
+    for (size_t e = 1; e < epochs.size(); ++e)
+      EXPECT_NE(epochs[e].at(index), epochs[e - 1].at(index))
+          << "sample " << index << " epoch " << e;
+  }
+  EXPECT_GT(first_mirrored, 50);  // a coin per image: about half start mirrored
+  EXPECT_LT(first_mirrored, 110);
+  // The same schedule whatever the workers; another seed, other coins.
+  options.workers = 0;
+  DataLoader serial(dataset, pipeline(true), options);
+  EXPECT_EQ(mirrored_samples(serial, 2), epochs[2]);
+  options.seed = 6;
+  DataLoader reseeded(dataset, pipeline(true), options);
+  EXPECT_NE(mirrored_samples(reseeded, 0), epochs[0]);
+  // Random flips (the default) do not alternate for every image.
+  DataLoader random(dataset, pipeline(false), options);
+  const auto r0 = mirrored_samples(random, 0), r1 = mirrored_samples(random, 1);
+  int alternated = 0;
+  for (const auto& [index, mirrored] : r0) alternated += r1.at(index) != mirrored;
+  EXPECT_LT(alternated, 130);
+  // Alternation is defined for p = 0.5 only, and needs the loader's sample identity.
+  EXPECT_THROW(HorizontalFlip(0.3, true), ConfigError);
+  Rng bare(1);
+  EXPECT_THROW(HorizontalFlip(0.5, true).apply(cv::Mat(4, 4, CV_8UC1, cv::Scalar(0)), bare),
+               std::logic_error);
 }
 
 TEST(Loader, EvalOrderKeepsEveryoneAndStopsAtTheEnd) {

@@ -405,5 +405,31 @@ TEST(SamplePipelineTest, TrainCropSizeCropsTrainingImagesOnly) {
                ConfigError);
 }
 
+// data.augment.hflip_mode: random (a draw per image) or alternate (every other epoch), the
+// latter only at p = 0.5; anything else is refused naming the key.
+TEST(SamplePipelineTest, FlipModeIsRandomOrAlternateAtOneHalf) {
+  const auto pipeline = [](const std::string& flip) {
+    return SamplePipeline::train(config::ConfigView(
+        config::load_yaml("img_size: 4\nin_chans: 1\ninterpolation: bilinear\ncrop_pct: 1.0\n"
+                          "mean: [0.5]\nstd: [0.5]\naugment: {crop: none, auto_augment: null, "
+                          "reprob: 0.0, " +
+                              flip + "}\n",
+                          "t"),
+        "data"));
+  };
+  EXPECT_NE(pipeline("hflip: 0.5").describe().find("RandomHorizontalFlip"), std::string::npos);
+  EXPECT_NE(pipeline("hflip: 0.5, hflip_mode: random").describe().find("RandomHorizontalFlip"),
+            std::string::npos);
+  EXPECT_NE(pipeline("hflip: 0.5, hflip_mode: alternate").describe().find("Alternating"),
+            std::string::npos);
+  for (const char* bad : {"hflip: 0.3, hflip_mode: alternate", "hflip: 0.5, hflip_mode: always"})
+    try {
+      pipeline(bad);
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("data.augment.hflip"), std::string::npos) << e.what();
+    }
+}
+
 }  // namespace
 }  // namespace vitrine::data

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
+#include <stdexcept>
 
 #include "core/error.h"
 
@@ -118,16 +119,36 @@ std::string RandomCrop::describe() const {
   return "RandomCrop(size=" + std::to_string(size_) + ", padding=" + std::to_string(padding_) + ")";
 }
 
-HorizontalFlip::HorizontalFlip(double probability) : probability_(probability) {}
+HorizontalFlip::HorizontalFlip(double probability, bool alternate)
+    : probability_(probability), alternate_(alternate) {
+  if (alternate && probability != 0.5)
+    throw ConfigError("alternating horizontal flips need flip probability 0.5, got " +
+                      std::to_string(probability));
+}
 
 cv::Mat HorizontalFlip::apply(const cv::Mat& image, Rng& rng) const {
-  if (!rng.bernoulli(probability_)) return image;
+  bool flip = false;
+  if (alternate_) {
+    const SampleIdentity& sample = rng.sample();
+    if (sample.index < 0)
+      throw std::logic_error("alternating horizontal flips need the data loader's sample index");
+    // The per-image coin is drawn from its own stream (not `rng`), so that it stays the same
+    // in every epoch; the epoch's parity then alternates it.
+    const bool first = (mix_seed(mix_seed(sample.seed, 0x666c6970ULL),  // "flip"
+                                 static_cast<uint64_t>(sample.index)) >>
+                        63) != 0;
+    flip = first != (sample.epoch % 2 == 1);
+  } else {
+    flip = rng.bernoulli(probability_);
+  }
+  if (!flip) return image;
   cv::Mat out;
   cv::flip(image, out, 1);
   return out;
 }
 
 std::string HorizontalFlip::describe() const {
+  if (alternate_) return "AlternatingHorizontalFlip()";
   return "RandomHorizontalFlip(p=" + std::to_string(probability_) + ")";
 }
 

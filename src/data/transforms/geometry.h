@@ -37,14 +37,20 @@ class RandomCrop : public ImageTransform {
   int size_, padding_;
 };
 
+// torchvision's RandomHorizontalFlip(p), or alternating flips.
 class HorizontalFlip : public ImageTransform {
  public:
-  explicit HorizontalFlip(double probability);
+  // `alternate`: instead of a draw per sample, each image is flipped in every other epoch,
+  // starting flipped or not by a per-image coin from the run's seed (airbench's alternating
+  // flip: every image is seen both ways within two epochs). Needs probability 0.5 and a
+  // stream with a sample identity (the data loader's).
+  explicit HorizontalFlip(double probability, bool alternate = false);
   cv::Mat apply(const cv::Mat& image, Rng& rng) const override;
   std::string describe() const override;
 
  private:
   double probability_;
+  bool alternate_;
 };
 
 // torchvision Resize(int): the shorter side becomes `size`, the longer keeps the aspect
