@@ -135,7 +135,8 @@ std::unique_ptr<DataLoader> make_loader(const config::ConfigView& data, bool tra
   if (!sr && !coco && !ade)  // idx, image_folder, file_list
     expect_format_keys(data, /*dense=*/false,
                        {"train_split", "val_split", "train_list", "val_list", "mean", "std",
-                        "crop_pct", "interpolation", "augment", "train_crop_size"});
+                        "crop_pct", "interpolation", "augment", "train_crop_size",
+                        "tta"});  // tta: read by the classification task
   LoaderOptions options;
   options.batch_size = data.get_int(train ? "batch_size" : "eval_batch_size");
   options.shuffle = train;

@@ -170,9 +170,10 @@ SamplePipeline SamplePipeline::train(const config::ConfigView& data) {
   if (a.hflip_mode != "random" && a.hflip_mode != "alternate")
     throw ConfigError(aug.path() + ".hflip_mode must be random or alternate, got '" + a.hflip_mode +
                       "'");
-  if (a.hflip_mode == "alternate" && a.hflip != 0.5)
+  // hflip: 0 turns flips off whatever the mode.
+  if (a.hflip_mode == "alternate" && a.hflip != 0.5 && a.hflip != 0)
     throw ConfigError(aug.path() + ".hflip_mode: alternate flips every other epoch: it needs " +
-                      aug.path() + ".hflip: 0.5, got " + std::to_string(a.hflip));
+                      aug.path() + ".hflip: 0.5 (or 0: no flips), got " + std::to_string(a.hflip));
   if (a.hflip > 0)
     transforms.push_back(std::make_shared<HorizontalFlip>(a.hflip, a.hflip_mode == "alternate"));
 

@@ -23,8 +23,7 @@ ClassificationSettings read_settings(const config::ConfigView& task) {
                                 .field("topk", &S::topk)
                                 .required()
                                 .field("loss", &S::loss)
-                                .field("bce_target_thresh", &S::bce_target_thresh)
-                                .field("tta", &S::tta);
+                                .field("bce_target_thresh", &S::bce_target_thresh);
   return table.apply(task, S());
 }
 
@@ -38,21 +37,23 @@ at::Tensor classification_logits(const ModelForward& forward, const at::Tensor& 
 }
 
 ClassificationTask::ClassificationTask(const config::ConfigView& task,
-                                       const config::ConfigView& augment, int64_t num_classes)
-    : ClassificationTask(read_settings(task), task.path(), augment, num_classes) {}
+                                       const config::ConfigView& data_config, int64_t num_classes)
+    : ClassificationTask(read_settings(task), task.path(), data_config, num_classes) {}
 
 ClassificationTask::ClassificationTask(const ClassificationSettings& s, const std::string& path,
-                                       const config::ConfigView& augment, int64_t num_classes)
+                                       const config::ConfigView& data_config, int64_t num_classes)
     : smoothing_(s.label_smoothing),
       topk_(s.topk),
-      mixup_(data::Mixup::from_config(augment, s.label_smoothing, num_classes)),
+      mixup_(
+          data::Mixup::from_config(data_config.child("augment"), s.label_smoothing, num_classes)),
       num_classes_(num_classes) {
+  const std::string tta = data_config.has("tta") ? data_config.get_string("tta") : "none";
+  if (tta != "none" && tta != "hflip")
+    throw ConfigError(data_config.path() + ".tta must be none or hflip, got '" + tta + "'");
+  tta_hflip_ = tta == "hflip";
   if (s.loss != "ce" && s.loss != "bce")
     throw ConfigError(path + ".loss must be ce or bce, got '" + s.loss + "'");
   bce_ = s.loss == "bce";
-  if (s.tta != "none" && s.tta != "hflip")
-    throw ConfigError(path + ".tta must be none or hflip, got '" + s.tta + "'");
-  tta_hflip_ = s.tta == "hflip";
   if (s.bce_target_thresh) {
     bce_target_thresh_ = *s.bce_target_thresh;
     if (!bce_ || bce_target_thresh_ < 0 || bce_target_thresh_ >= 1)

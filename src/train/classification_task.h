@@ -1,7 +1,7 @@
 // Image classification: cross-entropy with label smoothing, or soft-target cross-entropy when
 // Mixup/CutMix is on (smoothing folded into the targets, as timm does); evaluation reports
 // loss (plain cross-entropy, as timm's validate), top-1 and top-5 accuracy in percent. With
-// task.tta: hflip the evaluation scores the mean logits of each image and its mirror image.
+// data.tta: hflip the evaluation scores the mean logits of each image and its mirror image.
 #pragma once
 
 #include <optional>
@@ -20,8 +20,6 @@ struct ClassificationSettings {
   std::vector<int64_t> topk;
   std::string loss = "ce";                  // ce | bce (timm's BinaryCrossEntropy)
   std::optional<double> bce_target_thresh;  // bce only: binarise targets above it
-  std::string tta = "none";                 // none | hflip (evaluation averages the logits of
-                                            // each image and its mirror image)
 };
 
 // The logits evaluation scores for `images` [N, C, H, W]: forward(images), or with `hflip_tta`
@@ -32,9 +30,11 @@ at::Tensor classification_logits(const ModelForward& forward, const at::Tensor& 
 
 class ClassificationTask : public Task {
  public:
-  // `task` node: label_smoothing, topk, loss (ce | bce), bce_target_thresh; `augment`:
-  // data.augment (mixup settings).
-  ClassificationTask(const config::ConfigView& task, const config::ConfigView& augment,
+  // `task` node: label_smoothing, topk, loss (ce | bce), bce_target_thresh; `data_config`:
+  // data.augment (mixup settings) and tta (none | hflip, absent: none). Test-time augmentation is
+  // the dataset's: data/fashion_mnist.yaml turns it on, data/imagenet.yaml leaves it off so
+  // ImageNet checkpoints evaluate single-crop as their papers report.
+  ClassificationTask(const config::ConfigView& task, const config::ConfigView& data_config,
                      int64_t num_classes);
 
   std::string name() const override { return "classification"; }
@@ -48,7 +48,7 @@ class ClassificationTask : public Task {
 
  private:
   ClassificationTask(const ClassificationSettings& settings, const std::string& path,
-                     const config::ConfigView& augment, int64_t num_classes);
+                     const config::ConfigView& data_config, int64_t num_classes);
 
   double smoothing_;
   bool bce_ = false;               // task.loss: bce (timm BinaryCrossEntropy) instead of ce
@@ -56,7 +56,7 @@ class ClassificationTask : public Task {
   std::vector<int64_t> topk_;
   data::Mixup mixup_;
   int64_t num_classes_;
-  bool tta_hflip_ = false;  // task.tta: hflip
+  bool tta_hflip_ = false;  // data.tta: hflip
 };
 
 }  // namespace vitrine::train

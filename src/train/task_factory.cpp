@@ -27,8 +27,7 @@ std::unique_ptr<Task> make_task(const config::ConfigView& root) {
   const config::ConfigView data = root.child("data");
   const std::string name = task.get_string("name");
   if (name == "classification")
-    return std::make_unique<ClassificationTask>(task, data.child("augment"),
-                                                data.get_int("num_classes"));
+    return std::make_unique<ClassificationTask>(task, data, data.get_int("num_classes"));
   if (name == "super_resolution") {
     require_format(data, name, "sr_pairs", "paired SR data");
     return std::make_unique<SrTask>(task, data.get_int("scale"));

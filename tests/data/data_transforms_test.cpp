@@ -406,7 +406,7 @@ TEST(SamplePipelineTest, TrainCropSizeCropsTrainingImagesOnly) {
 }
 
 // data.augment.hflip_mode: random (a draw per image) or alternate (every other epoch), the
-// latter only at p = 0.5; anything else is refused naming the key.
+// latter only at p = 0.5 (or 0: off); anything else is refused naming the key.
 TEST(SamplePipelineTest, FlipModeIsRandomOrAlternateAtOneHalf) {
   const auto pipeline = [](const std::string& flip) {
     return SamplePipeline::train(config::ConfigView(
@@ -421,6 +421,9 @@ TEST(SamplePipelineTest, FlipModeIsRandomOrAlternateAtOneHalf) {
   EXPECT_NE(pipeline("hflip: 0.5, hflip_mode: random").describe().find("RandomHorizontalFlip"),
             std::string::npos);
   EXPECT_NE(pipeline("hflip: 0.5, hflip_mode: alternate").describe().find("Alternating"),
+            std::string::npos);
+  // hflip: 0 switches flips off in either mode.
+  EXPECT_EQ(pipeline("hflip: 0.0, hflip_mode: alternate").describe().find("Flip"),
             std::string::npos);
   for (const char* bad : {"hflip: 0.3, hflip_mode: alternate", "hflip: 0.5, hflip_mode: always"})
     try {

@@ -1,6 +1,6 @@
 // Classification evaluation: flip test-time augmentation averages the logits of each image and
-// its mirror image (checked against an explicit column reversal); a task config asking for an
-// unknown augmentation is refused by name.
+// its mirror image (checked against an explicit column reversal); a data config asking for an
+// unknown test-time augmentation is refused by name.
 #include "train/classification_task.h"
 
 #include <ATen/ATen.h>
@@ -46,18 +46,22 @@ TEST(ClassificationLogits, FlipTtaAveragesEachImageWithItsMirrorImage) {
 }
 
 TEST(ClassificationTask, UnknownTestTimeAugmentationIsRefusedByName) {
-  // The embedded Fashion-MNIST recipe's augment node (no Mixup/CutMix).
-  const config::ConfigView augment =
-      view(config::embedded_config_files().at("data/fashion_mnist.yaml"), "data").child("augment");
-  for (const char* tta : {"none", "hflip"})
-    EXPECT_NO_THROW(ClassificationTask(
-        view(std::string("{label_smoothing: 0.1, topk: [1], tta: ") + tta + "}", "task"), augment,
-        10));
+  const config::ConfigView task = view("{label_smoothing: 0.1, topk: [1]}", "task");
+  // The embedded Fashion-MNIST data config (no Mixup/CutMix), with data.tta replaced.
+  const std::string fashion = config::embedded_config_files().at("data/fashion_mnist.yaml");
+  const auto data = [&](const std::string& tta) {
+    std::string text = fashion.substr(0, fashion.find("\ntta:")) + "\n" +
+                       fashion.substr(fashion.find('\n', fashion.find("\ntta:") + 1) + 1);
+    if (!tta.empty()) text += "tta: " + tta + "\n";
+    return view(text, "data");
+  };
+  for (const char* tta : {"", "none", "hflip"})
+    EXPECT_NO_THROW(ClassificationTask(task, data(tta), 10));
   try {
-    ClassificationTask(view("{label_smoothing: 0.1, topk: [1], tta: vflip}", "task"), augment, 10);
+    ClassificationTask(task, data("vflip"), 10);
     ADD_FAILURE() << "tta: vflip was accepted";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("task.tta"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("data.tta"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("vflip"), std::string::npos) << e.what();
   }
 }
