@@ -6,9 +6,12 @@
 #include <c10/core/thread_pool.h>
 #include <torch/csrc/autograd/autograd.h>
 
+#include <algorithm>
 #include <exception>
 #include <stdexcept>
 #include <string>
+
+#include "train/optimizer.h"
 
 namespace vitrine::train {
 
@@ -65,18 +68,29 @@ void BatchSplit::forward_backward(
                                         /*create_graph=*/false, /*allow_unused=*/true);
   });
 
-  // Summed in slice order: the same bits however the threads were scheduled.
-  for (size_t i = 0; i < trainable.size(); ++i) {
-    at::Tensor& grad = trainable[i].mutable_grad();
-    for (int part = 0; part < used; ++part) {
-      const at::Tensor& g = grads[part][i];
-      if (!g.defined()) continue;
-      if (grad.defined())
-        grad.add_(g);
-      else
-        grad = at::empty_like(trainable[i]).copy_(g);
+  // Summed in slice order: the same bits however the threads were scheduled. The parameters
+  // are shared out among the slices' threads in ranges of about equal size.
+  if (trainable.empty()) return;
+  std::vector<int64_t> sizes;
+  for (const at::Tensor& p : trainable) sizes.push_back(p.numel());
+  const std::vector<size_t> cuts = balanced_ranges(sizes, used);
+  run_parts(static_cast<int>(cuts.size()) - 1, [&](int range) {
+    for (size_t i = cuts[static_cast<size_t>(range)]; i < cuts[range + 1u]; ++i) {
+      at::Tensor& grad = trainable[i].mutable_grad();
+      for (int part = 0; part < used; ++part) {
+        const at::Tensor& g = grads[part][i];
+        if (!g.defined()) continue;
+        if (grad.defined())
+          grad.add_(g);
+        else
+          grad = at::empty_like(trainable[i]).copy_(g);
+      }
     }
-  }
+  });
+}
+
+void BatchSplit::run_in_parts(int parts, const std::function<void(int part)>& task) {
+  run_parts(std::max(1, std::min(parts, parts_)), task);
 }
 
 at::Tensor BatchSplit::forward(const at::Tensor& inputs,

@@ -46,6 +46,10 @@ class BatchSplit {
   at::Tensor forward(const at::Tensor& inputs,
                      const std::function<at::Tensor(const at::Tensor&)>& forward);
 
+  // task(part) for part in [0, min(parts, this->parts())), each on a slice's thread (the
+  // optimizer's updates between steps: Optimizer::update_in_parts).
+  void run_in_parts(int parts, const std::function<void(int part)>& task);
+
  private:
   // Runs task(part) for part in [0, used): part 0 on the calling thread, the rest on the
   // workers; waits for all, then rethrows the first exception in part order.

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/generated/variable_factories.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -47,17 +48,56 @@ void Optimizer::zero_grad() {
       if (p.grad().defined()) p.mutable_grad() = at::Tensor();
 }
 
+std::vector<size_t> balanced_ranges(const std::vector<int64_t>& weights, int parts) {
+  std::vector<double> prefix{0.0};
+  for (int64_t w : weights) prefix.push_back(prefix.back() + static_cast<double>(w));
+  std::vector<size_t> cuts{0};
+  for (int k = 1; k < parts; ++k) {
+    const double target = prefix.back() * k / parts;
+    // The first boundary at or past the target, or the one before it when that is closer.
+    size_t i = cuts.back() + 1;
+    while (i < weights.size() && prefix[i] < target) ++i;
+    if (i - 1 > cuts.back() && target - prefix[i - 1] < prefix[i] - target) --i;
+    if (i >= weights.size()) break;  // the rest is one range
+    cuts.push_back(i);
+  }
+  cuts.push_back(weights.size());
+  return cuts;
+}
+
+void Optimizer::update_in_parts(PartRunner runner, int parts) {
+  runner_ = std::move(runner);
+  parts_ = runner_ ? std::max(parts, 1) : 1;
+}
+
 void Optimizer::step() {
   at::NoGradGuard no_grad;
   ++steps_;
   prepare_step();
+  struct Item {
+    at::Tensor* param;
+    std::map<std::string, at::Tensor>* slots;
+    double weight_decay;
+  };
+  std::vector<Item> items;
+  std::vector<int64_t> sizes;
   size_t flat = 0;
   for (auto& g : groups_)
     for (auto& p : g.params) {
       auto& slots = slots_[flat++];
       if (!p.grad().defined()) continue;
-      update(p, p.grad(), slots, g.weight_decay);
+      items.push_back({&p, &slots, g.weight_decay});
+      sizes.push_back(p.numel());
     }
+  const auto run_range = [&](size_t begin, size_t end) {
+    at::NoGradGuard no_grad_here;  // grad mode is per thread
+    for (size_t i = begin; i < end; ++i)
+      update(*items[i].param, items[i].param->grad(), *items[i].slots, items[i].weight_decay);
+  };
+  if (parts_ <= 1 || items.size() < 2) return run_range(0, items.size());
+  const std::vector<size_t> cuts = balanced_ranges(sizes, parts_);
+  runner_(static_cast<int>(cuts.size()) - 1,
+          [&](int part) { run_range(cuts[static_cast<size_t>(part)], cuts[part + 1u]); });
 }
 
 NamedTensors Optimizer::state() const {

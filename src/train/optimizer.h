@@ -5,6 +5,7 @@
 
 #include <torch/nn/module.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,6 +32,14 @@ std::vector<ParamGroup> weight_decay_groups(const torch::nn::Module& model, doub
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
+// Runs task(part) for part in [0, parts) on as many threads and returns when all are done
+// (BatchSplit::run_in_parts).
+using PartRunner = std::function<void(int parts, const std::function<void(int part)>& task)>;
+
+// Cuts items of the given weights into at most `parts` consecutive ranges of about equal total
+// weight; returns the parts + 1 boundaries (first 0, last weights.size()).
+std::vector<size_t> balanced_ranges(const std::vector<int64_t>& weights, int parts);
+
 class Optimizer {
  public:
   Optimizer(std::vector<ParamGroup> groups, double lr);
@@ -43,6 +52,11 @@ class Optimizer {
   void zero_grad();
   // One update from the parameters' .grad (parameters without a gradient are skipped).
   void step();
+  // Spread step()'s per-parameter updates over `parts` threads through `runner` (ranges of
+  // parameters of about equal size; each parameter's update is the same ops whichever thread
+  // runs it, so the result is bit for bit the serial one). The embedded default's batch slices
+  // lend their threads: the update would otherwise leave one of two cores idle each step.
+  void update_in_parts(PartRunner runner, int parts);
 
   // "<param name>.<slot>" tensors plus "step" (a 0-d int64 tensor).
   NamedTensors state() const;
@@ -62,6 +76,8 @@ class Optimizer {
   std::vector<std::map<std::string, at::Tensor>> slots_;  // per parameter, groups flattened
   double lr_;
   int64_t steps_ = 0;
+  PartRunner runner_;
+  int parts_ = 1;
 };
 
 struct SgdOptions {
