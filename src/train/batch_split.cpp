@@ -6,12 +6,9 @@
 #include <c10/core/thread_pool.h>
 #include <torch/csrc/autograd/autograd.h>
 
-#include <algorithm>
 #include <exception>
 #include <stdexcept>
 #include <string>
-
-#include "train/optimizer.h"
 
 namespace vitrine::train {
 
@@ -70,12 +67,10 @@ void BatchSplit::forward_backward(
 
   // Summed in slice order: the same bits however the threads were scheduled. The parameters
   // are shared out among the slices' threads in ranges of about equal size.
-  if (trainable.empty()) return;
   std::vector<int64_t> sizes;
   for (const at::Tensor& p : trainable) sizes.push_back(p.numel());
-  const std::vector<size_t> cuts = balanced_ranges(sizes, used);
-  run_parts(static_cast<int>(cuts.size()) - 1, [&](int range) {
-    for (size_t i = cuts[static_cast<size_t>(range)]; i < cuts[range + 1u]; ++i) {
+  run_balanced(sizes, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
       at::Tensor& grad = trainable[i].mutable_grad();
       for (int part = 0; part < used; ++part) {
         const at::Tensor& g = grads[part][i];
@@ -89,8 +84,29 @@ void BatchSplit::forward_backward(
   });
 }
 
-void BatchSplit::run_in_parts(int parts, const std::function<void(int part)>& task) {
-  run_parts(std::max(1, std::min(parts, parts_)), task);
+std::vector<size_t> BatchSplit::balanced_ranges(const std::vector<int64_t>& weights, int parts) {
+  std::vector<double> prefix{0.0};
+  for (int64_t w : weights) prefix.push_back(prefix.back() + static_cast<double>(w));
+  std::vector<size_t> cuts{0};
+  for (int k = 1; k < parts; ++k) {
+    const double target = prefix.back() * k / parts;
+    // The first boundary at or past the target, or the one before it when that is closer.
+    size_t i = cuts.back() + 1;
+    while (i < weights.size() && prefix[i] < target) ++i;
+    if (i - 1 > cuts.back() && target - prefix[i - 1] < prefix[i] - target) --i;
+    if (i >= weights.size()) break;  // the rest is one range
+    cuts.push_back(i);
+  }
+  cuts.push_back(weights.size());
+  return cuts;
+}
+
+void BatchSplit::run_balanced(const std::vector<int64_t>& weights,
+                              const std::function<void(size_t begin, size_t end)>& task) {
+  if (weights.empty()) return;
+  const std::vector<size_t> cuts = balanced_ranges(weights, parts_);
+  run_parts(static_cast<int>(cuts.size()) - 1,
+            [&](int range) { task(cuts[static_cast<size_t>(range)], cuts[range + 1u]); });
 }
 
 at::Tensor BatchSplit::forward(const at::Tensor& inputs,

@@ -46,9 +46,15 @@ class BatchSplit {
   at::Tensor forward(const at::Tensor& inputs,
                      const std::function<at::Tensor(const at::Tensor&)>& forward);
 
-  // task(part) for part in [0, min(parts, this->parts())), each on a slice's thread (the
+  // Cuts items of the given weights into at most `parts` consecutive ranges of about equal
+  // total weight; returns the boundaries (first 0, last weights.size()).
+  static std::vector<size_t> balanced_ranges(const std::vector<int64_t>& weights, int parts);
+
+  // task(begin, end) for at most parts() consecutive ranges of about equal total weight
+  // covering the items, each on a slice's thread (the slices' gradient sum, and the
   // optimizer's updates between steps: Optimizer::update_in_parts).
-  void run_in_parts(int parts, const std::function<void(int part)>& task);
+  void run_balanced(const std::vector<int64_t>& weights,
+                    const std::function<void(size_t begin, size_t end)>& task);
 
  private:
   // Runs task(part) for part in [0, used): part 0 on the calling thread, the rest on the

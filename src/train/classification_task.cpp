@@ -90,11 +90,11 @@ MetricList ClassificationTask::evaluate(models::Model& model, data::DataLoader& 
   int64_t samples = 0;
   loader.start_epoch(0);
   data::Batch batch;
+  const ModelForward run =
+      forward ? forward : [&](const at::Tensor& x) { return model.forward(x); };
   while (loader.next(batch)) {
     const at::Tensor images = batch.images.to(device);
-    const at::Tensor logits = classification_logits(
-        forward ? forward : [&](const at::Tensor& x) { return model.forward(x); }, images,
-        tta_hflip_);
+    const at::Tensor logits = classification_logits(run, images, tta_hflip_);
     const evaluation::Accuracy acc =
         evaluation::batch_accuracy(logits, batch.labels.to(device), topk_);
     loss += acc.loss;

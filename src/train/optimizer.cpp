@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/generated/variable_factories.h>
 
-#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -48,28 +47,6 @@ void Optimizer::zero_grad() {
       if (p.grad().defined()) p.mutable_grad() = at::Tensor();
 }
 
-std::vector<size_t> balanced_ranges(const std::vector<int64_t>& weights, int parts) {
-  std::vector<double> prefix{0.0};
-  for (int64_t w : weights) prefix.push_back(prefix.back() + static_cast<double>(w));
-  std::vector<size_t> cuts{0};
-  for (int k = 1; k < parts; ++k) {
-    const double target = prefix.back() * k / parts;
-    // The first boundary at or past the target, or the one before it when that is closer.
-    size_t i = cuts.back() + 1;
-    while (i < weights.size() && prefix[i] < target) ++i;
-    if (i - 1 > cuts.back() && target - prefix[i - 1] < prefix[i] - target) --i;
-    if (i >= weights.size()) break;  // the rest is one range
-    cuts.push_back(i);
-  }
-  cuts.push_back(weights.size());
-  return cuts;
-}
-
-void Optimizer::update_in_parts(PartRunner runner, int parts) {
-  runner_ = std::move(runner);
-  parts_ = runner_ ? std::max(parts, 1) : 1;
-}
-
 void Optimizer::step() {
   at::NoGradGuard no_grad;
   ++steps_;
@@ -94,10 +71,8 @@ void Optimizer::step() {
     for (size_t i = begin; i < end; ++i)
       update(*items[i].param, items[i].param->grad(), *items[i].slots, items[i].weight_decay);
   };
-  if (parts_ <= 1 || items.size() < 2) return run_range(0, items.size());
-  const std::vector<size_t> cuts = balanced_ranges(sizes, parts_);
-  runner_(static_cast<int>(cuts.size()) - 1,
-          [&](int part) { run_range(cuts[static_cast<size_t>(part)], cuts[part + 1u]); });
+  if (!runner_ || items.size() < 2) return run_range(0, items.size());
+  runner_(sizes, run_range);
 }
 
 NamedTensors Optimizer::state() const {

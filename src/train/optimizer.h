@@ -32,13 +32,10 @@ std::vector<ParamGroup> weight_decay_groups(const torch::nn::Module& model, doub
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
-// Runs task(part) for part in [0, parts) on as many threads and returns when all are done
-// (BatchSplit::run_in_parts).
-using PartRunner = std::function<void(int parts, const std::function<void(int part)>& task)>;
-
-// Cuts items of the given weights into at most `parts` consecutive ranges of about equal total
-// weight; returns the parts + 1 boundaries (first 0, last weights.size()).
-std::vector<size_t> balanced_ranges(const std::vector<int64_t>& weights, int parts);
+// Runs task(begin, end) over consecutive ranges covering items of the given weights, each
+// range on its own thread, and returns when all are done (BatchSplit::run_balanced).
+using RangeRunner = std::function<void(const std::vector<int64_t>& weights,
+                                       const std::function<void(size_t begin, size_t end)>& task)>;
 
 class Optimizer {
  public:
@@ -52,11 +49,11 @@ class Optimizer {
   void zero_grad();
   // One update from the parameters' .grad (parameters without a gradient are skipped).
   void step();
-  // Spread step()'s per-parameter updates over `parts` threads through `runner` (ranges of
-  // parameters of about equal size; each parameter's update is the same ops whichever thread
-  // runs it, so the result is bit for bit the serial one). The embedded default's batch slices
-  // lend their threads: the update would otherwise leave one of two cores idle each step.
-  void update_in_parts(PartRunner runner, int parts);
+  // Spread step()'s per-parameter updates over threads through `runner`, weighted by the
+  // parameters' sizes (each parameter's update is the same ops whichever thread runs it, so the
+  // result is bit for bit the serial one). The embedded default's batch slices lend their
+  // threads: the update would otherwise leave one of two cores idle each step.
+  void update_in_parts(RangeRunner runner) { runner_ = std::move(runner); }
 
   // "<param name>.<slot>" tensors plus "step" (a 0-d int64 tensor).
   NamedTensors state() const;
@@ -76,8 +73,7 @@ class Optimizer {
   std::vector<std::map<std::string, at::Tensor>> slots_;  // per parameter, groups flattened
   double lr_;
   int64_t steps_ = 0;
-  PartRunner runner_;
-  int parts_ = 1;
+  RangeRunner runner_;  // empty: updates on the calling thread
 };
 
 struct SgdOptions {

@@ -259,10 +259,10 @@ void Trainer::State::build_optimisation(const config::ConfigView& root) {
       make_optimizer(root.child("optim"), *model, model->no_weight_decay_keywords(), global_batch);
   if (batch_split)
     optimizer->update_in_parts(
-        [split = batch_split.get()](int parts, const std::function<void(int)>& task) {
-          split->run_in_parts(parts, task);
-        },
-        batch_split->parts());
+        [split = batch_split.get()](const std::vector<int64_t>& weights,
+                                    const std::function<void(size_t, size_t)>& task) {
+          split->run_balanced(weights, task);
+        });
   int64_t batches = train_loader->batches_per_epoch();
   if (settings.limit_train_batches) batches = std::min(batches, *settings.limit_train_batches);
   const int64_t updates_per_epoch = (batches + settings.accum_steps - 1) / settings.accum_steps;

@@ -152,5 +152,15 @@ TEST(LayerRandom, StochasticLayersDrawFromTheScopedGenerator) {
   EXPECT_TRUE(at::equal(g1, dropout->forward(x)));
 }
 
+// balanced_ranges cuts consecutive items into ranges of about equal weight.
+TEST(BatchSplitTest, BalancedRangesCoverEveryItemInOrder) {
+  EXPECT_EQ(BatchSplit::balanced_ranges({10, 10, 10, 10}, 2), (std::vector<size_t>{0, 2, 4}));
+  EXPECT_EQ(BatchSplit::balanced_ranges({100, 1, 1}, 2), (std::vector<size_t>{0, 1, 3}));
+  EXPECT_EQ(BatchSplit::balanced_ranges({1, 1, 1, 100}, 2), (std::vector<size_t>{0, 3, 4}));
+  EXPECT_EQ(BatchSplit::balanced_ranges({4, 4, 4, 6, 20}, 2), (std::vector<size_t>{0, 4, 5}));
+  EXPECT_EQ(BatchSplit::balanced_ranges({5}, 3), (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(BatchSplit::balanced_ranges({3, 3, 3}, 1), (std::vector<size_t>{0, 3}));
+}
+
 }  // namespace
 }  // namespace vitrine::train

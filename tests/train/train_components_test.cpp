@@ -10,19 +10,20 @@
 #include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
-#include <thread>
 
 #include "config/embedded.h"
 #include "config/node.h"
 #include "config/yaml_io.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "train/batch_split.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
 #include "train/ema.h"
@@ -264,16 +265,6 @@ TEST(Optimizers, StateRoundTripsByName) {
   expect_same_params(a, b);
 }
 
-// balanced_ranges cuts consecutive items into ranges of about equal weight.
-TEST(Optimizers, BalancedRangesCoverEveryItemInOrder) {
-  EXPECT_EQ(balanced_ranges({10, 10, 10, 10}, 2), (std::vector<size_t>{0, 2, 4}));
-  EXPECT_EQ(balanced_ranges({100, 1, 1}, 2), (std::vector<size_t>{0, 1, 3}));
-  EXPECT_EQ(balanced_ranges({1, 1, 1, 100}, 2), (std::vector<size_t>{0, 3, 4}));
-  EXPECT_EQ(balanced_ranges({4, 4, 4, 6, 20}, 2), (std::vector<size_t>{0, 4, 5}));
-  EXPECT_EQ(balanced_ranges({5}, 3), (std::vector<size_t>{0, 1}));
-  EXPECT_EQ(balanced_ranges({3, 3, 3}, 1), (std::vector<size_t>{0, 3}));
-}
-
 // Updates spread over threads (the batch slices' threads in training) give the serial result
 // bit for bit: every parameter gets the same ops whichever thread runs them.
 TEST(Optimizers, UpdatesInPartsMatchTheSerialStepExactly) {
@@ -284,16 +275,17 @@ TEST(Optimizers, UpdatesInPartsMatchTheSerialStepExactly) {
     const config::ConfigView optim = view(std::string("{name: ") + name + ", lr: 0.01}", "optim");
     auto serial = make_optimizer(optim, a, {}, 128);
     auto threaded = make_optimizer(optim, b, {}, 128);
+    BatchSplit slices(2);
     int calls = 0;
+    std::atomic<int> ranges{0};
     threaded->update_in_parts(
-        [&](int parts, const std::function<void(int)>& task) {
+        [&](const std::vector<int64_t>& weights, const std::function<void(size_t, size_t)>& task) {
           ++calls;
-          EXPECT_EQ(parts, 2);
-          std::vector<std::thread> threads;
-          for (int part = 0; part < parts; ++part) threads.emplace_back(task, part);
-          for (std::thread& t : threads) t.join();
-        },
-        2);
+          slices.run_balanced(weights, [&](size_t begin, size_t end) {
+            ++ranges;
+            task(begin, end);
+          });
+        });
     for (int s = 0; s < 3; ++s) {
       const at::Tensor x = at::randn({3, 5});
       serial->zero_grad();
@@ -304,6 +296,7 @@ TEST(Optimizers, UpdatesInPartsMatchTheSerialStepExactly) {
       threaded->step();
     }
     EXPECT_EQ(calls, 3) << name;
+    EXPECT_EQ(ranges.load(), 6) << name;  // two ranges a step
     auto pa = a.named_parameters(), pb = b.named_parameters();
     for (const auto& item : pa)
       EXPECT_TRUE(item.value().equal(pb[item.key()])) << name << item.key();
