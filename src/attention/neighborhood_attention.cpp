@@ -63,17 +63,16 @@ at::Tensor NeighborhoodAttentionImpl::forward(const at::Tensor& input) {
               : axes_ == 2 ? "H, W"
                            : "D, H, W",
               ", ", options_.dim, "], got ", input.sizes());
-  // Zero-pad short axes up to kernel_size * dilation (padding runs from the last dim).
-  std::vector<int64_t> pad{0, 0};
+  // Short axes are padded up to kernel_size * dilation (as the official module does), then
+  // the output is cropped back.
+  std::vector<int64_t> padded_shape = input.sizes().vec();
+  padded_shape.back() = 3 * options_.dim;
   bool padded = false;
-  for (int a = axes_ - 1; a >= 0; --a) {
+  for (int a = 0; a < axes_; ++a) {
     const int64_t need = options_.kernel_size[a] * options_.dilation[a];
-    const int64_t extra = std::max<int64_t>(0, need - input.size(1 + a));
-    padded |= extra > 0;
-    pad.push_back(0);
-    pad.push_back(extra);
+    padded |= input.size(1 + a) < need;
+    padded_shape[1 + a] = std::max(input.size(1 + a), need);
   }
-  at::Tensor x = padded ? at::constant_pad_nd(input, pad, 0) : input;
 
   // [B, *S, 3C] -> three [B, *S, heads, head_dim] -> [B, heads, *S, head_dim] each. unbind
   // before the permute: in backward, unbind stacks the three gradients straight into the
@@ -83,8 +82,22 @@ at::Tensor NeighborhoodAttentionImpl::forward(const at::Tensor& input) {
   std::vector<int64_t> order{0, axes_ + 1};
   for (int a = 0; a < axes_; ++a) order.push_back(1 + a);
   order.push_back(axes_ + 2);
+  at::Tensor projected = qkv(input);
+  if (padded) {
+    // The official module pads the input with zeros before qkv, so a padding token's q, k and
+    // v are qkv's bias. Projecting the real tokens only and filling the rest with the bias is
+    // the same (for the embedded default's 2x2 last level, padded to 3x3, it is less than half
+    // the projection's work).
+    at::Tensor filled = qkv->bias.defined()
+                            ? qkv->bias.expand(padded_shape).clone(at::MemoryFormat::Contiguous)
+                            : at::zeros(padded_shape, projected.options());
+    at::Tensor real = filled;
+    for (int a = 0; a < axes_; ++a) real = real.narrow(1 + a, 0, input.size(1 + a));
+    real.copy_(projected);
+    projected = filled;
+  }
   const std::vector<at::Tensor> split =
-      qkv(x).unflatten(-1, {3, options_.num_heads, head_dim_}).unbind(axes_ + 1);
+      projected.unflatten(-1, {3, options_.num_heads, head_dim_}).unbind(axes_ + 1);
   const at::Tensor q = split[0].permute(order);
   const at::Tensor k = split[1].permute(order);
   const at::Tensor v = split[2].permute(order);

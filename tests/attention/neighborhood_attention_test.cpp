@@ -74,6 +74,37 @@ TEST(NeighborhoodAttentionModule, ShortInputsArePaddedAndCroppedBack) {
   EXPECT_TRUE(at::allclose(out, want, 1e-5, 1e-6));
 }
 
+// The module projects only the real tokens and gives the padding tokens qkv's bias; the
+// official module zero-pads the input before qkv. Both must agree, gradients included.
+TEST(NeighborhoodAttentionModule, PaddingTokensGetTheProjectionOfZerosInBothDirections) {
+  for (bool qkv_bias : {true, false}) {
+    auto o = opts(16, 2, {3}, {1});
+    o.qkv_bias = qkv_bias;
+    auto m = NeighborhoodAttention2D(o);  // needs 3x3
+    m->to(at::kDouble);
+    Tensor x = at::randn({2, 2, 3, 16}, at::kDouble).requires_grad_();
+    Tensor grad = at::randn({2, 2, 3, 16}, at::kDouble);
+    Tensor qkv = at::linear(at::constant_pad_nd(x, {0, 0, 0, 0, 0, 1}), m->qkv->weight,
+                            qkv_bias ? m->qkv->bias : Tensor())
+                     .view({2, 3, 3, 3, 2, 8});
+    auto head_first = [&](int i) { return qkv.select(3, i).permute({0, 3, 1, 2, 4}); };
+    Tensor attn = reference::fused(head_first(0), head_first(1), head_first(2), m->rpb, {3, 3},
+                                   {1, 1}, {false, false}, 1 / std::sqrt(8.0));
+    Tensor want = at::linear(attn.permute({0, 2, 3, 1, 4}).reshape({2, 3, 3, 16}), m->proj->weight,
+                             m->proj->bias)
+                      .narrow(1, 0, 2);
+    std::vector<Tensor> inputs{x, m->qkv->weight, m->rpb};
+    if (qkv_bias) inputs.push_back(m->qkv->bias);
+    std::vector<Tensor> want_grads = torch::autograd::grad({want}, inputs, {grad});
+    Tensor got = m->forward(x);
+    std::vector<Tensor> got_grads = torch::autograd::grad({got}, inputs, {grad});
+    EXPECT_LE((got - want).abs().max().item<double>(), 1e-12) << "qkv_bias " << qkv_bias;
+    for (size_t i = 0; i < inputs.size(); ++i)
+      EXPECT_LE((got_grads[i] - want_grads[i]).abs().max().item<double>(), 1e-12)
+          << "gradient " << i << ", qkv_bias " << qkv_bias;
+  }
+}
+
 TEST(NeighborhoodAttentionModule, TrainingWithAttentionDropoutUsesTheUnfusedPath) {
   auto o = opts(16, 2, {3});
   o.attn_drop = 1e-12;  // > 0 selects the unfused path; drops (practically) nothing
