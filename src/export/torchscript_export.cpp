@@ -13,6 +13,7 @@
 #include "attention/ops/na_reference.h"
 #include "core/error.h"
 #include "layers/depthwise_conv.h"
+#include "layers/gelu.h"
 
 namespace vitrine::exporter {
 namespace {
@@ -172,9 +173,11 @@ torch::jit::Module export_torchscript(models::Model& model, const std::string& n
   const bool tuple = options.backbone;
   std::unique_ptr<attention::NaOverrideScope> portable;
   std::unique_ptr<layers::StockDepthwiseScope> portable_depthwise;
+  std::unique_ptr<layers::StockGeluScope> portable_gelu;
   if (options.portable) {
     portable = std::make_unique<attention::NaOverrideScope>(&stock_na());
     portable_depthwise = std::make_unique<layers::StockDepthwiseScope>();
+    portable_gelu = std::make_unique<layers::StockGeluScope>();
   }
   torch::NoGradGuard no_grad;
   auto traced = torch::jit::tracer::trace(

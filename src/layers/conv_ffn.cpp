@@ -5,6 +5,7 @@
 #include <torch/nn/modules/activation.h>
 
 #include "layers/depthwise_conv.h"
+#include "layers/gelu.h"
 
 namespace vitrine::layers {
 
@@ -24,11 +25,12 @@ ConvFFNImpl::ConvFFNImpl(int64_t in_features, int64_t hidden_features, int64_t k
 at::Tensor ConvFFNImpl::forward(const at::Tensor& x, int64_t h, int64_t w) {
   TORCH_CHECK(x.dim() == 3 && x.size(1) == h * w, "ConvFFN: expected [B, ", h * w,
               ", C] tokens of a ", h, "x", w, " map, got shape ", x.sizes());
-  const at::Tensor hidden = at::gelu(fc1->forward(x));
+  const at::Tensor hidden = layers::gelu(fc1->forward(x));
   // The conv runs on the channels-last map as it is (layers::depthwise_conv2d_nhwc).
   const at::Tensor map = hidden.view({x.size(0), h, w, hidden_});
-  const at::Tensor local = at::gelu(depthwise_conv2d_nhwc(map, depthwise->weight, depthwise->bias))
-                               .view({x.size(0), h * w, hidden_});
+  const at::Tensor local =
+      layers::gelu(depthwise_conv2d_nhwc(map, depthwise->weight, depthwise->bias))
+          .view({x.size(0), h * w, hidden_});
   return fc2->forward(hidden + local);
 }
 

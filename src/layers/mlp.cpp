@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "layers/gelu.h"
+
 namespace vitrine::layers {
 
 MlpImpl::MlpImpl(int64_t in_features, int64_t hidden_features, int64_t out_features, double p) {
@@ -11,7 +13,7 @@ MlpImpl::MlpImpl(int64_t in_features, int64_t hidden_features, int64_t out_featu
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
-  return drop(fc2(drop(at::gelu(fc1(x)))));
+  return drop(fc2(drop(layers::gelu(fc1(x)))));
 }
 
 }  // namespace vitrine::layers

@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "layers/gelu.h"
+
 namespace vitrine::models {
 namespace {
 
@@ -20,10 +22,10 @@ ConvTokenizer::ConvTokenizer(int64_t in_chans, int64_t embed_dim, int64_t stride
   if (hidden <= 0) hidden = embed_dim / 2;
   torch::nn::Sequential seq;
   seq->push_back(conv3x3_s2(in_chans, hidden, true));
-  if (activation) seq->push_back(torch::nn::GELU());
+  if (activation) seq->push_back(layers::Gelu());
   for (int64_t i = 0; i < extra_convs; ++i) {
     seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(hidden, hidden, 3).padding(1)));
-    seq->push_back(torch::nn::GELU());
+    seq->push_back(layers::Gelu());
   }
   seq->push_back(torch::nn::Conv2d(
       torch::nn::Conv2dOptions(hidden, embed_dim, 3).stride(stride == 4 ? 2 : 1).padding(1)));

@@ -4,6 +4,7 @@
 #include <torch/nn/modules/container/sequential.h>
 
 #include "core/error.h"
+#include "layers/gelu.h"
 
 namespace vitrine::models {
 
@@ -21,7 +22,7 @@ A3ConvImpl::A3ConvImpl(int64_t in, int64_t out, int64_t kernel, int64_t stride, 
 at::Tensor A3ConvImpl::forward(const at::Tensor& x) {
   at::Tensor y = conv->forward(x);
   if (norm) y = norm->forward(y);
-  return act_ ? at::gelu(y) : y;
+  return act_ ? layers::gelu(y) : y;
 }
 
 RepVggBlockImpl::RepVggBlockImpl(int64_t c) {
@@ -30,7 +31,7 @@ RepVggBlockImpl::RepVggBlockImpl(int64_t c) {
 }
 
 at::Tensor RepVggBlockImpl::forward(const at::Tensor& x) {
-  return at::gelu(conv1->forward(x) + conv2->forward(x));
+  return layers::gelu(conv1->forward(x) + conv2->forward(x));
 }
 
 CSPRepLayerImpl::CSPRepLayerImpl(int64_t in, int64_t out, int64_t num_blocks, double expansion) {
@@ -82,7 +83,7 @@ at::Tensor ReassembleImpl::forward(const at::Tensor& x) {
   const at::Tensor w1 = at::where(gate, at::ones_like(r), r);
   const at::Tensor w2 = at::where(gate, at::zeros_like(r), r);
   const at::Tensor y = w1 * x + (w2 * x).flip({1});
-  return at::gelu(norm->forward(y));
+  return layers::gelu(norm->forward(y));
 }
 
 SampleBlockImpl::SampleBlockImpl(int64_t in, int64_t out, bool upsample, int64_t factor)

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "layers/gelu.h"
 
 namespace vitrine::models {
 
@@ -74,7 +75,7 @@ at::Tensor DCNv4ResamplerImpl::forward(const at::Tensor& context, const at::Tens
                              .permute({0, 3, 4, 1, 2})
                              .reshape({B, H, W, C});
   const at::Tensor projected = output_proj->forward(out).permute({0, 3, 1, 2});
-  return at::gelu(norm->forward(projected));
+  return layers::gelu(norm->forward(projected));
 }
 
 }  // namespace vitrine::models
