@@ -198,6 +198,8 @@ int evaluate_classification(const config::ConfigView& root, train::Classificatio
   fields.push_back({"img_size", std::to_string(data.get_int("img_size")), true});
   fields.push_back({"crop_pct", format_number(data.get_float("crop_pct"), 3), true});
   fields.push_back({"interpolation", data.get_string("interpolation"), false});
+  // What the top-1 was scored on: one view, or the mean logits with the mirror image.
+  fields.push_back({"tta", task.hflip_tta() ? "hflip" : "none", false});
   fields.push_back({"samples", std::to_string(loader->samples_per_epoch()), true});
   fields.push_back({"images_per_second",
                     format_number(loader->samples_per_epoch() / std::max(seconds, 1e-9), 1), true});

@@ -45,6 +45,7 @@ class ClassificationTask : public Task {
                       const ModelForward& forward = {}) override;
   std::string primary_metric() const override { return "top1"; }
   const data::Mixup& mixup() const { return mixup_; }
+  bool hflip_tta() const { return tta_hflip_; }  // data.tta: hflip
 
  private:
   ClassificationTask(const ClassificationSettings& settings, const std::string& path,

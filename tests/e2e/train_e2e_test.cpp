@@ -126,14 +126,18 @@ TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
   EXPECT_TRUE(std::regex_search(e.out, std::regex("eval 5/5 [0-9]+ img/s, ETA 0m00s"))) << e.out;
   EXPECT_TRUE(std::regex_search(r.out, std::regex("eval 6/6 5/5 [0-9]+ img/s, ETA"))) << r.out;
   const std::string json = slurp(dir_ / "res.json");
-  for (const char* field : {"\"model\": \"dinat_nano\"", "\"top1\":", "\"top1_err\":", "\"top5\":",
-                            "\"param_count\": 0.46", "\"img_size\": 28", "\"images_per_second\":"})
+  for (const char* field : {"\"model\": \"dinat_nano\"",
+                            "\"top1\":", "\"top1_err\":", "\"top5\":", "\"param_count\": 0.46",
+                            "\"img_size\": 28", "\"tta\": \"hflip\"", "\"images_per_second\":"})
     EXPECT_NE(json.find(field), std::string::npos) << field << "\n" << json;
   Result csv =
-      run("eval --config-dir conf data=fixture checkpoint=run/last.pt --results-file res.csv");
+      run("eval --config-dir conf data=fixture data.tta=none checkpoint=run/last.pt "
+          "--results-file res.csv");
   ASSERT_EQ(csv.code, 0) << csv.err;
-  EXPECT_EQ(slurp(dir_ / "res.csv").rfind("model,loss,top1,top1_err,top5,top5_err,param_count", 0),
-            0u);
+  const std::string table = slurp(dir_ / "res.csv");
+  EXPECT_EQ(table.rfind("model,loss,top1,top1_err,top5,top5_err,param_count", 0), 0u);
+  EXPECT_NE(table.find(",interpolation,tta,"), std::string::npos) << table;
+  EXPECT_NE(table.find(",bilinear,none,"), std::string::npos) << table;
   EXPECT_EQ(run("eval --config-dir conf data=fixture").code, 2);  // no checkpoint
   EXPECT_EQ(run("eval --config-dir conf data=fixture checkpoint=run/nothing.pt").code, 1);
 }
