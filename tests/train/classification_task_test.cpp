@@ -11,13 +11,12 @@
 #include "config/embedded.h"
 #include "config/yaml_io.h"
 #include "core/error.h"
+#include "support/yaml_view.h"
 
 namespace vitrine::train {
 namespace {
 
-config::ConfigView view(const std::string& yaml, const std::string& path) {
-  return config::ConfigView(config::load_yaml(yaml, "test"), path);
-}
+using testing::yaml_view;
 
 TEST(ClassificationLogits, FlipTtaAveragesEachImageWithItsMirrorImage) {
   at::manual_seed(0);
@@ -46,14 +45,14 @@ TEST(ClassificationLogits, FlipTtaAveragesEachImageWithItsMirrorImage) {
 }
 
 TEST(ClassificationTask, UnknownTestTimeAugmentationIsRefusedByName) {
-  const config::ConfigView task = view("{label_smoothing: 0.1, topk: [1]}", "task");
+  const config::ConfigView task = yaml_view("{label_smoothing: 0.1, topk: [1]}", "task");
   // The embedded Fashion-MNIST data config (no Mixup/CutMix), with data.tta replaced.
   const std::string fashion = config::embedded_config_files().at("data/fashion_mnist.yaml");
   const auto data = [&](const std::string& tta) {
     std::string text = fashion.substr(0, fashion.find("\ntta:")) + "\n" +
                        fashion.substr(fashion.find('\n', fashion.find("\ntta:") + 1) + 1);
     if (!tta.empty()) text += "tta: " + tta + "\n";
-    return view(text, "data");
+    return yaml_view(text, "data");
   };
   for (const char* tta : {"", "none", "hflip"})
     EXPECT_NO_THROW(ClassificationTask(task, data(tta), 10));

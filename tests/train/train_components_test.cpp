@@ -23,6 +23,7 @@
 #include "config/yaml_io.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "support/yaml_view.h"
 #include "train/batch_split.h"
 #include "train/checkpoint.h"
 #include "train/distributed.h"
@@ -38,9 +39,7 @@
 namespace vitrine::train {
 namespace {
 
-config::ConfigView view(const std::string& yaml, const std::string& path) {
-  return config::ConfigView(config::load_yaml(yaml, "test"), path);
-}
+using testing::yaml_view;
 
 struct TinyNet : torch::nn::Module {
   TinyNet() {
@@ -85,7 +84,7 @@ void expect_same_params(TinyNet& a, TinyNet& b) {
 TEST(DistributedOptions, EnvironmentThenConfigKeys) {
   for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"})
     unsetenv(name);
-  const DistributedOptions none = distributed_options(view("{}", "dist"));
+  const DistributedOptions none = distributed_options(yaml_view("{}", "dist"));
   EXPECT_EQ(none.world_size, 1);
   EXPECT_EQ(none.rank, 0);
   setenv("RANK", "3", 1);
@@ -93,7 +92,7 @@ TEST(DistributedOptions, EnvironmentThenConfigKeys) {
   setenv("LOCAL_RANK", "1", 1);
   setenv("MASTER_ADDR", "10.0.0.7", 1);
   setenv("MASTER_PORT", "29611", 1);
-  const DistributedOptions from_env = distributed_options(view("{rank: null}", "dist"));
+  const DistributedOptions from_env = distributed_options(yaml_view("{rank: null}", "dist"));
   EXPECT_EQ(from_env.rank, 3);
   EXPECT_EQ(from_env.world_size, 4);
   EXPECT_EQ(from_env.local_rank, 1);
@@ -101,15 +100,15 @@ TEST(DistributedOptions, EnvironmentThenConfigKeys) {
   EXPECT_EQ(from_env.master_port, 29611);
   // Config keys win over the environment.
   const DistributedOptions keys =
-      distributed_options(view("{rank: 0, master_port: 30000, timeout_s: 5}", "dist"));
+      distributed_options(yaml_view("{rank: 0, master_port: 30000, timeout_s: 5}", "dist"));
   EXPECT_EQ(keys.rank, 0);
   EXPECT_EQ(keys.master_port, 30000);
   EXPECT_EQ(keys.timeout_s, 5.0);
-  EXPECT_THROW(distributed_options(view("{rank: 4}", "dist")), ConfigError);  // of 4 ranks
-  EXPECT_THROW(distributed_options(view("{master_port: 70000}", "dist")), ConfigError);
-  EXPECT_THROW(distributed_options(view("{nodes: 2}", "dist")), ConfigError);
+  EXPECT_THROW(distributed_options(yaml_view("{rank: 4}", "dist")), ConfigError);  // of 4 ranks
+  EXPECT_THROW(distributed_options(yaml_view("{master_port: 70000}", "dist")), ConfigError);
+  EXPECT_THROW(distributed_options(yaml_view("{nodes: 2}", "dist")), ConfigError);
   setenv("WORLD_SIZE", "two", 1);
-  EXPECT_THROW(distributed_options(view("{}", "dist")), ConfigError);
+  EXPECT_THROW(distributed_options(yaml_view("{}", "dist")), ConfigError);
   for (const char* name : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"})
     unsetenv(name);
 }
@@ -272,7 +271,8 @@ TEST(Optimizers, UpdatesInPartsMatchTheSerialStepExactly) {
   for (const char* name : {"adamw", "lamb", "sgd"}) {
     TinyNet a, b;
     copy_weights(a, b);
-    const config::ConfigView optim = view(std::string("{name: ") + name + ", lr: 0.01}", "optim");
+    const config::ConfigView optim =
+        yaml_view(std::string("{name: ") + name + ", lr: 0.01}", "optim");
     auto serial = make_optimizer(optim, a, {}, 128);
     auto threaded = make_optimizer(optim, b, {}, 128);
     BatchSplit slices(2);
@@ -305,7 +305,7 @@ TEST(Optimizers, UpdatesInPartsMatchTheSerialStepExactly) {
 
 TEST(Optimizers, ConfigPicksAndScales) {
   TinyNet net;
-  const auto optim = view(
+  const auto optim = yaml_view(
       "{name: sgd, lr: 0.1, weight_decay: 0.0001, momentum: 0.9, nesterov: true, lr_base_batch: "
       "256}",
       "optim");
@@ -313,15 +313,19 @@ TEST(Optimizers, ConfigPicksAndScales) {
   EXPECT_EQ(sgd->name(), "sgd");
   EXPECT_DOUBLE_EQ(sgd->lr(), 0.4);  // 0.1 * 1024 / 256
   EXPECT_DOUBLE_EQ(
-      scaled_lr(view("{lr: 0.1, lr_base_batch: 256, lr_base_scale: sqrt}", "optim"), 1024), 0.2);
-  EXPECT_THROW(make_optimizer(view("{name: adagrad, lr: 0.1}", "optim"), net, {}, 1), ConfigError);
-  EXPECT_EQ(make_optimizer(view("{name: adam, lr: 0.1}", "optim"), net, {}, 1)->name(), "adam");
-  EXPECT_THROW(make_optimizer(view("{name: sgd, lr: 0.1, momentun: 0.9}", "optim"), net, {}, 1),
+      scaled_lr(yaml_view("{lr: 0.1, lr_base_batch: 256, lr_base_scale: sqrt}", "optim"), 1024),
+      0.2);
+  EXPECT_THROW(make_optimizer(yaml_view("{name: adagrad, lr: 0.1}", "optim"), net, {}, 1),
                ConfigError);
+  EXPECT_EQ(make_optimizer(yaml_view("{name: adam, lr: 0.1}", "optim"), net, {}, 1)->name(),
+            "adam");
+  EXPECT_THROW(
+      make_optimizer(yaml_view("{name: sgd, lr: 0.1, momentun: 0.9}", "optim"), net, {}, 1),
+      ConfigError);
 }
 
 TEST(LrScheduleTest, CosineWithWarmupAndCooldownTable) {
-  const auto sched = view(
+  const auto sched = yaml_view(
       "{name: cosine, warmup_epochs: 2, warmup_lr: 1.0e-6, min_lr: 1.0e-5, cooldown_epochs: 2, "
       "step_on: epoch}",
       "sched");
@@ -341,7 +345,7 @@ TEST(LrScheduleTest, CosineWithWarmupAndCooldownTable) {
   EXPECT_DOUBLE_EQ(s.lr_at(10, 0), 1e-5);
   EXPECT_DOUBLE_EQ(s.lr_at(11, 0), 1e-5);
 
-  const auto per_update = view(
+  const auto per_update = yaml_view(
       "{name: cosine, warmup_epochs: 1, warmup_lr: 0.0, min_lr: 0.0, step_on: update}", "sched");
   const LrSchedule u(per_update, 1.0, 4, 10);  // t_initial = 40 updates, warmup 10
   EXPECT_DOUBLE_EQ(u.lr_at(0, 5), 0.5);
@@ -349,37 +353,37 @@ TEST(LrScheduleTest, CosineWithWarmupAndCooldownTable) {
 }
 
 TEST(LrScheduleTest, StepAndMultiStepTables) {
-  const LrSchedule step(view("{name: step, decay_epochs: 3, decay_rate: 0.5}", "sched"), 0.8, 10,
-                        1);
+  const LrSchedule step(yaml_view("{name: step, decay_epochs: 3, decay_rate: 0.5}", "sched"), 0.8,
+                        10, 1);
   const double expected[] = {0.8, 0.8, 0.8, 0.4, 0.4, 0.4, 0.2, 0.2, 0.2, 0.1};
   for (int e = 0; e < 10; ++e) EXPECT_DOUBLE_EQ(step.lr_at(e, 0), expected[e]) << e;
-  const LrSchedule multi(view("{name: multistep, decay_milestones: [2, 5], decay_rate: 0.1, "
-                              "warmup_epochs: 1, warmup_lr: 0.0}",
-                              "sched"),
+  const LrSchedule multi(yaml_view("{name: multistep, decay_milestones: [2, 5], decay_rate: 0.1, "
+                                   "warmup_epochs: 1, warmup_lr: 0.0}",
+                                   "sched"),
                          1.0, 8, 1);
   EXPECT_DOUBLE_EQ(multi.lr_at(0, 0), 0.0);
   EXPECT_DOUBLE_EQ(multi.lr_at(1, 0), 1.0);
   EXPECT_DOUBLE_EQ(multi.lr_at(2, 0), 0.1);  // bisect_right: milestone 2 has passed at t = 2
   EXPECT_NEAR(multi.lr_at(5, 0), 0.01, 1e-15);
-  EXPECT_THROW(LrSchedule(view("{name: linear}", "sched"), 1, 1, 1), ConfigError);
+  EXPECT_THROW(LrSchedule(yaml_view("{name: linear}", "sched"), 1, 1, 1), ConfigError);
   // mmcv's poly: (base - min) (1 - t / T)^power + min, per update here (T = 40).
-  const LrSchedule poly(view("{name: poly, power: 2.0, min_lr: 0.1, step_on: update}", "sched"),
-                        1.0, 4, 10);
+  const LrSchedule poly(
+      yaml_view("{name: poly, power: 2.0, min_lr: 0.1, step_on: update}", "sched"), 1.0, 4, 10);
   EXPECT_DOUBLE_EQ(poly.lr_at(0, 0), 1.0);
   EXPECT_NEAR(poly.lr_at(2, 0), 0.9 * 0.25 + 0.1, 1e-15);
   EXPECT_NEAR(poly.lr_at(3, 5), 0.9 * std::pow(1 - 35.0 / 40, 2) + 0.1, 1e-15);
-  EXPECT_THROW(LrSchedule(view("{name: poly, power: 0}", "sched"), 1, 1, 1), ConfigError);
+  EXPECT_THROW(LrSchedule(yaml_view("{name: poly, power: 0}", "sched"), 1, 1, 1), ConfigError);
   // torch's OneCycleLR over 10 epochs x 10 updates: from 1/25 up to 1 at step 29
   // (pct_start * 100 - 1), cosine down to 1/25/1e4 at step 99.
-  const LrSchedule one(view("{name: onecycle, step_on: update}", "sched"), 1.0, 10, 10);
+  const LrSchedule one(yaml_view("{name: onecycle, step_on: update}", "sched"), 1.0, 10, 10);
   EXPECT_NEAR(one.lr_at(0, 0), 0.04, 1e-15);
   EXPECT_NEAR(one.lr_at(2, 9), 1.0, 1e-15);
   EXPECT_NEAR(one.lr_at(1, 4), 0.04 + 0.96 * (1 - std::cos(M_PI * 14 / 29)) / 2, 1e-12);
   EXPECT_NEAR(one.lr_at(6, 4), (1.0 + 4e-6) / 2, 1e-12);  // halfway down: pct 35/70
   EXPECT_NEAR(one.lr_at(9, 9), 4e-6, 1e-15);
-  EXPECT_THROW(LrSchedule(view("{name: onecycle, warmup_epochs: 2}", "sched"), 1, 10, 10),
+  EXPECT_THROW(LrSchedule(yaml_view("{name: onecycle, warmup_epochs: 2}", "sched"), 1, 10, 10),
                ConfigError);
-  EXPECT_THROW(LrSchedule(view("{name: cosine, warmup: 3}", "sched"), 1, 1, 1), ConfigError);
+  EXPECT_THROW(LrSchedule(yaml_view("{name: cosine, warmup: 3}", "sched"), 1, 1, 1), ConfigError);
 }
 
 TEST(Losses, MatchTheirDefinitions) {
@@ -553,12 +557,13 @@ TEST(TensorBoard, Crc32cKnownAnswerAndReadableRecords) {
 // batches on a GPU (where a number above 1 is refused), channels-last off, cuDNN benchmark on.
 TEST(TrainerSettings, BatchSplitAutoFollowsTheDevice) {
   const std::string defaults = config::embedded_config_files().at("trainer/default.yaml");
-  const TrainerSettings cpu = read_trainer_settings(view(defaults, "trainer"), c10::Device("cpu"));
+  const TrainerSettings cpu =
+      read_trainer_settings(yaml_view(defaults, "trainer"), c10::Device("cpu"));
   EXPECT_EQ(cpu.batch_split, 2);
   EXPECT_FALSE(cpu.channels_last);
   EXPECT_TRUE(cpu.cudnn_benchmark);
   const c10::Device cuda("cuda:0");
-  EXPECT_EQ(read_trainer_settings(view(defaults, "trainer"), cuda).batch_split, 1);
+  EXPECT_EQ(read_trainer_settings(yaml_view(defaults, "trainer"), cuda).batch_split, 1);
 
   // The defaults with batch_split set to `value`.
   auto with = [&](const std::string& value) {
@@ -566,7 +571,7 @@ TEST(TrainerSettings, BatchSplitAutoFollowsTheDevice) {
     const size_t at = text.find("batch_split: auto");
     EXPECT_NE(at, std::string::npos) << text;
     text.replace(at, std::string("batch_split: auto").size(), "batch_split: " + value);
-    return view(text, "trainer");
+    return yaml_view(text, "trainer");
   };
   EXPECT_EQ(read_trainer_settings(with("3"), c10::Device("cpu")).batch_split, 3);
   try {
