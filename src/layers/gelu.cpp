@@ -139,9 +139,12 @@ void gelu_backward_kernel(const double* grad, const double* x, double* out, int6
 // Elements per task: each is independent, so the result does not depend on the threads.
 constexpr int64_t kGeluGrain = 32768;
 
+bool has_gelu_kernel(const Tensor& t) {
+  return t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble;
+}
+
 void check_gelu_dtype(const Tensor& t, const char* op) {
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op,
-              ": expected float32 or float64, got ", t.scalar_type());
+  TORCH_CHECK(has_gelu_kernel(t), op, ": expected float32 or float64, got ", t.scalar_type());
 }
 
 Tensor gelu_cpu(const Tensor& input_any) {
@@ -211,9 +214,7 @@ thread_local bool stock_gelu = false;
 }  // namespace
 
 at::Tensor gelu(const at::Tensor& x) {
-  const bool own_kernel = !stock_gelu && x.device().is_cpu() &&
-                          (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble);
-  if (!own_kernel) return at::gelu(x);
+  if (stock_gelu || !x.device().is_cpu() || !has_gelu_kernel(x)) return at::gelu(x);
   return gelu_op().typed<Tensor(const Tensor&)>().call(x);
 }
 
