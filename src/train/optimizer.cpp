@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/generated/variable_factories.h>
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 
@@ -159,6 +160,7 @@ class AdamW : public Optimizer {
     }
     at::Tensor& m = slots["exp_avg"];
     at::Tensor& v = slots["exp_avg_sq"];
+    if (fused_float_update(p, raw_grad, m, v, wd)) return;
     const at::Tensor grad = o_.decoupled || wd == 0 ? raw_grad : raw_grad.add(p, wd);
     if (o_.decoupled) p.mul_(1.0 - lr_ * wd);
     m.lerp_(grad, 1.0 - o_.beta1);
@@ -171,6 +173,47 @@ class AdamW : public Optimizer {
   }
 
  private:
+  // The update above in one pass over contiguous float32 CPU tensors, element by element the
+  // same operations in the same order (float arithmetic, scalars rounded to float as ATen's
+  // kernels do). The op sequence makes eight passes with a dispatch each per parameter: for
+  // the embedded default's ~60 small parameters that was ~5% of a training step.
+  bool fused_float_update(at::Tensor& p, const at::Tensor& grad, at::Tensor& m, at::Tensor& v,
+                          double wd) const {
+    const std::array<const at::Tensor*, 4> tensors{&p, &grad, &m, &v};
+    for (const at::Tensor* t : tensors)
+      if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous() ||
+          t->numel() != p.numel())
+        return false;
+    const double step = static_cast<double>(steps_);
+    const double bias1 = 1.0 - std::pow(o_.beta1, step);
+    const double bias2 = 1.0 - std::pow(o_.beta2, step);
+    const bool l2 = !o_.decoupled && wd != 0;
+    const float decay = static_cast<float>(1.0 - lr_ * wd), l2_wd = static_cast<float>(wd);
+    const float weight1 = static_cast<float>(1.0 - o_.beta1), beta2 = static_cast<float>(o_.beta2);
+    const float weight2 = static_cast<float>(1.0 - o_.beta2);
+    const bool lerp_low = weight1 < 0.5f;
+    const float sqrt_bias2 = static_cast<float>(std::sqrt(bias2));
+    const float eps = static_cast<float>(o_.eps), step_size = static_cast<float>(-lr_ / bias1);
+    float* __restrict pp = p.data_ptr<float>();
+    const float* __restrict gp = grad.data_ptr<float>();
+    float* __restrict mp = m.data_ptr<float>();
+    float* __restrict vp = v.data_ptr<float>();
+    const int64_t n = p.numel();
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = l2 ? gp[i] + l2_wd * pp[i] : gp[i];
+      float param = o_.decoupled ? pp[i] * decay : pp[i];
+      const float mean = lerp_low ? mp[i] + weight1 * (g - mp[i])  // ATen's lerp, both sides
+                                  : g - (g - mp[i]) * (1.0f - weight1);
+      const float square = vp[i] * beta2 + weight2 * g * g;
+      const float denom = std::sqrt(square) / sqrt_bias2 + eps;
+      param += step_size * mean / denom;  // addcdiv: (value * t1) / t2
+      mp[i] = mean;
+      vp[i] = square;
+      pp[i] = param;
+    }
+    return true;
+  }
+
   AdamOptions o_;
 };
 

@@ -36,18 +36,35 @@ struct Tile {
 std::vector<Tile> make_tiles(int64_t length, int64_t kernel, int64_t dilation, bool causal,
                              int width);
 
+// Where the row of token `token` of (batch, head) = (bh / heads, bh % heads) starts in q, k,
+// v, out or a gradient: batch * (bh / heads) + head * (bh % heads) + token * token_stride
+// elements from the tensor's start (tokens in L0, L1, L2 order; a row's elements are
+// contiguous). Head-major tensors [B, heads, tokens, X] have {heads*tokens*X, tokens*X, X};
+// the slices of a qkv projection as it leaves its linear layer, [B, tokens, 3, heads, X], have
+// {tokens*3*heads*X, X, 3*heads*X}, so the kernels read them without a copy.
+struct RowLayout {
+  int64_t batch = 0, head = 0, token = 0;
+};
+inline int64_t row_start(const RowLayout& layout, int64_t heads, int64_t bh, int64_t token) {
+  return bh / heads * layout.batch + bh % heads * layout.head + token * layout.token;
+}
+
 // Problem geometry and axis-2 tiling shared by the tiled kernels.
 struct TiledShape {
   int64_t batch_heads = 0, heads = 0;
   int64_t L[3], K[3], d[3];
   bool causal[3];
   int64_t dim = 0, value_dim = 0;
+  // Rows of q, k and the query gradient (q_rows), of v (v_rows), of out and its gradient
+  // (out_rows). Attention weights, lse and delta are always [BH, tokens(, slots)].
+  RowLayout q_rows, v_rows, out_rows;
   // Axis-2 tiles (make_tiles); group_offset[g] is where group g starts in L2' order.
   const struct Tile* tile = nullptr;
   int64_t tiles = 0;
   const int64_t* group_offset = nullptr;
 };
 
+// Shapes in the comments below are the head-major layouts; the *_rows layouts say where rows are.
 struct FusedForwardArgs : TiledShape {
   const float* q = nullptr;    // [BH, L0, L1, L2, D]
   const float* kt = nullptr;   // keys transposed: [BH, L0, L1, D, L2'] with L2' in
@@ -98,8 +115,10 @@ struct FusedBackwardArgs : TiledShape {
 struct TransposeArgs {
   int64_t rows = 0;  // BH * L0 * L1
   int64_t L2 = 0, d2 = 1, dim = 0;
-  const float* k = nullptr;  // [rows, L2, D]
-  float* kt = nullptr;       // [rows, D, L2'] group-major
+  int64_t heads = 1, rows_per_head = 1;  // L0 * L1
+  RowLayout layout;                      // of k's rows
+  const float* k = nullptr;              // [rows, L2, D]
+  float* kt = nullptr;                   // [rows, D, L2'] group-major
   const int64_t* group_offset = nullptr;
 };
 

@@ -77,13 +77,16 @@ typedef int32_t LaneInts __attribute__((vector_size(kLanes * sizeof(int32_t))));
 // windows along axes 0 and 1 (shared by the tile), and per lane t its query token, axis-2
 // window (start and size in group coordinates), the axis-2 position of its first key, the
 // transposed-row column of that key, and its bias offset. Lanes past `nt` repeat the last
-// query with an empty window.
+// query with an empty window. `query` indexes [BH, tokens] arrays (lse, delta, attention
+// rows, partial gradients); `token` is the query's position inside its (batch, head), and
+// *_base where the (batch, head)'s rows start in q/k, v and out (TiledShape's layouts).
 struct TileView {
   int64_t bh, i0, i1, row01;
+  int64_t q_base, v_base, out_base;
   int nt;
   const Tile* tile;
   Span w0, w1;
-  int64_t query[kLanes], start[kLanes], count[kLanes], key0[kLanes], column[kLanes],
+  int64_t query[kLanes], token[kLanes], start[kLanes], count[kLanes], key0[kLanes], column[kLanes],
       bias_off[kLanes];
   // Per segment: first lane and the column a lane-shifted load starts from.
   int32_t segments, lane0[kMaxSegments];
@@ -102,6 +105,10 @@ TileView view_tile(const TiledShape& a, int64_t n) {
   v.bh = rest / a.L[0];
   v.nt = static_cast<int>(v.tile->count);
   v.row01 = (v.bh * a.L[0] + v.i0) * a.L[1] + v.i1;
+  v.q_base = row_start(a.q_rows, a.heads, v.bh, 0);
+  v.v_base = row_start(a.v_rows, a.heads, v.bh, 0);
+  v.out_base = row_start(a.out_rows, a.heads, v.bh, 0);
+  const int64_t first_query = v.bh * a.L[0] * a.L[1] * a.L[2];
   v.w0 = window(v.i0, a.L[0], a.K[0], a.d[0], a.causal[0]);
   v.w1 = window(v.i1, a.L[1], a.K[1], a.d[1], a.causal[1]);
   v.short_windows = false;
@@ -119,6 +126,7 @@ TileView view_tile(const TiledShape& a, int64_t n) {
       v.count[t] = w2.count;
       v.short_windows |= w2.count < K2;
       v.query[t] = v.row01 * L2 + seg.group + d2 * c;
+      v.token[t] = v.query[t] - first_query;
       v.key0[t] = w2.first;
       v.column[t] = a.group_offset[seg.group] + v.start[t];
       v.bias_off[t] = K2 - 1 + v.start[t] - c;
@@ -128,6 +136,7 @@ TileView view_tile(const TiledShape& a, int64_t n) {
   }
   for (; t < kLanes; ++t) {  // padding lanes
     v.query[t] = v.query[t - 1];
+    v.token[t] = v.token[t - 1];
     v.start[t] = v.start[t - 1];
     v.count[t] = 0;
     v.key0[t] = v.key0[t - 1];
@@ -194,12 +203,12 @@ inline Lanes lane_bias(const TileView& v, const float* bias, int64_t bias01, int
 template <typename Fn>
 inline void for_each_value_row(const TiledShape& a, const float* values, const TileView& tv,
                                const float* prob, int64_t pstride, int t, Fn&& fn) {
-  const int64_t L0 = a.L[0], L1 = a.L[1], L2 = a.L[2], K1 = a.K[1], K2 = a.K[2];
+  const int64_t L1 = a.L[1], L2 = a.L[2], K1 = a.K[1], K2 = a.K[2];
   for (int64_t k0 = 0; k0 < tv.w0.count; ++k0) {
     const int64_t j0 = tv.w0.first + k0 * a.d[0];
     for (int64_t k1 = 0; k1 < tv.w1.count; ++k1) {
       const int64_t j1 = tv.w1.first + k1 * a.d[1];
-      fn(values + (((tv.bh * L0 + j0) * L1 + j1) * L2 + tv.key0[t]) * a.value_dim,
+      fn(values + tv.v_base + ((j0 * L1 + j1) * L2 + tv.key0[t]) * a.v_rows.token,
          prob + (k0 * K1 + k1) * K2 * pstride);
     }
   }
@@ -214,7 +223,7 @@ void weighted_values(const TiledShape& a, const float* values, const TileView& t
                      const float* prob, int64_t pstride, int t, float* out) {
   constexpr int T = kLanes;
   const int64_t Dv = kDv > 0 ? kDv : a.value_dim;
-  const int64_t stride = a.d[2] * Dv;  // between consecutive keys of one group along axis 2
+  const int64_t stride = a.d[2] * a.v_rows.token;  // between consecutive keys of a group
   const int64_t count = tv.count[t];
   constexpr int V = (kDv > 0 && kDv % kLanes == 0) ? kDv / kLanes : 0;
   if constexpr (V > 0) {
@@ -263,7 +272,7 @@ __attribute__((always_inline)) inline void tile_logits(const TiledShape& a, cons
   const int64_t E1 = 2 * K1 - 1, E2 = 2 * K2 - 1;
   const int64_t W = K0 * K1 * K2, D = a.dim;
   for (int t = 0; t < T; ++t) {
-    const float* qrow = q + v.query[t] * D;
+    const float* qrow = q + v.q_base + v.token[t] * a.q_rows.token;
     for (int64_t dd = 0; dd < D; ++dd) qt[dd * T + t] = t < v.nt ? qrow[dd] * scale : 0.0f;
   }
   std::fill(logits, logits + W * T, -std::numeric_limits<float>::infinity());
@@ -325,7 +334,7 @@ void fused_forward_tiles(const FusedForwardArgs& a, int64_t begin, int64_t end) 
     for (int t = 0; t < nt; ++t) {
       weighted_values<kDv>(a, a.v, v, logits.data() + t, T, t, acc.data());
       const float inv = 1.0f / sum[t];
-      float* orow = a.out + v.query[t] * Dv;
+      float* orow = a.out + v.out_base + v.token[t] * a.out_rows.token;
       for (int64_t c = 0; c < Dv; ++c) orow[c] = acc[c] * inv;
       a.lse[v.query[t]] = mx[t] + std::log(sum[t]);
     }
@@ -352,11 +361,12 @@ void qk_forward(const QkForwardArgs& a, int64_t begin, int64_t end) {
 // out[query] = sum over its window of attn[query][slot] * v[key(slot)].
 template <int kDv>
 void av_forward_tiles(const AvForwardArgs& a, int64_t begin, int64_t end) {
-  const int64_t W = a.K[0] * a.K[1] * a.K[2], Dv = kDv > 0 ? kDv : a.value_dim;
+  const int64_t W = a.K[0] * a.K[1] * a.K[2];
   for (int64_t n = begin; n < end; ++n) {
     const TileView v = view_tile(a, n);
     for (int t = 0; t < v.nt; ++t)
-      weighted_values<kDv>(a, a.v, v, a.attn + v.query[t] * W, 1, t, a.out + v.query[t] * Dv);
+      weighted_values<kDv>(a, a.v, v, a.attn + v.query[t] * W, 1, t,
+                           a.out + v.out_base + v.token[t] * a.out_rows.token);
   }
 }
 
@@ -399,8 +409,8 @@ void fused_backward_tiles(const FusedBackwardArgs& a, int64_t begin, int64_t end
     const int nt = tv.nt;
     float lse[T], delta[T];
     for (int t = 0; t < T; ++t) {
-      const float* qrow = a.q + tv.query[t] * D;
-      const float* gorow = a.dout + tv.query[t] * Dv;
+      const float* qrow = a.q + tv.q_base + tv.token[t] * a.q_rows.token;
+      const float* gorow = a.dout + tv.out_base + tv.token[t] * a.out_rows.token;
       lse[t] = t < nt ? a.lse[tv.query[t]] : 0.0f;
       delta[t] = t < nt ? a.delta[tv.query[t]] : 0.0f;
       for (int64_t c = 0; c < D; ++c) qt[c * T + t] = t < nt ? qrow[c] * a.scale : 0.0f;
@@ -408,6 +418,15 @@ void fused_backward_tiles(const FusedBackwardArgs& a, int64_t begin, int64_t end
     }
     std::fill(dq_acc.begin(), dq_acc.end(), 0.0f);
     const int64_t head = tv.bh % a.heads;
+    const int64_t first_query = tv.bh * L0 * L1 * L2;
+    const float* k_rows = a.k + tv.q_base;  // k has q's layout
+    const int64_t k_step = a.q_rows.token;
+    const float* q_rows[T];
+    const float* dout_rows[T];
+    for (int t = 0; t < T; ++t) {
+      q_rows[t] = a.q + tv.q_base + tv.token[t] * a.q_rows.token;
+      dout_rows[t] = a.dout + tv.out_base + tv.token[t] * a.out_rows.token;
+    }
     const float* bias = a.rpb ? a.rpb + head * bias_size : nullptr;
     float* bias_grad = drpb_part ? drpb_part + head * bias_size : nullptr;
 
@@ -418,6 +437,7 @@ void fused_backward_tiles(const FusedBackwardArgs& a, int64_t begin, int64_t end
         const int64_t j1 = tv.w1.first + k1 * a.d[1];
         const int64_t b1 = bias_index(tv.i1, j1, K1, a.d[1]);
         const int64_t key_row = (tv.bh * L0 + j0) * L1 + j1;
+        const int64_t key_row_token = (j0 * L1 + j1) * L2;
         const float* ktrow = a.kt + key_row * D * L2;
         const float* vtrow = a.vt + key_row * Dv * L2;
         const int64_t bias01 = (b0 * E1 + b1) * E2;
@@ -436,18 +456,20 @@ void fused_backward_tiles(const FusedBackwardArgs& a, int64_t begin, int64_t end
           }
           for (int t = 0; t < nt; ++t) {
             if (k2 >= tv.count[t]) continue;
-            const int64_t key = key_row * L2 + tv.key0[t] + d2 * k2;
+            const int64_t key_token = key_row_token + tv.key0[t] + d2 * k2;
+            const int64_t key = first_query + key_token;  // in the partial buffers
             if (bias_grad) bias_grad[bias01 + tv.bias_off[t] + k2] += ds[t];
             const float dss = ds[t] * a.scale;
-            accumulate_row<kD>(dq_acc.data() + t * D, dss, a.k + key * D, D);
-            accumulate_row<kD>(dk_part + key * D, dss, a.q + tv.query[t] * D, D);
-            accumulate_row<kD>(dv_part + key * Dv, prob[t], a.dout + tv.query[t] * Dv, Dv);
+            accumulate_row<kD>(dq_acc.data() + t * D, dss, k_rows + key_token * k_step, D);
+            accumulate_row<kD>(dk_part + key * D, dss, q_rows[t], D);
+            accumulate_row<kD>(dv_part + key * Dv, prob[t], dout_rows[t], Dv);
           }
         }
       }
     }
     for (int t = 0; t < nt; ++t)
-      std::memcpy(a.dq + tv.query[t] * D, dq_acc.data() + t * D, sizeof(float) * D);
+      std::memcpy(a.dq + tv.q_base + tv.token[t] * a.q_rows.token, dq_acc.data() + t * D,
+                  sizeof(float) * D);
   }
 }
 
@@ -464,13 +486,14 @@ void transpose_keys(const TransposeArgs& a, int64_t begin, int64_t end) {
   constexpr int64_t kBlock = 16;
   int64_t source[kBlock];
   for (int64_t r = begin; r < end; ++r) {
-    const float* src = a.k + r * a.L2 * a.dim;
+    const int64_t bh = r / a.rows_per_head;
+    const float* src = a.k + row_start(a.layout, a.heads, bh, (r - bh * a.rows_per_head) * a.L2);
     float* dst = a.kt + r * a.dim * a.L2;
     for (int64_t g = 0; g < a.d2 && g < a.L2; ++g) {
       const int64_t glen = group_length(a.L2, a.d2, g);
       for (int64_t c0 = 0; c0 < glen; c0 += kBlock) {
         const int64_t n = std::min(kBlock, glen - c0);
-        for (int64_t c = 0; c < n; ++c) source[c] = (g + a.d2 * (c0 + c)) * a.dim;
+        for (int64_t c = 0; c < n; ++c) source[c] = (g + a.d2 * (c0 + c)) * a.layout.token;
         float* out = dst + a.group_offset[g] + c0;
         for (int64_t dd = 0; dd < a.dim; ++dd)
           for (int64_t c = 0; c < n; ++c) out[dd * a.L2 + c] = src[source[c] + dd];

@@ -317,6 +317,23 @@ void fused_backward_impl(const Problem& p, const at::Tensor& go_t, const at::Ten
   });
 }
 
+// The row layout (na_cpu_fast.h) of x [B, heads, L0, L1, L2, X]: rows of X contiguous
+// elements, tokens nested in L0, L1, L2 order; batch and head strides free.
+fast::RowLayout row_layout(const at::Tensor& x) {
+  TORCH_CHECK(x.dim() == 6 && x.stride(5) == 1 && x.stride(3) == x.size(4) * x.stride(4) &&
+                  x.stride(2) == x.size(3) * x.stride(3),
+              "neighborhood attention: unsupported row layout ", x.sizes(), " / ", x.strides());
+  return {x.stride(0), x.stride(1), x.stride(4)};
+}
+
+// q and k share one layout (the kernels index both with q_rows).
+fast::RowLayout same_rows(const at::Tensor& q, const at::Tensor& k) {
+  const fast::RowLayout lq = row_layout(q), lk = row_layout(k);
+  TORCH_CHECK(lq.batch == lk.batch && lq.head == lk.head && lq.token == lk.token,
+              "neighborhood attention: q and k must share a row layout");
+  return lq;
+}
+
 // What the tiled float32 kernels (na_cpu_fast.h) need besides the tensors: where each
 // dilation group starts in the group-major order of axis 2, and the axis-2 tiles.
 struct TilePlan {
@@ -336,9 +353,10 @@ struct TilePlan {
     rows = p.batch * p.heads * p.length[0] * p.length[1];
   }
 
-  // [rows, L2, width] -> [rows, width, L2'] (group-major), with kTile zeros before and
-  // after: lane-shifted tile loads may start up to kTile-1 columns early or end late.
-  // Returns the buffer; the transposed data starts at data_ptr() + kTile.
+  // x [B, heads, L0, L1, L2, width] (any row layout) -> [rows, width, L2'] (group-major),
+  // with kTile zeros before and after: lane-shifted tile loads may start up to kTile-1
+  // columns early or end late. Returns the buffer; the transposed data starts at
+  // data_ptr() + kTile.
   at::Tensor transpose(const at::Tensor& x, int64_t L2, int64_t d2) const {
     const int64_t width = x.size(-1), body = rows * width * L2;
     at::Tensor xt = at::empty({body + 2 * fast::kTile}, x.options());
@@ -348,9 +366,14 @@ struct TilePlan {
       // Every group has L2/d2 columns: position c*d2 + g goes to column g*(L2/d2) + c, a plain
       // permutation that ATen's blocked copy does ~4x faster than a scalar loop.
       const int64_t columns = L2 / d2;
+      std::vector<int64_t> shape = x.sizes().vec();  // [B, heads, L0, L1, width, d2, columns]
+      shape.pop_back();
+      shape.back() = width;
+      shape.push_back(d2);
+      shape.push_back(columns);
       xt.narrow(0, fast::kTile, body)
-          .view({rows, width, d2, columns})
-          .copy_(x.view({rows, columns, d2, width}).permute({0, 3, 2, 1}));
+          .view(shape)
+          .copy_(x.unflatten(4, {columns, d2}).permute({0, 1, 2, 3, 6, 5, 4}));
       return xt;
     }
     fast::TransposeArgs ta;
@@ -358,6 +381,9 @@ struct TilePlan {
     ta.L2 = L2;
     ta.d2 = d2;
     ta.dim = width;
+    ta.heads = x.size(1);
+    ta.rows_per_head = x.size(2) * x.size(3);
+    ta.layout = row_layout(x);
     ta.k = x.data_ptr<float>();
     ta.kt = xt.data_ptr<float>() + fast::kTile;
     ta.group_offset = group_offset.data();
@@ -390,6 +416,9 @@ void fused_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor
   plan.describe(p, fa);
   fa.dim = p.dim;
   fa.value_dim = v.size(-1);
+  fa.q_rows = same_rows(q, k);
+  fa.v_rows = row_layout(v);
+  fa.out_rows = row_layout(out);
   fa.q = q.data_ptr<float>();
   fa.kt = kt.data_ptr<float>() + fast::kTile;
   fa.v = v.data_ptr<float>();
@@ -409,6 +438,7 @@ void qk_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor& k
   plan.describe(p, qa);
   qa.dim = p.dim;
   qa.value_dim = p.dim;
+  qa.q_rows = same_rows(q, k);
   qa.q = q.data_ptr<float>();
   qa.kt = kt.data_ptr<float>() + fast::kTile;
   qa.rpb = rpb.defined() ? rpb.data_ptr<float>() : nullptr;
@@ -424,6 +454,8 @@ void av_forward_tiled(const Problem& p, const at::Tensor& attn, const at::Tensor
   plan.describe(p, aa);
   aa.dim = p.dim;
   aa.value_dim = v.size(-1);
+  aa.v_rows = row_layout(v);
+  aa.out_rows = row_layout(out);
   aa.attn = attn.data_ptr<float>();
   aa.v = v.data_ptr<float>();
   aa.out = out.data_ptr<float>();
@@ -451,6 +483,12 @@ void fused_backward_tiled(const Problem& p, const at::Tensor& go, const at::Tens
   plan.describe(p, ba);
   ba.dim = D;
   ba.value_dim = Dv;
+  ba.q_rows = same_rows(q, k);
+  TORCH_CHECK(dq.sizes() == q.sizes() && row_layout(dq).token == ba.q_rows.token &&
+                  row_layout(dq).head == ba.q_rows.head && row_layout(dq).batch == ba.q_rows.batch,
+              "neighborhood attention: the query gradient must have the query's row layout");
+  ba.v_rows = row_layout(v);
+  ba.out_rows = row_layout(go);
   ba.q = q.data_ptr<float>();
   ba.k = k.data_ptr<float>();
   ba.kt = kt.data_ptr<float>() + fast::kTile;
@@ -470,9 +508,13 @@ void fused_backward_tiled(const Problem& p, const at::Tensor& go, const at::Tens
   at::parallel_for(0, plan.rows * ba.tiles, 1, [&](int64_t b, int64_t e) {
     plan.kernels.fused_backward(ba, b, e, at::get_thread_num());
   });
-  dk.view({-1}).copy_(dk_partial.sum(0));
-  dv.view({-1}).copy_(dv_partial.sum(0));
-  if (drpb.defined()) drpb.view({-1}).copy_(drpb_partial.sum(0));
+  // One thread (the trainer's batch slices each run on one) has nothing to sum.
+  const auto reduced = [&](const at::Tensor& partial, const at::Tensor& like) {
+    return (threads == 1 ? partial.select(0, 0) : partial.sum(0)).view(like.sizes());
+  };
+  dk.copy_(reduced(dk_partial, dk));
+  dv.copy_(reduced(dv_partial, dv));
+  if (drpb.defined()) drpb.copy_(reduced(drpb_partial, drpb));
 }
 
 template <typename Fn>
@@ -530,6 +572,23 @@ void fused_backward(const Problem& p, const at::Tensor& grad_out, const at::Tens
     fused_backward_impl<decltype(tag)>(p, grad_out, q, k, v, rpb, out, lse, scale, grad_q, grad_k,
                                        grad_v, grad_rpb);
   });
+}
+
+void fused_forward_rows(const Problem& p, const at::Tensor& q, const at::Tensor& k,
+                        const at::Tensor& v, const at::Tensor& rpb, double scale, at::Tensor& out,
+                        at::Tensor& lse) {
+  TORCH_CHECK(p.dtype == at::kFloat, p.op, ": strided rows need float32, got ", p.dtype);
+  fused_forward_tiled(p, q, k, v, rpb, scale, out, lse);
+}
+
+void fused_backward_rows(const Problem& p, const at::Tensor& grad_out, const at::Tensor& q,
+                         const at::Tensor& k, const at::Tensor& v, const at::Tensor& rpb,
+                         const at::Tensor& out, const at::Tensor& lse, double scale,
+                         at::Tensor& grad_q, at::Tensor& grad_k, at::Tensor& grad_v,
+                         at::Tensor& grad_rpb) {
+  TORCH_CHECK(p.dtype == at::kFloat, p.op, ": strided rows need float32, got ", p.dtype);
+  fused_backward_tiled(p, grad_out, q, k, v, rpb, out, lse, scale, grad_q, grad_k, grad_v,
+                       grad_rpb);
 }
 
 }  // namespace vitrine::attention::na::cpu

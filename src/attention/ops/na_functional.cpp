@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "attention/ops/na_packed.h"
+
 namespace vitrine::attention {
 namespace {
 
@@ -151,6 +153,23 @@ Tensor na_av(const Tensor& attn, const Tensor& v, const NaOptions& o) {
 Tensor neighborhood_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                               const c10::optional<Tensor>& rpb, const NaOptions& o, double scale) {
   return call_fused(q.dim() - 3, q, k, v, rpb, o, scale);
+}
+
+Tensor neighborhood_attention_packed(const Tensor& qkv, int64_t heads,
+                                     const c10::optional<Tensor>& rpb, const NaOptions& o,
+                                     double scale) {
+  const int64_t dim = na::packed_head_dim(qkv, heads);
+  const int64_t axes = qkv.dim() - 2;
+  const bool rpb_float = !rpb || !rpb->defined() || rpb->scalar_type() == at::kFloat;
+  if (!active_override && !tracing() && qkv.device().is_cpu() && qkv.scalar_type() == at::kFloat &&
+      rpb_float) {
+    const NaOptions e = expanded(axes, o);
+    return na::packed_fused_cpu(qkv, heads, rpb, e.kernel_size, e.dilation, e.is_causal, scale);
+  }
+  const std::vector<Tensor> split = qkv.unflatten(-1, {3, heads, dim}).unbind(axes + 1);
+  const Tensor out = call_fused(axes, split[0].movedim(-2, 1), split[1].movedim(-2, 1),
+                                split[2].movedim(-2, 1), rpb, o, scale);
+  return out.movedim(1, -2).flatten(-2);
 }
 
 }  // namespace vitrine::attention

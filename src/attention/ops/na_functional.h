@@ -48,6 +48,16 @@ at::Tensor neighborhood_attention(const at::Tensor& q, const at::Tensor& k, cons
                                   const c10::optional<at::Tensor>& rpb, const NaOptions& options,
                                   double scale);
 
+// The fused op on a qkv projection as its linear layer returns it: qkv [B, *spatial,
+// 3 * heads * D] (q, k, v, each heads x D: unflatten(-1, {3, heads, D})) -> [B, *spatial,
+// heads * D]; the same as splitting qkv into [B, heads, *spatial, D] tensors, calling
+// neighborhood_attention and moving the heads back. Float32 CPU tensors (not traced, no
+// override) take kernels that read and write these layouts in place (na_packed.h); anything
+// else goes through neighborhood_attention.
+at::Tensor neighborhood_attention_packed(const at::Tensor& qkv, int64_t heads,
+                                         const c10::optional<at::Tensor>& rpb,
+                                         const NaOptions& options, double scale);
+
 // Stand-ins for the `vitrine::` ops (TorchScript export's portable flavour traces stock-op
 // implementations through them). While an override is installed on a thread, every call of
 // the functional API on that thread goes to it, with the per-axis lists expanded to one entry
