@@ -95,15 +95,10 @@ at::Tensor NeighborhoodAttentionImpl::forward(const at::Tensor& input) {
   at::Tensor out;  // [B, *S, C]
   if (is_training() && options_.attn_drop > 0) {
     // Dropout on the attention weights needs them materialised: the unfused pair, on
-    // [B, heads, *S, head_dim] tensors. unbind before the permute: in backward, unbind stacks
-    // the three gradients straight into qkv's [B, *S, 3, heads, head_dim] layout, where
-    // selects would each zero-fill a qkv-sized tensor for autograd to add up.
-    const std::vector<at::Tensor> split =
-        projected.unflatten(-1, {3, options_.num_heads, head_dim_}).unbind(axes_ + 1);
-    const at::Tensor q = split[0].movedim(-2, 1), k = split[1].movedim(-2, 1),
-                     v = split[2].movedim(-2, 1);
-    at::Tensor attn = at::softmax(na_qk(q * scale_, k, bias, na_options), -1);
-    out = na_av(attn_drop(attn), v, na_options).movedim(1, -2).flatten(-2);
+    // [B, heads, *S, head_dim] tensors.
+    const std::vector<at::Tensor> qkv_split = split_packed_qkv(projected, options_.num_heads);
+    at::Tensor attn = at::softmax(na_qk(qkv_split[0] * scale_, qkv_split[1], bias, na_options), -1);
+    out = na_av(attn_drop(attn), qkv_split[2], na_options).movedim(1, -2).flatten(-2);
   } else {
     // Straight from qkv's layout to proj's: on float32 CPU tensors the kernels read q, k, v
     // and write the output and the gradients in place, with no copies in between (~8% of a

@@ -160,14 +160,14 @@ class AdamW : public Optimizer {
     }
     at::Tensor& m = slots["exp_avg"];
     at::Tensor& v = slots["exp_avg_sq"];
-    if (fused_float_update(p, raw_grad, m, v, wd)) return;
+    const double step = static_cast<double>(steps_);
+    const double bias1 = 1.0 - std::pow(o_.beta1, step);
+    const double bias2 = 1.0 - std::pow(o_.beta2, step);
+    if (fused_float_update(p, raw_grad, m, v, wd, bias1, bias2)) return;
     const at::Tensor grad = o_.decoupled || wd == 0 ? raw_grad : raw_grad.add(p, wd);
     if (o_.decoupled) p.mul_(1.0 - lr_ * wd);
     m.lerp_(grad, 1.0 - o_.beta1);
     v.mul_(o_.beta2).addcmul_(grad, grad, 1.0 - o_.beta2);
-    const double step = static_cast<double>(steps_);
-    const double bias1 = 1.0 - std::pow(o_.beta1, step);
-    const double bias2 = 1.0 - std::pow(o_.beta2, step);
     const at::Tensor denom = (v.sqrt() / std::sqrt(bias2)).add_(o_.eps);
     p.addcdiv_(m, denom, -lr_ / bias1);
   }
@@ -178,15 +178,12 @@ class AdamW : public Optimizer {
   // kernels do). The op sequence makes eight passes with a dispatch each per parameter: for
   // the embedded default's ~60 small parameters that was ~5% of a training step.
   bool fused_float_update(at::Tensor& p, const at::Tensor& grad, at::Tensor& m, at::Tensor& v,
-                          double wd) const {
+                          double wd, double bias1, double bias2) const {
     const std::array<const at::Tensor*, 4> tensors{&p, &grad, &m, &v};
     for (const at::Tensor* t : tensors)
       if (!t->device().is_cpu() || t->scalar_type() != at::kFloat || !t->is_contiguous() ||
           t->numel() != p.numel())
         return false;
-    const double step = static_cast<double>(steps_);
-    const double bias1 = 1.0 - std::pow(o_.beta1, step);
-    const double bias2 = 1.0 - std::pow(o_.beta2, step);
     const bool l2 = !o_.decoupled && wd != 0;
     const float decay = static_cast<float>(1.0 - lr_ * wd), l2_wd = static_cast<float>(wd);
     const float weight1 = static_cast<float>(1.0 - o_.beta1), beta2 = static_cast<float>(o_.beta2);

@@ -44,6 +44,9 @@ std::vector<Tile> make_tiles(int64_t length, int64_t kernel, int64_t dilation, b
 // {tokens*3*heads*X, X, 3*heads*X}, so the kernels read them without a copy.
 struct RowLayout {
   int64_t batch = 0, head = 0, token = 0;
+  bool operator==(const RowLayout& o) const {
+    return batch == o.batch && head == o.head && token == o.token;
+  }
 };
 inline int64_t row_start(const RowLayout& layout, int64_t heads, int64_t bh, int64_t token) {
   return bh / heads * layout.batch + bh % heads * layout.head + token * layout.token;

@@ -326,12 +326,13 @@ fast::RowLayout row_layout(const at::Tensor& x) {
   return {x.stride(0), x.stride(1), x.stride(4)};
 }
 
-// q and k share one layout (the kernels index both with q_rows).
-fast::RowLayout same_rows(const at::Tensor& q, const at::Tensor& k) {
-  const fast::RowLayout lq = row_layout(q), lk = row_layout(k);
-  TORCH_CHECK(lq.batch == lk.batch && lq.head == lk.head && lq.token == lk.token,
-              "neighborhood attention: q and k must share a row layout");
-  return lq;
+// The layout of q, which k and the query gradient share (the kernels index all three with
+// q_rows).
+fast::RowLayout same_rows(const at::Tensor& q, const at::Tensor& other, const char* name) {
+  const fast::RowLayout layout = row_layout(q);
+  TORCH_CHECK(other.sizes() == q.sizes() && row_layout(other) == layout,
+              "neighborhood attention: ", name, " must have the query's shape and row layout");
+  return layout;
 }
 
 // What the tiled float32 kernels (na_cpu_fast.h) need besides the tensors: where each
@@ -416,7 +417,7 @@ void fused_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor
   plan.describe(p, fa);
   fa.dim = p.dim;
   fa.value_dim = v.size(-1);
-  fa.q_rows = same_rows(q, k);
+  fa.q_rows = same_rows(q, k, "k");
   fa.v_rows = row_layout(v);
   fa.out_rows = row_layout(out);
   fa.q = q.data_ptr<float>();
@@ -438,7 +439,7 @@ void qk_forward_tiled(const Problem& p, const at::Tensor& q, const at::Tensor& k
   plan.describe(p, qa);
   qa.dim = p.dim;
   qa.value_dim = p.dim;
-  qa.q_rows = same_rows(q, k);
+  qa.q_rows = same_rows(q, k, "k");
   qa.q = q.data_ptr<float>();
   qa.kt = kt.data_ptr<float>() + fast::kTile;
   qa.rpb = rpb.defined() ? rpb.data_ptr<float>() : nullptr;
@@ -483,10 +484,8 @@ void fused_backward_tiled(const Problem& p, const at::Tensor& go, const at::Tens
   plan.describe(p, ba);
   ba.dim = D;
   ba.value_dim = Dv;
-  ba.q_rows = same_rows(q, k);
-  TORCH_CHECK(dq.sizes() == q.sizes() && row_layout(dq).token == ba.q_rows.token &&
-                  row_layout(dq).head == ba.q_rows.head && row_layout(dq).batch == ba.q_rows.batch,
-              "neighborhood attention: the query gradient must have the query's row layout");
+  ba.q_rows = same_rows(q, k, "k");
+  same_rows(q, dq, "the query gradient");
   ba.v_rows = row_layout(v);
   ba.out_rows = row_layout(go);
   ba.q = q.data_ptr<float>();
@@ -572,23 +571,6 @@ void fused_backward(const Problem& p, const at::Tensor& grad_out, const at::Tens
     fused_backward_impl<decltype(tag)>(p, grad_out, q, k, v, rpb, out, lse, scale, grad_q, grad_k,
                                        grad_v, grad_rpb);
   });
-}
-
-void fused_forward_rows(const Problem& p, const at::Tensor& q, const at::Tensor& k,
-                        const at::Tensor& v, const at::Tensor& rpb, double scale, at::Tensor& out,
-                        at::Tensor& lse) {
-  TORCH_CHECK(p.dtype == at::kFloat, p.op, ": strided rows need float32, got ", p.dtype);
-  fused_forward_tiled(p, q, k, v, rpb, scale, out, lse);
-}
-
-void fused_backward_rows(const Problem& p, const at::Tensor& grad_out, const at::Tensor& q,
-                         const at::Tensor& k, const at::Tensor& v, const at::Tensor& rpb,
-                         const at::Tensor& out, const at::Tensor& lse, double scale,
-                         at::Tensor& grad_q, at::Tensor& grad_k, at::Tensor& grad_v,
-                         at::Tensor& grad_rpb) {
-  TORCH_CHECK(p.dtype == at::kFloat, p.op, ": strided rows need float32, got ", p.dtype);
-  fused_backward_tiled(p, grad_out, q, k, v, rpb, out, lse, scale, grad_q, grad_k, grad_v,
-                       grad_rpb);
 }
 
 }  // namespace vitrine::attention::na::cpu

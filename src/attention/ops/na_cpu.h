@@ -1,7 +1,11 @@
-// CPU kernels of neighborhood attention. Every tensor is in canonical, contiguous form
-// (na_problem.h): q, k [B, heads, L0, L1, L2, D], v/out [..., Dv], attn [..., prod(K)],
-// rpb [heads, E0, E1, E2] (undefined when absent). Outputs are allocated by the caller.
-// Supported dtypes: float and double.
+// CPU kernels of neighborhood attention. Every tensor is in canonical form (na_problem.h):
+// q, k [B, heads, L0, L1, L2, D], v/out [..., Dv], attn [..., prod(K)], rpb [heads, E0, E1,
+// E2] (undefined when absent), lse [B, heads, L0, L1, L2]. Outputs are allocated by the caller.
+// Supported dtypes: float and double. float64 tensors are contiguous; float32 q, k, v, out and
+// their gradients may be in any row layout — rows contiguous, tokens nested in L0, L1, L2
+// order, batch and head strides free, q, k and grad_q in one layout — and are read and written
+// in place: e.g. the slices of a qkv projection [B, L0, L1, L2, 3, heads, D] and an output
+// [B, L0, L1, L2, heads, Dv] (na_packed.h). attn, rpb and lse are contiguous.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -30,19 +34,5 @@ void fused_backward(const Problem& p, const at::Tensor& grad_out, const at::Tens
                     const at::Tensor& k, const at::Tensor& v, const at::Tensor& rpb,
                     const at::Tensor& out, const at::Tensor& lse, double scale, at::Tensor& grad_q,
                     at::Tensor& grad_k, at::Tensor& grad_v, at::Tensor& grad_rpb);
-
-// float32 only: fused_forward / fused_backward with q, k, v, out and the gradients as
-// [B, heads, L0, L1, L2, X] views in any row layout (rows contiguous, tokens nested in L0,
-// L1, L2 order, batch and head strides free), read and written in place: e.g. the slices of
-// a qkv projection [B, L0, L1, L2, 3, heads, D] and an output [B, L0, L1, L2, heads, Dv]
-// (na_packed.h). q, k and grad_q share one layout; lse is contiguous [B, heads, L0, L1, L2].
-void fused_forward_rows(const Problem& p, const at::Tensor& q, const at::Tensor& k,
-                        const at::Tensor& v, const at::Tensor& rpb, double scale, at::Tensor& out,
-                        at::Tensor& lse);
-void fused_backward_rows(const Problem& p, const at::Tensor& grad_out, const at::Tensor& q,
-                         const at::Tensor& k, const at::Tensor& v, const at::Tensor& rpb,
-                         const at::Tensor& out, const at::Tensor& lse, double scale,
-                         at::Tensor& grad_q, at::Tensor& grad_k, at::Tensor& grad_v,
-                         at::Tensor& grad_rpb);
 
 }  // namespace vitrine::attention::na::cpu

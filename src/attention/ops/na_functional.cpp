@@ -155,10 +155,17 @@ Tensor neighborhood_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   return call_fused(q.dim() - 3, q, k, v, rpb, o, scale);
 }
 
+std::vector<Tensor> split_packed_qkv(const Tensor& qkv, int64_t heads) {
+  const int64_t dim = na::packed_head_dim(qkv, heads);
+  std::vector<Tensor> split = qkv.unflatten(-1, {3, heads, dim}).unbind(qkv.dim() - 1);
+  for (Tensor& t : split) t = t.movedim(-2, 1);
+  return split;
+}
+
 Tensor neighborhood_attention_packed(const Tensor& qkv, int64_t heads,
                                      const c10::optional<Tensor>& rpb, const NaOptions& o,
                                      double scale) {
-  const int64_t dim = na::packed_head_dim(qkv, heads);
+  na::packed_head_dim(qkv, heads);
   const int64_t axes = qkv.dim() - 2;
   const bool rpb_float = !rpb || !rpb->defined() || rpb->scalar_type() == at::kFloat;
   if (!active_override && !tracing() && qkv.device().is_cpu() && qkv.scalar_type() == at::kFloat &&
@@ -166,9 +173,8 @@ Tensor neighborhood_attention_packed(const Tensor& qkv, int64_t heads,
     const NaOptions e = expanded(axes, o);
     return na::packed_fused_cpu(qkv, heads, rpb, e.kernel_size, e.dilation, e.is_causal, scale);
   }
-  const std::vector<Tensor> split = qkv.unflatten(-1, {3, heads, dim}).unbind(axes + 1);
-  const Tensor out = call_fused(axes, split[0].movedim(-2, 1), split[1].movedim(-2, 1),
-                                split[2].movedim(-2, 1), rpb, o, scale);
+  const std::vector<Tensor> split = split_packed_qkv(qkv, heads);
+  const Tensor out = call_fused(axes, split[0], split[1], split[2], rpb, o, scale);
   return out.movedim(1, -2).flatten(-2);
 }
 

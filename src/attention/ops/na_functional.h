@@ -48,6 +48,12 @@ at::Tensor neighborhood_attention(const at::Tensor& q, const at::Tensor& k, cons
                                   const c10::optional<at::Tensor>& rpb, const NaOptions& options,
                                   double scale);
 
+// q, k and v of a qkv projection [B, *spatial, 3 * heads * D] as [B, heads, *spatial, D]
+// views (checked with na::packed_head_dim). Split with unbind rather than three selects: in
+// backward it stacks the three gradients straight into qkv's layout, where selects would each
+// zero-fill a qkv-sized tensor for autograd to add up.
+std::vector<at::Tensor> split_packed_qkv(const at::Tensor& qkv, int64_t heads);
+
 // The fused op on a qkv projection as its linear layer returns it: qkv [B, *spatial,
 // 3 * heads * D] (q, k, v, each heads x D: unflatten(-1, {3, heads, D})) -> [B, *spatial,
 // heads * D]; the same as splitting qkv into [B, heads, *spatial, D] tensors, calling

@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 
 #include "attention/ops/na_cpu.h"
+#include "attention/ops/na_functional.h"
 #include "attention/ops/na_problem.h"
 
 namespace vitrine::attention::na {
@@ -12,13 +13,6 @@ namespace {
 using at::Tensor;
 using c10::optional;
 using BoolList = c10::List<bool>;
-
-// The user-facing view [B, heads, *spatial, D] of slice `which` (0 q, 1 k, 2 v) of qkv.
-Tensor user_slice(const Tensor& qkv, int64_t heads, int which) {
-  const int64_t axes = qkv.dim() - 2;
-  const int64_t dim = qkv.size(-1) / (3 * heads);
-  return qkv.unflatten(-1, {3, heads, dim}).select(axes + 1, which).movedim(-2, 1);
-}
 
 // Slice `which` of qkv [B, *spatial, 3 * heads * D] as [B, heads, L0, L1, L2, D].
 Tensor canonical_slice(const Problem& p, const Tensor& qkv, int which) {
@@ -35,10 +29,10 @@ Tensor canonical_heads(const Problem& p, const Tensor& x) {
 
 Problem describe_packed(const Tensor& qkv, int64_t heads, const optional<Tensor>& rpb,
                         at::IntArrayRef kernel, at::IntArrayRef dilation, const BoolList& causal) {
-  packed_head_dim(qkv, heads);
+  const std::vector<Tensor> split = split_packed_qkv(qkv, heads);  // validates the shape
   const int n = static_cast<int>(qkv.dim() - 2);
-  return describe_fused(op_name("", n), n, user_slice(qkv, heads, 0), user_slice(qkv, heads, 1),
-                        user_slice(qkv, heads, 2), rpb, kernel, dilation, causal);
+  return describe_fused(op_name("", n), n, split[0], split[1], split[2], rpb, kernel, dilation,
+                        causal);
 }
 
 class PackedFunction : public torch::autograd::Function<PackedFunction> {
@@ -56,9 +50,9 @@ class PackedFunction : public torch::autograd::Function<PackedFunction> {
         at::empty({p.batch, p.heads, p.length[0], p.length[1], p.length[2]}, qkv.options());
     const bool has_rpb = rpb && rpb->defined();
     Tensor out_rows = canonical_heads(p, out);
-    cpu::fused_forward_rows(p, canonical_slice(p, qkv, 0), canonical_slice(p, qkv, 1),
-                            canonical_slice(p, qkv, 2), has_rpb ? canonical_rpb(p, *rpb) : Tensor(),
-                            scale, out_rows, lse);
+    cpu::fused_forward(p, canonical_slice(p, qkv, 0), canonical_slice(p, qkv, 1),
+                       canonical_slice(p, qkv, 2), has_rpb ? canonical_rpb(p, *rpb) : Tensor(),
+                       scale, out_rows, lse);
     ctx->save_for_backward({qkv, has_rpb ? *rpb : Tensor(), out, lse});
     ctx->saved_data["heads"] = heads;
     ctx->saved_data["kernel"] = kernel.vec();
@@ -85,10 +79,10 @@ class PackedFunction : public torch::autograd::Function<PackedFunction> {
         has_rpb ? at::empty({p.heads, p.bias_extent(0), p.bias_extent(1), p.bias_extent(2)},
                             rpb.options())
                 : Tensor();
-    cpu::fused_backward_rows(p, canonical_heads(p, grad_out), canonical_slice(p, qkv, 0),
-                             canonical_slice(p, qkv, 1), canonical_slice(p, qkv, 2),
-                             has_rpb ? canonical_rpb(p, rpb) : Tensor(), canonical_heads(p, out),
-                             lse, ctx->saved_data["scale"].toDouble(), dq, dk, dv, grad_rpb);
+    cpu::fused_backward(p, canonical_heads(p, grad_out), canonical_slice(p, qkv, 0),
+                        canonical_slice(p, qkv, 1), canonical_slice(p, qkv, 2),
+                        has_rpb ? canonical_rpb(p, rpb) : Tensor(), canonical_heads(p, out), lse,
+                        ctx->saved_data["scale"].toDouble(), dq, dk, dv, grad_rpb);
     return {grad_qkv, has_rpb ? grad_rpb.view(rpb.sizes()) : Tensor(),
             Tensor(), Tensor(),
             Tensor(), Tensor(),
