@@ -1,5 +1,6 @@
 #include "train/run_log.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -30,6 +31,67 @@ int64_t json_epoch(const std::string& line) {
 void append(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::app);
   out << text;
+}
+
+std::vector<std::string> split_csv_line(const std::string& line) {
+  std::vector<std::string> fields;
+  std::string field;
+  std::istringstream in(line);
+  while (std::getline(in, field, ',')) fields.push_back(field);
+  if (!line.empty() && line.back() == ',') fields.emplace_back();
+  return fields;
+}
+
+// Appends one epoch's row to summary.csv. Epochs that do not evaluate (trainer.eval_every > 1)
+// have no eval_* cells, so the columns are the union seen so far: a column that first
+// appears later is inserted before `lr` (timm's order: epoch, train_*, eval_*, lr) and the
+// file is rewritten once with empty cells in the earlier rows, which pandas and csv readers
+// take as missing values. Every row has as many fields as the header.
+void append_summary_row(const std::string& path,
+                        const std::vector<std::pair<std::string, std::string>>& cells) {
+  std::vector<std::string> header, rows;
+  {
+    std::ifstream in(path);
+    std::string line;
+    if (in && std::getline(in, line)) {
+      header = split_csv_line(line);
+      while (std::getline(in, line))
+        if (!line.empty()) rows.push_back(line);
+    }
+  }
+  const bool fresh = header.empty();
+  const std::vector<std::string> old_header = header;
+  bool grown = false;
+  for (const auto& cell : cells) {
+    if (std::find(header.begin(), header.end(), cell.first) != header.end()) continue;
+    const auto lr = std::find(header.begin(), header.end(), "lr");
+    header.insert(cell.first == "lr" ? header.end() : lr, cell.first);
+    grown = true;
+  }
+  auto join = [](const std::vector<std::string>& fields) {
+    std::string out;
+    for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + fields[i];
+    return out + "\n";
+  };
+  std::vector<std::string> row(header.size());
+  for (const auto& [name, value] : cells)
+    row[std::find(header.begin(), header.end(), name) - header.begin()] = value;
+  if (fresh || !grown) {
+    append(path, (fresh ? join(header) : std::string()) + join(row));
+    return;
+  }
+  // Re-lay the earlier rows under the grown header: an old column keeps its values, a new
+  // one gets empty cells.
+  std::string text = join(header);
+  for (const std::string& line : rows) {
+    const std::vector<std::string> old_fields = split_csv_line(line);
+    std::vector<std::string> fields(header.size());
+    for (size_t i = 0; i < old_header.size() && i < old_fields.size(); ++i)
+      fields[std::find(header.begin(), header.end(), old_header[i]) - header.begin()] =
+          old_fields[i];
+    text += join(fields);
+  }
+  write_file_atomically(path, text + join(row));
 }
 
 }  // namespace
@@ -108,21 +170,11 @@ void RunLog::log_epoch(int64_t epoch, const MetricList& train, const MetricList&
   line << "}\n";
   append(directory_ + "/metrics.jsonl", line.str());
 
-  const std::string csv = directory_ + "/summary.csv";
-  std::ifstream probe(csv);
-  const bool fresh = !probe.good() || probe.peek() == std::ifstream::traits_type::eof();
-  std::ostringstream row;
-  if (fresh) {
-    row << "epoch";
-    for (const auto& [key, value] : train) row << ",train_" << key;
-    for (const auto& [key, value] : eval) row << ",eval_" << key;
-    row << ",lr\n";
-  }
-  row << number;
-  for (const auto& [key, value] : train) row << "," << json_number(value);
-  for (const auto& [key, value] : eval) row << "," << json_number(value);
-  row << "," << json_number(lr) << "\n";
-  append(csv, row.str());
+  std::vector<std::pair<std::string, std::string>> cells{{"epoch", std::to_string(number)}};
+  for (const auto& [key, value] : train) cells.emplace_back("train_" + key, json_number(value));
+  for (const auto& [key, value] : eval) cells.emplace_back("eval_" + key, json_number(value));
+  cells.emplace_back("lr", json_number(lr));
+  append_summary_row(directory_ + "/summary.csv", cells);
 
   if (tensorboard_) {
     for (const auto& [key, value] : train)

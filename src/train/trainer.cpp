@@ -560,9 +560,12 @@ TrainOutcome Trainer::run() {
         {{"epoch_seconds", seconds_since(epoch_start)}, {"train_img_per_s", images_per_second}});
     if (s.is_main()) s.save_checkpoints(epoch);
     std::cout << "epoch " << epoch + 1 << "/" << total_epochs << ": train "
-              << format_metrics(train_metrics) << (s.ema ? " | eval (EMA) " : " | eval ")
-              << format_metrics(eval_metrics) << " | " << static_cast<int64_t>(images_per_second)
-              << " img/s, " << format_duration(train_seconds) << " train, "
+              << format_metrics(train_metrics)
+              << (eval_metrics.empty() ? std::string()
+                  : s.ema              ? " | eval (EMA) " + format_metrics(eval_metrics)
+                                       : " | eval " + format_metrics(eval_metrics))
+              << " | " << static_cast<int64_t>(images_per_second) << " img/s, "
+              << format_duration(train_seconds) << " train, "
               << format_duration(seconds_since(epoch_start)) << " total" << std::endl;
   }
   const double checksum = s.verify_final_weights();

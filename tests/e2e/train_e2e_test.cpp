@@ -83,7 +83,8 @@ std::map<int64_t, std::string> step_losses(const fs::path& metrics) {
 }
 
 TEST_F(TrainE2E, LearnsTheFixtureAndWritesItsRunDirectory) {
-  Result r = run(train_args("trainer.epochs=6 run.dir=run"));
+  // Every epoch evaluates (the default evaluates every 4th): top-k keeps the best three.
+  Result r = run(train_args("trainer.epochs=6 trainer.eval_every=1 run.dir=run"));
   ASSERT_EQ(r.code, 0) << r.out << r.err;
   // 1000 training images of 10 classes, 6 epochs: well above chance (10%).
   const double top1 = number_after(r.out, "final: loss [0-9.]+, top1");
@@ -288,7 +289,8 @@ TEST_F(SrTrainE2E, CatanetLowersL1AndRaisesPsnr) {
   Result r =
       run("train model=catanet_nano data=div2k task=super_resolution data.root=" + root_.string() +
           " data.lr_patch=16 data.repeat=8 data.batch_size=8 data.workers=1 threads=1"
-          " trainer.epochs=4 optim.lr=2e-3 optim.weight_decay=0 sched.warmup_epochs=0");
+          " trainer.epochs=4 trainer.eval_every=1 optim.lr=2e-3 optim.weight_decay=0"
+          " sched.warmup_epochs=0");
   ASSERT_EQ(r.code, 0) << r.err << r.out;
   const std::regex epoch_line(
       "epoch ([0-9]+)/4: train loss ([0-9.]+) \\| eval loss ([0-9.]+) psnr ([0-9.]+) ssim "
