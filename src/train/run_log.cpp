@@ -49,46 +49,37 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 // take as missing values. Every row has as many fields as the header.
 void append_summary_row(const std::string& path,
                         const std::vector<std::pair<std::string, std::string>>& cells) {
-  std::vector<std::string> header, rows;
-  {
-    std::ifstream in(path);
-    std::string line;
-    if (in && std::getline(in, line)) {
-      header = split_csv_line(line);
-      while (std::getline(in, line))
-        if (!line.empty()) rows.push_back(line);
-    }
-  }
-  const bool fresh = header.empty();
-  const std::vector<std::string> old_header = header;
-  bool grown = false;
-  for (const auto& cell : cells) {
-    if (std::find(header.begin(), header.end(), cell.first) != header.end()) continue;
-    const auto lr = std::find(header.begin(), header.end(), "lr");
-    header.insert(cell.first == "lr" ? header.end() : lr, cell.first);
-    grown = true;
-  }
+  std::ifstream in(path);
+  std::string line;
+  const std::vector<std::string> old_header =
+      in && std::getline(in, line) ? split_csv_line(line) : std::vector<std::string>();
+  std::vector<std::string> header = old_header;
+  auto column = [&](const std::string& name) {
+    return static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin());
+  };
+  for (const auto& cell : cells)
+    if (column(cell.first) == header.size())
+      header.insert(cell.first == "lr" ? header.end() : header.begin() + column("lr"), cell.first);
   auto join = [](const std::vector<std::string>& fields) {
     std::string out;
     for (size_t i = 0; i < fields.size(); ++i) out += (i ? "," : "") + fields[i];
     return out + "\n";
   };
   std::vector<std::string> row(header.size());
-  for (const auto& [name, value] : cells)
-    row[std::find(header.begin(), header.end(), name) - header.begin()] = value;
-  if (fresh || !grown) {
-    append(path, (fresh ? join(header) : std::string()) + join(row));
+  for (const auto& [name, value] : cells) row[column(name)] = value;
+  if (old_header.empty() || header.size() == old_header.size()) {
+    append(path, (old_header.empty() ? join(header) : std::string()) + join(row));
     return;
   }
   // Re-lay the earlier rows under the grown header: an old column keeps its values, a new
   // one gets empty cells.
   std::string text = join(header);
-  for (const std::string& line : rows) {
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
     const std::vector<std::string> old_fields = split_csv_line(line);
     std::vector<std::string> fields(header.size());
     for (size_t i = 0; i < old_header.size() && i < old_fields.size(); ++i)
-      fields[std::find(header.begin(), header.end(), old_header[i]) - header.begin()] =
-          old_fields[i];
+      fields[column(old_header[i])] = old_fields[i];
     text += join(fields);
   }
   write_file_atomically(path, text + join(row));
